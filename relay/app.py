@@ -1,0 +1,45 @@
+"""The web process: REST API, WebSocket feed, ops endpoints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+
+from relay.config import Settings
+from relay.db import close_database, open_database
+from relay.redis import connect_redis
+
+log = logging.getLogger("relay.app")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    from relay.api import routes as api_routes
+    from relay.api.errors import exception_handlers
+    from relay.api.middleware import middleware
+    from relay.ws.fanout import EventFanout
+
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        await open_database(settings.database_url)
+        redis = connect_redis(settings.require_redis_url())
+        fanout = EventFanout(settings.require_redis_url())
+        await fanout.start()
+        try:
+            yield {"settings": settings, "redis": redis, "fanout": fanout}
+        finally:
+            await fanout.stop()
+            await redis.aclose()
+            await close_database()
+
+    return Starlette(
+        routes=api_routes(),
+        middleware=middleware(settings),
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )

@@ -1,0 +1,1 @@
+"""Outbound webhooks: signing, durable delivery, retry policy and the URL guard."""

@@ -1,0 +1,57 @@
+"""Webhook endpoints and the durable delivery outbox."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from relay.ids import new_id
+
+
+class WebhookEndpoint(Model):
+    id = fields.CharField(max_length=40, primary_key=True)
+    tenant_id = fields.CharField(max_length=40, db_index=True)
+    url = fields.CharField(max_length=2048)
+    events = fields.JSONField()
+    session_ids = fields.JSONField(null=True)
+    description = fields.CharField(max_length=500, null=True)
+    enabled = fields.BooleanField(default=True)
+    disabled_reason = fields.CharField(max_length=500, null=True)
+    secret = fields.CharField(max_length=100)
+    previous_secret = fields.CharField(max_length=100, null=True)
+    previous_secret_expires_at = fields.DatetimeField(null=True)
+    last_success_at = fields.DatetimeField(null=True)
+    failing_since = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "webhook_endpoints"
+
+    @staticmethod
+    def make_id() -> str:
+        return new_id("whk")
+
+
+class Delivery(Model):
+    # One event owed to one endpoint; written in the same transaction as the ledger row.
+
+    id = fields.CharField(max_length=40, primary_key=True)
+    tenant_id = fields.CharField(max_length=40)
+    endpoint_id = fields.CharField(max_length=40)
+    event_id = fields.CharField(max_length=40)
+    status = fields.CharField(max_length=16, default="pending")
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    last_status_code = fields.IntField(null=True)
+    attempt_log = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "webhook_deliveries"
+        indexes = (("endpoint_id", "status", "id"), ("status", "next_attempt_at"), ("event_id",))
+
+    @staticmethod
+    def make_id() -> str:
+        return new_id("dlv")

@@ -1,0 +1,49 @@
+"""The seam between the event pipeline and webhook delivery.
+
+``record_deliveries`` runs inside the ledger transaction, so an accepted event
+never exists without its deliveries; ``dispatch_deliveries`` runs after the
+commit and only hands the work to the delivery workers (Redis may lose it; the
+sweeper finds it again in the database).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from webhooks.models import Delivery, WebhookEndpoint
+
+
+def endpoint_matches(endpoint: WebhookEndpoint, envelope: dict[str, Any]) -> bool:
+    events = endpoint.events or ["*"]
+    if "*" not in events and envelope["type"] not in events:
+        return False
+    if endpoint.session_ids:
+        return envelope.get("session_id") in endpoint.session_ids
+    return True
+
+
+async def record_deliveries(envelope: dict[str, Any], connection: BaseDBAsyncClient) -> list[str]:
+    endpoints = await WebhookEndpoint.filter(
+        tenant_id=envelope["tenant_id"], enabled=True
+    ).using_db(connection)
+    deliveries = [
+        Delivery(
+            id=Delivery.make_id(),
+            tenant_id=envelope["tenant_id"],
+            endpoint_id=endpoint.id,
+            event_id=envelope["id"],
+        )
+        for endpoint in endpoints
+        if endpoint_matches(endpoint, envelope)
+    ]
+    if deliveries:
+        await Delivery.bulk_create(deliveries, using_db=connection)
+    return [delivery.id for delivery in deliveries]
+
+
+async def dispatch_deliveries(redis: Redis, delivery_ids: list[str]) -> None:
+    """Hand fresh deliveries to the delivery workers (filled in by the webhooks issue)."""
+    raise NotImplementedError

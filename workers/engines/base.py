@@ -1,0 +1,121 @@
+"""The one small protocol every engine speaks.
+
+The session runner (``workers.runner``) drives an engine and turns what it
+reports into ledger events and session state; nothing outside an engine module
+imports neonize. Engines report through an ``EngineReporter`` instead of
+returning events so the real engine can call it from neonize's callbacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from relay.config import Settings
+
+# Session states (SPEC "Session states").
+STARTING = "starting"
+QR = "qr"
+PAIRING = "pairing"
+CONNECTED = "connected"
+RECONNECTING = "reconnecting"
+LOGGED_OUT = "logged_out"
+FAILED = "failed"
+STOPPED = "stopped"
+TERMINAL_STATES = frozenset({LOGGED_OUT, FAILED})
+
+
+class EngineError(Exception):
+    """A command the engine could not carry out; the message is shown to the API caller."""
+
+
+class NotConnected(EngineError):
+    """The session has no live connection right now."""
+
+
+class UnsupportedCommand(EngineError):
+    """This engine does not do that (e.g. sandbox actions on a real session)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineContext:
+    """What an engine knows about the session it drives."""
+
+    session_id: str
+    tenant_id: str
+    name: str
+    phone: str | None
+    jid: str | None
+    data_dir: Path
+    settings: Settings
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    id: str
+    to: str
+    type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SendReceipt:
+    whatsapp_id: str
+    timestamp: datetime
+
+
+class EngineReporter(Protocol):
+    """How an engine tells the runner what happened. Every call is awaited in order."""
+
+    async def status(
+        self, status: str, reason: str | None = None, *, phone: str | None = None, jid: str | None = None
+    ) -> None: ...
+
+    async def qr(self, code: str, expires_at: datetime) -> None: ...
+
+    async def pair_code(self, code: str) -> None: ...
+
+    async def message_received(self, data: dict[str, Any]) -> None: ...
+
+    async def message_ack(self, data: dict[str, Any]) -> None: ...
+
+
+class Engine(Protocol):
+    async def run(self) -> None:
+        """Connect and keep the session alive until ``stop`` or a terminal state; then return."""
+
+    async def stop(self) -> None:
+        """Disconnect and release resources, keeping credentials."""
+
+    async def logout(self) -> None:
+        """Unlink the device and erase its credentials."""
+
+    async def erase_credentials(self) -> None:
+        """Delete stored credentials (the session is being deleted)."""
+
+    async def pair_phone(self, phone: str) -> str:
+        """Ask for a pairing code for ``phone`` (digits, no +)."""
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        """Send a message; raises ``EngineError`` with a user-readable reason on failure."""
+
+    async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Sandbox-only actions (scan, inbound, drop, logout)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+
+def create_engine(engine: str, context: EngineContext, reporter: EngineReporter) -> Engine:
+    """Engines are imported lazily: the sandbox must work where neonize cannot load."""
+    if engine == "sandbox":
+        from workers.engines.sandbox import SandboxEngine
+
+        return SandboxEngine(context, reporter)
+    if engine == "whatsapp":
+        from workers.engines.whatsapp import WhatsAppEngine
+
+        return WhatsAppEngine(context, reporter)
+    raise ValueError(f"unknown engine {engine!r}")
