@@ -1,0 +1,64 @@
+"""RFC 9457 problem details: the one error shape of the REST API and the WebSocket `send`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+
+@dataclass
+class Problem(Exception):
+    """Raise anywhere in a request; the app turns it into a problem+json response."""
+
+    status: int
+    detail: str
+    errors: list[FieldError] = field(default_factory=list)
+    title: str | None = None
+
+    def __str__(self) -> str:
+        return self.detail
+
+    def to_dict(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": self.title or _TITLES.get(self.status, "Error"),
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        return body
+
+
+def not_found(what: str = "resource") -> Problem:
+    return Problem(404, f"{what} not found")
+
+
+def invalid(field_name: str, message: str) -> Problem:
+    return Problem(422, f"{field_name}: {message}", [FieldError(field_name, message)])
