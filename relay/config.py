@@ -11,6 +11,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from relay.constants import WS_SEND_BUFFER
+
 DEFAULT_RETRY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
@@ -102,6 +104,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     send_wait: float = 5.0
     log_level: str = "info"
+    # Events queued for one WebSocket before it is closed with 1013 (SPEC, "WebSocket feed").
+    ws_send_buffer: int = WS_SEND_BUFFER
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -114,6 +118,9 @@ class Settings:
         capacity = _int(env, "RELAY_WORKER_CAPACITY", 500)
         if capacity < 1:
             raise ConfigError("RELAY_WORKER_CAPACITY must be at least 1")
+        ws_send_buffer = _int(env, "RELAY_WS_SEND_BUFFER", WS_SEND_BUFFER)
+        if ws_send_buffer < 1:
+            raise ConfigError("RELAY_WS_SEND_BUFFER must be at least 1")
         lease_ttl = _float(env, "RELAY_LEASE_TTL", 15.0)
         if lease_ttl < 1:
             raise ConfigError("RELAY_LEASE_TTL must be at least 1 second")
@@ -135,6 +142,7 @@ class Settings:
             max_body_bytes=_int(env, "RELAY_MAX_BODY_BYTES", 1024 * 1024),
             send_wait=_float(env, "RELAY_SEND_WAIT", 5.0),
             log_level=(env.get("RELAY_LOG_LEVEL") or "info").lower(),
+            ws_send_buffer=ws_send_buffer,
         )
 
     def require_redis_url(self) -> str:

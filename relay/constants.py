@@ -65,6 +65,15 @@ WS_SEND_BUFFER = 1_000  # events queued for one socket before it is closed with 
 WS_MAX_FRAME_BYTES = 64 * 1024
 WS_READER_BLOCK_MS = 1_000
 WS_REPLAY_LIMIT = 10_000
+# One frame may wait this long for a slow client's socket before it is closed with 1013.
+WS_WRITE_TIMEOUT = 2.0
+# A closing frame to a stalled client gets this long before the TCP connection is dropped.
+WS_CLOSE_TIMEOUT = 10.0
+
+
+def ws_wake_key(reader_id: str) -> str:
+    """A private stream per web process: one XADD wakes its blocked feed reader."""
+    return f"{KEY_PREFIX}:ws:wake:{reader_id}"
 
 # arq queue used for webhook delivery and periodic sweeps.
 ARQ_QUEUE = f"{KEY_PREFIX}:arq"
