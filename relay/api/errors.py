@@ -1,0 +1,75 @@
+"""Every error leaves the API as RFC 9457 ``application/problem+json``.
+
+Handlers raise ``Problem``; Starlette's own 404/405 and anything unexpected are
+translated here so an integrator only ever parses one error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relay.problems import PROBLEM_CONTENT_TYPE, Problem
+
+log = logging.getLogger("relay.api")
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def problem_response(
+    problem: Problem, *, instance: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    all_headers = dict(headers or {})
+    if problem.status == 401:
+        all_headers.setdefault("WWW-Authenticate", "Bearer")
+    return Response(
+        orjson.dumps(problem.to_dict(instance)),
+        status_code=problem.status,
+        headers=all_headers,
+        media_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(exc, instance=request.url.path)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = {
+        404: f"no route for {request.url.path}",
+        405: f"{request.method} is not allowed on {request.url.path}",
+    }.get(exc.status_code, exc.detail)
+    # Starlette's 405 carries the Allow header; keep it.
+    return problem_response(Problem(exc.status_code, detail), instance=request.url.path, headers=exc.headers)
+
+
+async def _redis_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("redis unavailable during %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        Problem(503, "the command bus (Redis) is unavailable; retry shortly"),
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(Problem(500, "internal error"), instance=request.url.path)
+
+
+def exception_handlers() -> dict[Any, Handler]:
+    return {
+        Problem: _problem,
+        HTTPException: _http_exception,
+        RedisError: _redis_unavailable,
+        Exception: _unhandled,
+    }
