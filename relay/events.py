@@ -12,12 +12,14 @@ the ledger with ``since`` and the webhook sweeper finds due deliveries in the DB
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from relay.constants import TENANT_STREAM_MAXLEN, tenant_stream_key
@@ -70,13 +72,15 @@ async def publish_event(
     data: dict[str, Any],
     fence: int | None = None,
     session_updates: dict[str, Any] | None = None,
+    also_write: Callable[[BaseDBAsyncClient], Awaitable[object]] | None = None,
 ) -> dict[str, Any]:
     """Record and fan out one event; returns its envelope.
 
     ``fence`` is the caller's lease token on ``session_id``: when given, the
     write (and any ``session_updates``) only happens while that token is still
     the session's current one, so a worker that lost its lease cannot speak for
-    the session any more.
+    the session any more. ``also_write`` runs in the same transaction, for rows
+    that must change together with the event (an outbound message's status).
     """
     now = datetime.now(UTC)
     event = Event(
@@ -100,9 +104,9 @@ async def publish_event(
             if not updated:
                 raise LeaseLost(session_id)
         elif session_updates:
-            await Session.filter(id=session_id).using_db(connection).update(
-                updated_at=now, **session_updates
-            )
+            await Session.filter(id=session_id).using_db(connection).update(updated_at=now, **session_updates)
+        if also_write is not None:
+            await also_write(connection)
         await event.save(using_db=connection, force_create=True)
         delivery_ids = await outbox.record_deliveries(envelope, connection)
     EVENTS_PUBLISHED.labels(type=type).inc()

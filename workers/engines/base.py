@@ -70,7 +70,12 @@ class EngineReporter(Protocol):
     """How an engine tells the runner what happened. Every call is awaited in order."""
 
     async def status(
-        self, status: str, reason: str | None = None, *, phone: str | None = None, jid: str | None = None
+        self,
+        status: str,
+        reason: str | None = None,
+        *,
+        phone: str | None = None,
+        jid: str | None = None,
     ) -> None: ...
 
     async def qr(self, code: str, expires_at: datetime) -> None: ...

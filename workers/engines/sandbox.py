@@ -1,0 +1,240 @@
+"""The sandbox engine: a simulated phone for building against Relay without one.
+
+It is a product feature, not a test double: it runs through the same runner,
+supervisor, ledger, webhooks and WebSocket feed as the real engine. Its
+"credentials" are the JID on the session row, so a linked sandbox session
+resumes after any restart without a new scan, exactly like a real one.
+
+Handy behaviours for integrators:
+- the QR refreshes every ``RELAY_SANDBOX_QR_INTERVAL`` seconds until scanned;
+- a sent message is acknowledged ``delivered`` then ``read`` a moment later;
+- sending to a number that starts with ``000`` fails ("not on WhatsApp"), so
+  ``message.failed`` handling can be exercised too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from relay.events import isoformat
+from workers.engines.base import (
+    CONNECTED,
+    LOGGED_OUT,
+    PAIRING,
+    QR,
+    RECONNECTING,
+    STARTING,
+    EngineContext,
+    EngineError,
+    EngineReporter,
+    NotConnected,
+    OutgoingMessage,
+    SendReceipt,
+    UnsupportedCommand,
+)
+
+DELIVERED_AFTER = 0.3
+READ_AFTER = 0.6
+RECONNECT_AFTER = 1.0
+MAX_INBOUND_BURST = 1000
+FAILING_NUMBER_PREFIX = "000"
+
+
+def made_up_phone() -> str:
+    """A number in the North American fictional 555-01xx range."""
+    return f"1555010{secrets.randbelow(10_000):04d}"
+
+
+def jid_of(phone: str) -> str:
+    return f"{phone}@s.whatsapp.net"
+
+
+def user_of(address: str) -> str:
+    return address.split("@", 1)[0].lstrip("+")
+
+
+def whatsapp_message_id() -> str:
+    return "3EB0" + secrets.token_hex(8).upper()
+
+
+class SandboxEngine:
+    def __init__(self, context: EngineContext, reporter: EngineReporter) -> None:
+        self._context = context
+        self._reporter = reporter
+        self._jid = context.jid
+        self._phone = context.phone
+        self._state = STARTING
+        self._stopped = False
+        self._changed = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def connected(self) -> bool:
+        return self._state == CONNECTED and not self._stopped
+
+    def _set(self, state: str) -> None:
+        self._state = state
+        self._changed.set()
+
+    async def _wait_for_change(self, seconds: float | None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), seconds)
+        self._changed.clear()
+
+    async def run(self) -> None:
+        await self._reporter.status(STARTING)
+        if self._jid:
+            await self._connect("resumed with stored credentials")
+        else:
+            self._set(QR)
+            await self._reporter.status(QR, "waiting for a scan")
+        try:
+            while not self._stopped and self._state != LOGGED_OUT:
+                if self._state == QR:
+                    interval = self._context.settings.sandbox_qr_interval
+                    expires_at = datetime.now(UTC) + timedelta(seconds=interval)
+                    await self._reporter.qr(self._new_qr_code(), expires_at)
+                    await self._wait_for_change(interval)
+                elif self._state == RECONNECTING:
+                    await self._wait_for_change(RECONNECT_AFTER)
+                    if self._state == RECONNECTING and not self._stopped:
+                        await self._connect("connection restored")
+                else:
+                    await self._wait_for_change(None)
+        finally:
+            for task in list(self._background):
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _new_qr_code(self) -> str:
+        # Shaped like WhatsApp's: "2@<ref>,<noise key>,<identity key>,<adv secret>".
+        parts = [base64.b64encode(os.urandom(n)).decode() for n in (24, 32, 32, 32)]
+        return "2@" + ",".join(parts)
+
+    async def _connect(self, reason: str) -> None:
+        self._set(CONNECTED)
+        await self._reporter.status(CONNECTED, reason, phone=self._phone, jid=self._jid)
+
+    async def stop(self) -> None:
+        self._stopped = True
+        self._changed.set()
+
+    async def logout(self) -> None:
+        await self._unlink("logged out through the API")
+
+    async def erase_credentials(self) -> None:
+        # The sandbox keeps its link on the session row, which the runner clears.
+        self._jid = None
+        self._phone = None
+
+    async def _unlink(self, reason: str) -> None:
+        self._jid = None
+        self._phone = None
+        self._set(LOGGED_OUT)
+        await self._reporter.status(LOGGED_OUT, reason)
+
+    async def pair_phone(self, phone: str) -> str:
+        if self._state not in {QR, PAIRING}:
+            raise EngineError("a pairing code can only be requested while the session waits for a scan")
+        alphabet = "ABCDEFGHJKLMNPQRSTVWXYZ0123456789"
+        code = "".join(secrets.choice(alphabet) for _ in range(8))
+        code = f"{code[:4]}-{code[4:]}"
+        self._phone = phone
+        self._set(PAIRING)
+        await self._reporter.status(PAIRING, f"pairing code issued for +{phone}")
+        await self._reporter.pair_code(code)
+        return code
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        if not self.connected:
+            raise NotConnected("the session is not connected")
+        if user_of(message.to).startswith(FAILING_NUMBER_PREFIX):
+            raise EngineError(f"sandbox: {message.to} is not on WhatsApp")
+        receipt = SendReceipt(whatsapp_id=whatsapp_message_id(), timestamp=datetime.now(UTC))
+        self._spawn(self._acknowledge(receipt.whatsapp_id, message.to))
+        return receipt
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _acknowledge(self, whatsapp_id: str, to: str) -> None:
+        chat = to if "@" in to else jid_of(user_of(to))
+        for delay, status in (
+            (DELIVERED_AFTER, "delivered"),
+            (READ_AFTER - DELIVERED_AFTER, "read"),
+        ):
+            await asyncio.sleep(delay)
+            if self._stopped:
+                return
+            await self._reporter.message_ack(
+                {
+                    "whatsapp_ids": [whatsapp_id],
+                    "chat": chat,
+                    "status": status,
+                    "timestamp": isoformat(datetime.now(UTC)),
+                }
+            )
+
+    async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        handler = {
+            "scan": self._scan,
+            "inbound": self._inbound,
+            "drop": self._drop,
+            "logout": self._phone_logout,
+        }.get(action)
+        if handler is None:
+            raise UnsupportedCommand(f"unknown sandbox action {action!r}")
+        return await handler(params)
+
+    async def _scan(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self._state not in {QR, PAIRING}:
+            raise EngineError("the session is not waiting for a scan")
+        phone = str(params.get("phone") or self._phone or made_up_phone()).lstrip("+")
+        self._phone, self._jid = phone, jid_of(phone)
+        await self._connect("linked by scanning the QR code")
+        return {"phone": phone, "jid": self._jid}
+
+    async def _inbound(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not self.connected:
+            raise NotConnected("the session is not connected")
+        sender = user_of(str(params["from"]))
+        count = max(1, min(int(params.get("count") or 1), MAX_INBOUND_BURST))
+        ids = []
+        for _ in range(count):
+            whatsapp_id = whatsapp_message_id()
+            ids.append(whatsapp_id)
+            await self._reporter.message_received(
+                {
+                    "whatsapp_id": whatsapp_id,
+                    "chat": jid_of(sender),
+                    "from": jid_of(sender),
+                    "from_me": False,
+                    "push_name": params.get("push_name") or "Sandbox Contact",
+                    "timestamp": isoformat(datetime.now(UTC)),
+                    "type": "text",
+                    "text": str(params.get("text", "")),
+                    "is_group": False,
+                }
+            )
+        return {"whatsapp_ids": ids}
+
+    async def _drop(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not self.connected:
+            raise NotConnected("the session is not connected")
+        self._set(RECONNECTING)
+        await self._reporter.status(RECONNECTING, "sandbox: the connection dropped")
+        return {}
+
+    async def _phone_logout(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not self.connected:
+            raise NotConnected("the session is not connected")
+        await self._unlink("the phone unlinked this device")
+        return {}

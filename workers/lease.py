@@ -1,0 +1,79 @@
+"""Session ownership: a Redis lease with a TTL, plus a fencing token.
+
+Two workers must never drive one WhatsApp session (WhatsApp evicts both), so a
+worker drives a session only while it holds ``relay:lease:session:{id}``. The
+lease alone is not enough: a worker paused past its TTL could wake up and write
+stale state. Each acquisition therefore takes a strictly larger token from
+``INCR relay:fence:session:{id}``, stores it on the session row, and every write
+the owner makes is conditional on that token still being the row's token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from relay.constants import session_fence_key, session_lease_key
+from relay.models import Session
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass
+class Lease:
+    session_id: str
+    owner: str
+    token: int
+    ttl_ms: int
+
+    @property
+    def value(self) -> str:
+        return f"{self.owner}:{self.token}"
+
+    async def renew(self, redis: Redis) -> bool:
+        renewed = await redis.eval(_RENEW, 1, session_lease_key(self.session_id), self.value, self.ttl_ms)
+        return bool(renewed)
+
+    async def release(self, redis: Redis) -> None:
+        await redis.eval(_RELEASE, 1, session_lease_key(self.session_id), self.value)
+
+
+async def acquire_lease(redis: Redis, session_id: str, owner: str, ttl_seconds: float) -> Lease | None:
+    """Take the session if nobody holds it; ``None`` when another worker does.
+
+    The token is stamped on the session row only if it is newer than the row's,
+    so a late acquirer with an older token can never overwrite a newer owner.
+    """
+    token = int(await redis.incr(session_fence_key(session_id)))
+    lease = Lease(session_id=session_id, owner=owner, token=token, ttl_ms=int(ttl_seconds * 1000))
+    taken = await redis.set(session_lease_key(session_id), lease.value, nx=True, px=lease.ttl_ms)
+    if not taken:
+        return None
+    stamped = await Session.filter(id=session_id, fence__lt=token).update(fence=token, owner=owner)
+    if not stamped:
+        await lease.release(redis)
+        return None
+    return lease
+
+
+async def current_owners(redis: Redis, session_ids: list[str]) -> dict[str, str | None]:
+    if not session_ids:
+        return {}
+    values = await redis.mget([session_lease_key(sid) for sid in session_ids])
+    return {
+        sid: (value.decode() if isinstance(value, bytes) else value)
+        for sid, value in zip(session_ids, values, strict=True)
+    }

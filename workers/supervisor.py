@@ -1,0 +1,251 @@
+"""The session supervisor: one per worker process, started from arq's startup hook.
+
+It claims sessions that need an owner (through ``workers.lease``), runs each
+on its engine in a ``SessionRunner``, renews the leases, stops a runner the
+moment its lease is lost, reads every owned session's command stream with one
+blocking ``XREADGROUP``, and on shutdown releases its leases so another worker
+takes over within seconds instead of waiting for the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+from tortoise.expressions import Q
+
+from relay.commands import Command
+from relay.config import Settings
+from relay.constants import (
+    COMMAND_GROUP,
+    SUPERVISOR_POLL_SECONDS,
+    SUPERVISOR_WAKE_CHANNEL,
+    session_commands_key,
+)
+from relay.models import Session
+from relay.redis import connect_redis
+from workers.lease import acquire_lease, current_owners
+from workers.runner import SessionRunner
+
+log = logging.getLogger("relay.worker.supervisor")
+
+# Sessions claimed per poll: small batches let several workers share a burst of sessions.
+CLAIM_BATCH = 20
+CANDIDATE_SCAN = 500
+COMMAND_BLOCK_MS = 500
+SETTLED_STATES = ("stopped", "logged_out", "failed")
+
+
+def make_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**4):04x}"
+
+
+class SessionSupervisor:
+    def __init__(self, settings: Settings, redis: Redis, worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.worker_id = worker_id or make_worker_id()
+        self.runners: dict[str, SessionRunner] = {}
+        self._runner_tasks: dict[str, asyncio.Task[None]] = {}
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reader_redis = connect_redis(settings.require_redis_url(), max_connections=4)
+        self._groups_created: set[str] = set()
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="supervisor-claim"),
+            asyncio.create_task(self._renew_loop(), name="supervisor-renew"),
+            asyncio.create_task(self._command_loop(), name="supervisor-commands"),
+            asyncio.create_task(self._wake_listener(), name="supervisor-wake"),
+        ]
+        log.info("supervisor %s started (capacity %d)", self.worker_id, self.settings.worker_capacity)
+
+    async def shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        runners = list(self.runners.values())
+        for runner in runners:
+            runner.request_stop()
+        if self._runner_tasks:
+            await asyncio.wait(list(self._runner_tasks.values()), timeout=15)
+        for runner in runners:
+            with contextlib.suppress(RedisError):
+                await runner.lease.release(self.redis)
+        await self._reader_redis.aclose()
+        log.info("supervisor %s stopped; released %d sessions", self.worker_id, len(runners))
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while True:
+            try:
+                claimed = await self.claim_available()
+                await self._reconcile_desired_states()
+            except Exception:
+                log.exception("claim loop error")
+                claimed = 0
+            if claimed >= CLAIM_BATCH:
+                await asyncio.sleep(random.uniform(0.05, 0.2))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), SUPERVISOR_POLL_SECONDS)
+            self._wakeup.clear()
+
+    async def claim_available(self) -> int:
+        room = self.settings.worker_capacity - len(self.runners)
+        if room <= 0:
+            return 0
+        needs_owner = Q(desired_state__in=["running", "logout", "deleted"]) | ~Q(status__in=SETTLED_STATES)
+        candidates = (
+            await Session.filter(needs_owner)
+            .exclude(id__in=list(self.runners))
+            .order_by("updated_at")
+            .limit(CANDIDATE_SCAN)
+        )
+        owners = await current_owners(self.redis, [s.id for s in candidates])
+        free = [s for s in candidates if owners.get(s.id) is None]
+        random.shuffle(free)
+        claimed = 0
+        for session in free[: min(room, CLAIM_BATCH)]:
+            lease = await acquire_lease(self.redis, session.id, self.worker_id, self.settings.lease_ttl)
+            if lease is None:
+                continue
+            fresh = await Session.get_or_none(id=session.id)
+            if fresh is None:
+                await lease.release(self.redis)
+                continue
+            self._start_runner(SessionRunner(fresh, lease, settings=self.settings, redis=self.redis))
+            claimed += 1
+        return claimed
+
+    def _start_runner(self, runner: SessionRunner) -> None:
+        self.runners[runner.session_id] = runner
+        task = asyncio.create_task(self._run_runner(runner), name=f"session-{runner.session_id}")
+        self._runner_tasks[runner.session_id] = task
+        log.info("claimed session %s (token %d)", runner.session_id, runner.lease.token)
+
+    async def _run_runner(self, runner: SessionRunner) -> None:
+        try:
+            await self._claim_pending_commands(runner)
+            await runner.run()
+        finally:
+            self.runners.pop(runner.session_id, None)
+            self._runner_tasks.pop(runner.session_id, None)
+            with contextlib.suppress(RedisError):
+                await runner.lease.release(self.redis)
+            log.info("released session %s", runner.session_id)
+            self._wakeup.set()
+
+    async def _reconcile_desired_states(self) -> None:
+        """Catch stop/delete requests whose command was lost, and rows that vanished."""
+        if not self.runners:
+            return
+        rows = await Session.filter(id__in=list(self.runners)).values("id", "desired_state", "fence")
+        seen = {row["id"]: row for row in rows}
+        for session_id, runner in list(self.runners.items()):
+            row = seen.get(session_id)
+            if row is None or row["fence"] != runner.lease.token:
+                runner.on_lease_lost()
+            elif row["desired_state"] != "running" and runner._session.desired_state == "running":
+                runner.request_stop()
+
+    async def _wake_listener(self) -> None:
+        while True:
+            pubsub = self._reader_redis.pubsub()
+            try:
+                await pubsub.subscribe(SUPERVISOR_WAKE_CHANNEL)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._wakeup.set()
+            except RedisError:
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    # -- leases -----------------------------------------------------------------------------
+
+    async def _renew_loop(self) -> None:
+        interval = max(self.settings.lease_ttl / 3, 0.2)
+        while True:
+            await asyncio.sleep(interval)
+            for runner in list(self.runners.values()):
+                try:
+                    renewed = await runner.lease.renew(self.redis)
+                except RedisError:
+                    log.warning("lease renewal failed for %s: redis unavailable", runner.session_id)
+                    continue
+                if not renewed:
+                    log.warning("lost the lease on %s; stopping it now", runner.session_id)
+                    runner.on_lease_lost()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def _ensure_group(self, key: str, *, force: bool = False) -> None:
+        # Group at "0": commands appended before anyone owned the session are still read.
+        if key in self._groups_created and not force:
+            return
+        try:
+            await self.redis.xgroup_create(key, COMMAND_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups_created.add(key)
+
+    async def _claim_pending_commands(self, runner: SessionRunner) -> None:
+        """Commands a dead owner read but never acknowledged become ours, in order."""
+        key = session_commands_key(runner.session_id)
+        await self._ensure_group(key, force=True)
+        start = "0-0"
+        while True:
+            next_start, entries, *_ = await self.redis.xautoclaim(
+                key, COMMAND_GROUP, self.worker_id, min_idle_time=0, start_id=start, count=100
+            )
+            for entry_id, fields in entries:
+                if fields:
+                    runner.commands.put_nowait((entry_id, Command.from_fields(fields)))
+            start = next_start.decode() if isinstance(next_start, bytes) else next_start
+            if start == "0-0" or not entries:
+                return
+
+    async def _command_loop(self) -> None:
+        """One blocking read over all owned sessions' streams, dispatched to their runners."""
+        while True:
+            keys = {session_commands_key(sid): sid for sid in self.runners}
+            if not keys:
+                await asyncio.sleep(0.2)
+                continue
+            try:
+                for key in keys:
+                    await self._ensure_group(key)
+                response = await self._reader_redis.xreadgroup(
+                    COMMAND_GROUP,
+                    self.worker_id,
+                    dict.fromkeys(keys, ">"),
+                    count=100,
+                    block=COMMAND_BLOCK_MS,
+                )
+            except ResponseError as exc:
+                # NOGROUP: the stream was deleted or Redis lost it; recreate on the next pass.
+                log.warning("command read failed: %s", exc)
+                self._groups_created.clear()
+                await asyncio.sleep(0.2)
+                continue
+            except RedisError as exc:
+                log.warning("command read failed: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            for key, entries in response or []:
+                session_id = keys.get(key.decode() if isinstance(key, bytes) else key)
+                runner = self.runners.get(session_id) if session_id else None
+                for entry_id, fields in entries:
+                    if runner is not None and fields:
+                        runner.commands.put_nowait((entry_id, Command.from_fields(fields)))
