@@ -11,7 +11,6 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -117,7 +116,11 @@ class TenantHandle:
 
 async def create_tenant(stack: RelayStack, admin: httpx.AsyncClient, name: str) -> TenantHandle:
     tenant = (await admin.post("/v1/tenants", json={"name": name})).raise_for_status().json()
-    key = (await admin.post(f"/v1/tenants/{tenant['id']}/api-keys", json={"name": "tests"})).raise_for_status().json()
+    key = (
+        (await admin.post(f"/v1/tenants/{tenant['id']}/api-keys", json={"name": "tests"}))
+        .raise_for_status()
+        .json()
+    )
     client = httpx.AsyncClient(
         base_url=stack.base_url, headers={"Authorization": f"Bearer {key['key']}"}, timeout=30
     )
@@ -140,4 +143,3 @@ async def other_tenant(stack: RelayStack, admin: httpx.AsyncClient) -> AsyncIter
         yield handle
     finally:
         await handle.client.aclose()
-
