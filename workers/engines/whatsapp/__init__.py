@@ -1,0 +1,17 @@
+"""The real WhatsApp engine (neonize / whatsmeow). Import it lazily: it loads a Go library.
+
+Modules, by concept:
+- ``engine``: the session's lifecycle, backoff and in-order reporting;
+- ``runtime``: process-wide neonize plumbing (loop, lifecycle lock, one client per session);
+- ``connection``: connection events → states and reasons;
+- ``inbound``: messages and receipts → event data;
+- ``outbound``: outgoing messages → protobufs, media fetching;
+- ``credentials``: the per-session SQLite store or the shared Postgres store;
+- ``backoff``: the reconnect policy.
+"""
+
+from __future__ import annotations
+
+from workers.engines.whatsapp.engine import WhatsAppEngine
+
+__all__ = ["WhatsAppEngine"]

@@ -1,0 +1,71 @@
+"""How often a session that cannot reach WhatsApp tries again.
+
+Exponential with jitter (tenacity), capped, plus a hard ceiling of attempts per minute.
+After the first failure each retry first checks that WhatsApp's host answers on TCP:
+every neonize connect attempt opens a whatsmeow store container that the Go core never
+closes (one file descriptor and ~200 KB per attempt, measured), so an offline session
+must not call into the core once a minute for days.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from tenacity import wait_exponential_jitter
+
+WHATSAPP_HOST = "web.whatsapp.com"
+WHATSAPP_PORT = 443
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReconnectPolicy:
+    initial: float = 1.0
+    maximum: float = 60.0
+    jitter: float = 1.0
+    max_attempts_per_minute: int = 10
+    # Disconnected/keepalive trouble: how long whatsmeow gets to reconnect by itself.
+    reconnect_grace: float = 60.0
+    preflight: bool = True
+    preflight_timeout: float = 5.0
+
+    def wait(self) -> wait_exponential_jitter:
+        return wait_exponential_jitter(initial=self.initial, max=self.maximum, jitter=self.jitter)
+
+
+class AttemptLimiter:
+    """At most ``per_minute`` attempts in any sliding 60 s window."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._times: deque[float] = deque()
+
+    def delay(self) -> float:
+        """Seconds to wait before the next attempt may start."""
+        now = time.monotonic()
+        while self._times and now - self._times[0] >= 60.0:
+            self._times.popleft()
+        if len(self._times) < self.per_minute:
+            return 0.0
+        return 60.0 - (now - self._times[0])
+
+    def record(self) -> None:
+        self._times.append(time.monotonic())
+
+
+async def probe_whatsapp(timeout: float, host: str = WHATSAPP_HOST, port: int = WHATSAPP_PORT) -> str | None:
+    """``None`` when WhatsApp's host accepts a TCP connection, else why not."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except TimeoutError:
+        return f"failed to dial {host}:{port}: no answer within {timeout:g}s"
+    except OSError as exc:
+        return f"failed to dial {host}:{port}: {exc.strerror or exc}"
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+    return None

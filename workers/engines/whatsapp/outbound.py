@@ -1,0 +1,205 @@
+"""``OutgoingMessage`` → a WhatsApp protobuf ready for ``send_message``.
+
+Media is fetched here (URL or base64, size-limited) and uploaded through the live client;
+everything else is built locally. Replies and reactions need to know who wrote the
+message they point at; ``RecentMessages`` remembers that for messages this session saw.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from neonize.proto.Neonize_pb2 import JID
+from neonize.proto.waCommon.WACommon_pb2 import MessageKey
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+    AudioMessage,
+    ContextInfo,
+    DocumentMessage,
+    ExtendedTextMessage,
+    ImageMessage,
+    LocationMessage,
+    Message,
+    ReactionMessage,
+    VideoMessage,
+)
+
+from workers.engines.base import EngineError
+from workers.engines.whatsapp.runtime import parse_jid
+
+MAX_MEDIA_BYTES = 16 * 1024 * 1024
+MEDIA_FETCH_TIMEOUT = 30.0
+RECENT_MESSAGES = 500
+MEDIA_TYPES = ("image", "video", "audio", "document")
+_PHONE = re.compile(r"^\+?[0-9]{6,20}$")
+
+
+def parse_recipient(to: str) -> JID:
+    """Digits (``+`` and spaces allowed) or a JID string such as ``…@g.us``."""
+    value = to.strip().replace(" ", "")
+    if "@" in value:
+        user, _, server = value.partition("@")
+        if not server or not user:
+            raise EngineError(f"invalid recipient {to!r}")
+        return parse_jid(value)
+    if not _PHONE.match(value):
+        raise EngineError(f"invalid recipient {to!r}: use digits with the country code or a JID")
+    return parse_jid(value.lstrip("+"))
+
+
+@dataclass(frozen=True, slots=True)
+class KnownMessage:
+    chat: str
+    sender: str
+    from_me: bool
+    text: str
+
+
+class RecentMessages:
+    """A bounded memory of recent message ids, so replies and reactions can address them."""
+
+    def __init__(self, limit: int = RECENT_MESSAGES) -> None:
+        self._limit = limit
+        self._items: OrderedDict[str, KnownMessage] = OrderedDict()
+
+    def remember(self, whatsapp_id: str, message: KnownMessage) -> None:
+        self._items[whatsapp_id] = message
+        self._items.move_to_end(whatsapp_id)
+        while len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+    def get(self, whatsapp_id: str) -> KnownMessage | None:
+        return self._items.get(whatsapp_id)
+
+
+def _reply_context(reply_to: str, chat: JID, recent: RecentMessages) -> ContextInfo:
+    known = recent.get(reply_to)
+    context = ContextInfo(stanzaID=reply_to)
+    if known is not None:
+        context.participant = known.sender
+        context.quotedMessage.CopyFrom(Message(conversation=known.text))
+    elif chat.Server != "g.us":
+        context.participant = f"{chat.User}@{chat.Server}"
+    return context
+
+
+def build_text(payload: dict[str, Any], chat: JID, recent: RecentMessages) -> Message:
+    text = payload.get("text")
+    if not isinstance(text, str) or not text:
+        raise EngineError("a text message needs a non-empty 'text'")
+    reply_to = payload.get("reply_to")
+    if not reply_to:
+        # A plain conversation carries no preview: link previews stay off unless asked for.
+        return Message(conversation=text)
+    extended = ExtendedTextMessage(text=text)
+    extended.contextInfo.CopyFrom(_reply_context(str(reply_to), chat, recent))
+    return Message(extendedTextMessage=extended)
+
+
+def build_reaction(
+    payload: dict[str, Any], chat: JID, recent: RecentMessages, *, now_ms: int | None = None
+) -> Message:
+    message_id, emoji = payload.get("message_id"), payload.get("emoji")
+    if not message_id or not isinstance(emoji, str):
+        raise EngineError("a reaction needs 'message_id' and 'emoji' ('' removes it)")
+    known = recent.get(str(message_id))
+    key = MessageKey(
+        remoteJID=f"{chat.User}@{chat.Server}",
+        fromMe=known.from_me if known else False,
+        ID=str(message_id),
+    )
+    if chat.Server == "g.us" and known is not None and not known.from_me:
+        key.participant = known.sender
+    reaction = ReactionMessage(key=key, text=emoji, senderTimestampMS=now_ms or int(time.time() * 1000))
+    return Message(reactionMessage=reaction)
+
+
+def build_location(payload: dict[str, Any]) -> Message:
+    try:
+        latitude, longitude = float(payload["latitude"]), float(payload["longitude"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EngineError("a location needs numeric 'latitude' and 'longitude'") from exc
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise EngineError("latitude must be within ±90 and longitude within ±180")
+    location = LocationMessage(degreesLatitude=latitude, degreesLongitude=longitude)
+    if payload.get("name"):
+        location.name = str(payload["name"])
+    if payload.get("address"):
+        location.address = str(payload["address"])
+    return Message(locationMessage=location)
+
+
+async def load_media(
+    spec: Any, *, limit: int = MAX_MEDIA_BYTES, timeout: float = MEDIA_FETCH_TIMEOUT
+) -> bytes:
+    """The bytes of ``{"url": …}`` (http/https, streamed with a size cap) or ``{"base64": …}``."""
+    if not isinstance(spec, dict) or not (spec.get("url") or spec.get("base64")):
+        raise EngineError("media needs 'media': {'url': …} or {'base64': …}")
+    if spec.get("base64"):
+        encoded = str(spec["base64"])
+        if "," in encoded and encoded.startswith("data:"):
+            encoded = encoded.split(",", 1)[1]
+        if len(encoded) * 3 // 4 > limit + 3:
+            raise EngineError(f"media is larger than {limit // (1024 * 1024)} MB")
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise EngineError("media.base64 is not valid base64") from exc
+    url = str(spec["url"])
+    if not url.startswith(("http://", "https://")):
+        raise EngineError("media.url must be an http(s) URL")
+    try:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as http:
+            async with http.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    raise EngineError(f"fetching media failed: HTTP {response.status_code}")
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise EngineError(f"media is larger than {limit // (1024 * 1024)} MB")
+                buffer = io.BytesIO()
+                async for chunk in response.aiter_bytes():
+                    buffer.write(chunk)
+                    if buffer.tell() > limit:
+                        raise EngineError(f"media is larger than {limit // (1024 * 1024)} MB")
+                return buffer.getvalue()
+    except httpx.HTTPError as exc:
+        raise EngineError(f"fetching media failed: {exc.__class__.__name__}: {exc}") from exc
+
+
+def sniff_mimetype(data: bytes) -> str:
+    import magic
+
+    return str(magic.from_buffer(data[:8192], mime=True))
+
+
+def media_message(
+    kind: str, upload: Any, data_length: int, payload: dict[str, Any], mimetype: str
+) -> Message:
+    """The media protobuf for an uploaded file (``upload`` is neonize's ``UploadResponse``)."""
+    common = {
+        "URL": upload.url,
+        "directPath": upload.DirectPath,
+        "mediaKey": upload.MediaKey,
+        "fileEncSHA256": upload.FileEncSHA256,
+        "fileSHA256": upload.FileSHA256,
+        "fileLength": upload.FileLength or data_length,
+        "mimetype": mimetype,
+    }
+    caption = payload.get("caption")
+    if kind == "image":
+        return Message(imageMessage=ImageMessage(caption=caption, **common))
+    if kind == "video":
+        return Message(videoMessage=VideoMessage(caption=caption, **common))
+    if kind == "audio":
+        return Message(audioMessage=AudioMessage(PTT=bool(payload.get("voice")), **common))
+    filename = str(payload.get("filename") or "file")
+    return Message(
+        documentMessage=DocumentMessage(caption=caption, fileName=filename, title=filename, **common)
+    )
