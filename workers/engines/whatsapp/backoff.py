@@ -32,7 +32,7 @@ class ReconnectPolicy:
     preflight_timeout: float = 5.0
 
     def wait(self) -> wait_exponential_jitter:
-        return wait_exponential_jitter(initial=self.initial, max=self.maximum, jitter=self.jitter)
+        return wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.jitter)
 
 
 class AttemptLimiter:
