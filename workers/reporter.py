@@ -35,6 +35,7 @@ class SessionReporter:
         lease: Lease,
         status: str,
         on_lease_lost: Callable[[], None],
+        on_status: Callable[[str], None] | None = None,
     ) -> None:
         self._redis = redis
         self._tenant_id = tenant_id
@@ -42,6 +43,7 @@ class SessionReporter:
         self._lease = lease
         self._lock = asyncio.Lock()
         self._on_lease_lost = on_lease_lost
+        self._on_status = on_status
         self.current_status = status
         self.lease_lost = False
 
@@ -99,6 +101,8 @@ class SessionReporter:
                 {"status": status, "previous": previous, "reason": reason},
                 updates,
             )
+        if self._on_status is not None:
+            self._on_status(status)
 
     async def qr(self, code: str, expires_at: datetime) -> None:
         async with self._lock:

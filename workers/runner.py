@@ -29,6 +29,7 @@ from workers.engines.base import (
     FAILED,
     LOGGED_OUT,
     RECONNECTING,
+    STARTING,
     STOPPED,
     Engine,
     EngineContext,
@@ -44,6 +45,8 @@ log = logging.getLogger("relay.worker.runner")
 
 # An engine whose run() ends unexpectedly is restarted after a growing pause.
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
+# Commands that need the engine wait this long for it to leave "starting" (e.g. right after a takeover).
+ENGINE_SETTLE_TIMEOUT = 15.0
 ENDING_STATES = frozenset({LOGGED_OUT, FAILED, STOPPED})
 
 
@@ -60,6 +63,8 @@ class SessionRunner:
         self._send_lock = asyncio.Lock()
         self._outbox_wakeup = asyncio.Event()
         self.commands: asyncio.Queue[tuple[bytes, Command]] = asyncio.Queue()
+        # Set once the current engine has reported a status other than "starting".
+        self._engine_settled = asyncio.Event()
         self.reporter = SessionReporter(
             redis=redis,
             tenant_id=session.tenant_id,
@@ -67,7 +72,14 @@ class SessionRunner:
             lease=lease,
             status=session.status,
             on_lease_lost=self.on_lease_lost,
+            on_status=self._on_engine_status,
         )
+
+    def _on_engine_status(self, status: str) -> None:
+        if status == STARTING:
+            self._engine_settled.clear()
+        else:
+            self._engine_settled.set()
 
     @property
     def lease(self) -> Lease:
@@ -121,6 +133,7 @@ class SessionRunner:
         try:
             attempt = 0
             while not self._stop_requested.is_set():
+                self._engine_settled.clear()
                 self._engine = create_engine(self._session.engine, self._context(), self.reporter)
                 try:
                     await self._engine.run()
@@ -235,8 +248,10 @@ class SessionRunner:
                 return CommandResult(ok=True)
             if command.kind == "send":
                 return await self._send_now(str(command.params.get("message_id", "")))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._engine_settled.wait(), ENGINE_SETTLE_TIMEOUT)
             engine = self._engine
-            if engine is None:
+            if engine is None or not self._engine_settled.is_set():
                 raise NotConnected("the session is starting")
             if command.kind == "pair_code":
                 code = await engine.pair_phone(str(command.params["phone"]))

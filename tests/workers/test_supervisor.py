@@ -36,8 +36,8 @@ async def owners(redis_url: str, session_ids: list[str]) -> dict[str, str | None
 
 
 def pid_of(owner: str) -> int:
-    # Worker ids are "<host>:<pid>:<random>".
-    return int(owner.split(":")[-2])
+    # A lease value is "<worker id>:<fencing token>", a worker id "<host>:<pid>:<random>".
+    return int(owner.split(":")[-3])
 
 
 async def test_sessions_are_owned_once_and_taken_over_after_kill_and_shutdown(
@@ -106,11 +106,13 @@ async def test_a_command_sent_while_the_owner_is_frozen_is_handled_by_the_next_o
     accepted = await tenant.client.post(
         f"/v1/sessions/{sid}/sandbox/inbound", json={"from": "15550002222", "text": "while frozen"}
     )
-    assert accepted.status_code == 202
+    assert accepted.status_code == 202, accepted.text
     sent = await tenant.client.post(
         f"/v1/sessions/{sid}/messages", json={"to": "15550002222", "type": "text", "text": "queued"}
     )
-    assert sent.status_code == 202 and sent.json()["status"] == "queued"
+    # Either the lease (TTL 3 s) expired within the send wait (5 s) and the next owner sent it,
+    # or the caller got 202 "queued"; both are accepted commands that must go out.
+    assert sent.status_code in (201, 202), sent.text
     stack.kill(owner)
 
     async def handled() -> bool:
