@@ -1,0 +1,115 @@
+"""The real engine against the real Go core, on a machine that cannot reach WhatsApp."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from tenacity import RetryCallState
+
+from tests.engines.conftest import RecordingReporter, make_context
+from workers.engines.base import NotConnected, OutgoingMessage
+from workers.engines.whatsapp import WhatsAppEngine
+from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy
+
+
+def os_threads() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+
+
+def reconnecting_with_dial_failure(reporter: RecordingReporter) -> bool:
+    return any(
+        s["status"] == "reconnecting" and "failed to dial" in (s["reason"] or "")
+        for s in reporter.of("status")
+    )
+
+
+async def test_offline_run_reports_the_dial_failure_backs_off_and_stops(tmp_path: Path) -> None:
+    policy = ReconnectPolicy(initial=0.05, maximum=0.2, jitter=0.02, preflight=False)
+    reporter = RecordingReporter()
+    engine = WhatsAppEngine(make_context(tmp_path), reporter, policy=policy)
+    task = asyncio.create_task(engine.run())
+    await reporter.wait_for(reconnecting_with_dial_failure)
+    first = reporter.of("status")[1]
+    assert first["reason"].startswith("network: failed to dial whatsapp web websocket")
+    await reporter.wait_for(lambda _: engine.core_attempts >= 3)
+    assert not task.done()  # it keeps trying while wanted
+    with pytest.raises(NotConnected):
+        await engine.send(OutgoingMessage(id="msg_1", to="15550100002", type="text", payload={"text": "hi"}))
+    await engine.stop()
+    await asyncio.wait_for(task, 5)
+    # The same failure again is not news: one status change, however many attempts.
+    assert reporter.statuses() == ["starting", "reconnecting"]
+    assert not reporter.of("qr") and not engine.connected
+
+
+async def test_attempts_per_minute_are_capped(tmp_path: Path) -> None:
+    policy = ReconnectPolicy(
+        initial=0.001, maximum=0.005, jitter=0, max_attempts_per_minute=4, preflight=False
+    )
+    engine = WhatsAppEngine(make_context(tmp_path), RecordingReporter(), policy=policy)
+    task = asyncio.create_task(engine.run())
+    await asyncio.sleep(1.0)
+    try:
+        assert engine.core_attempts == 4
+    finally:
+        await engine.stop()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_after_a_failure_only_a_reachable_whatsapp_gets_another_core_attempt(tmp_path: Path) -> None:
+    # Each core attempt leaks a store handle in the Go core; offline retries must not reach it.
+    policy = ReconnectPolicy(initial=0.01, maximum=0.05, jitter=0)
+    reporter = RecordingReporter()
+    engine = WhatsAppEngine(make_context(tmp_path), reporter, policy=policy)
+    task = asyncio.create_task(engine.run())
+    await reporter.wait_for(lambda _: engine.connect_attempts >= 4, timeout=10)
+    await engine.stop()
+    await asyncio.wait_for(task, 5)
+    assert engine.core_attempts == 1
+    reasons = [s["reason"] for s in reporter.of("status")]
+    assert reasons[-1].startswith("network: failed to dial web.whatsapp.com:443")
+
+
+def test_backoff_is_exponential_with_jitter_and_capped() -> None:
+    wait = ReconnectPolicy(initial=1, maximum=60, jitter=1).wait()
+    delays = []
+    for attempt in range(1, 10):
+        state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        state.attempt_number = attempt
+        delays.append(wait(state))
+    for attempt, delay in enumerate(delays, start=1):
+        base = min(2 ** (attempt - 1), 60)
+        assert base <= delay <= min(base + 1, 60)
+    assert delays[-1] == 60
+
+
+def test_attempt_limiter_counts_a_sliding_minute() -> None:
+    limiter = AttemptLimiter(per_minute=2)
+    assert limiter.delay() == 0
+    limiter.record()
+    limiter.record()
+    assert 59 < limiter.delay() <= 60
+
+
+async def test_start_stop_cycles_leave_no_threads_behind(tmp_path: Path) -> None:
+    policy = ReconnectPolicy(initial=0.05, maximum=0.05, jitter=0, preflight=False)
+
+    async def cycle() -> None:
+        reporter = RecordingReporter()
+        engine = WhatsAppEngine(make_context(tmp_path), reporter, policy=policy)
+        task = asyncio.create_task(engine.run())
+        await reporter.wait_for(reconnecting_with_dial_failure)
+        await engine.stop()
+        await asyncio.wait_for(task, 5)
+
+    for _ in range(3):  # warm up: executor threads and the Go runtime's own threads
+        await cycle()
+    python_threads, native_threads = threading.active_count(), os_threads()
+    for _ in range(25):
+        await cycle()
+    assert threading.active_count() <= python_threads
+    assert os_threads() <= native_threads + 2
