@@ -1,0 +1,44 @@
+"""A real ``whatsapp`` session in a real worker, on a machine that cannot reach WhatsApp."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import TenantHandle
+from tests.helpers import is_event, ws_receive_until
+from tests.sessions import events_of, wait_for_status
+from tests.stack import RelayStack
+from tests.ws.feed import open_feed, subscribe
+
+
+async def test_an_offline_whatsapp_session_reconnects_with_the_dial_failure_then_stops(
+    stack: RelayStack, tenant: TenantHandle
+) -> None:
+    client = tenant.client
+    feed = await open_feed(stack.ws_url, tenant.api_key)
+    try:
+        await subscribe(feed, "*")
+        created = await client.post("/v1/sessions", json={"name": "w", "engine": "whatsapp"})
+        assert created.status_code == 201, created.text
+        session_id = created.json()["id"]
+
+        session = await wait_for_status(client, session_id, "reconnecting", timeout=30)
+        assert "failed to dial" in session["reason"], session
+        frame = await ws_receive_until(feed, is_event("session.status", status="reconnecting"))
+        assert frame["event"]["session_id"] == session_id
+        assert "failed to dial" in frame["event"]["data"]["reason"]
+    finally:
+        await feed.close()
+
+    # Backing off, not hammering: a few seconds later the ledger holds no flood of changes.
+    await asyncio.sleep(3)
+    statuses = await events_of(client, session_id, "session.status")
+    assert len(statuses) <= 4, statuses
+    assert all(worker.poll() is None for worker in stack.workers)
+    reasons = [e["data"]["reason"] or "" for e in statuses if e["data"]["status"] == "reconnecting"]
+    assert reasons and all("failed to dial" in reason for reason in reasons)
+
+    stopped = await client.post(f"/v1/sessions/{session_id}/stop")
+    assert stopped.status_code == 202, stopped.text
+    await wait_for_status(client, session_id, "stopped", timeout=20)
+    assert all(worker.poll() is None for worker in stack.workers)
