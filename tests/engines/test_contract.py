@@ -215,3 +215,13 @@ async def test_pairing_codes_need_a_session_waiting_for_a_scan(driven: Driven) -
     await driven.link()
     with pytest.raises(EngineError):
         await driven.engine.pair_phone(PHONE)
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_an_engine_stopped_before_it_ran_does_not_start(kind: str, tmp_path: Path) -> None:
+    reporter = RecordingReporter()
+    engine: Engine = create_engine(kind, make_context(tmp_path), reporter)
+    await engine.stop()
+    await asyncio.wait_for(engine.run(), 5)
+    assert not engine.connected
+    assert "connected" not in reporter.statuses()

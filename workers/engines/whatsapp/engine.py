@@ -182,8 +182,9 @@ class WhatsAppEngine:
     async def run(self) -> None:
         if self._running:
             raise EngineError("the engine is already running")
-        self._running, self._stopping, self._ended = True, False, False
-        self._stop_event.clear()
+        if self._stopping:
+            return  # stopped before it ran: an engine runs at most once after a stop
+        self._running, self._ended = True, False
         self._finished.clear()
         bind_event_loop()
         self._queue = asyncio.Queue()
