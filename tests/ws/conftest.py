@@ -1,0 +1,65 @@
+"""Fixtures for the feed tests: open authenticated sockets, and publish events at will.
+
+Most events come from the real worker's sandbox engine (see ``test_story``).
+Tests that need many events with known ids, published at a chosen moment,
+call ``relay.events.publish_event`` from the test process against the same
+database and Redis as the stack: the very code path the worker uses.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from relay.db import close_database, open_database
+from relay.events import publish_event
+from tests.conftest import TenantHandle
+
+
+@dataclass
+class Publisher:
+    redis: Redis
+
+    async def publish(
+        self, tenant_id: str, session_id: str | None, count: int = 1, *, pad: int = 0
+    ) -> list[str]:
+        """Publish ``count`` events in order; returns their ids. ``pad`` adds incompressible bytes."""
+        ids = []
+        for index in range(count):
+            data: dict[str, Any] = {"text": f"event {index}", "from_me": False}
+            if pad:
+                data["pad"] = secrets.token_hex(pad // 2)
+            envelope = await publish_event(
+                self.redis,
+                tenant_id=tenant_id,
+                session_id=session_id,
+                type="message.received",
+                data=data,
+            )
+            ids.append(envelope["id"])
+        return ids
+
+
+@pytest.fixture(scope="session")
+async def publisher(relay_env: dict[str, str]) -> AsyncIterator[Publisher]:
+    await open_database(relay_env["DATABASE_URL"])
+    redis = Redis.from_url(relay_env["REDIS_URL"])
+    try:
+        yield Publisher(redis)
+    finally:
+        await redis.aclose()
+        await close_database()
+
+
+async def create_session(tenant: TenantHandle, *, start: bool = False, name: str = "s") -> str:
+    """A sandbox session; stopped by default so the worker adds no events of its own."""
+    response = await tenant.client.post(
+        "/v1/sessions", json={"name": name, "engine": "sandbox", "start": start}
+    )
+    response.raise_for_status()
+    return str(response.json()["id"])
