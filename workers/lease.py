@@ -24,6 +24,13 @@ end
 return 0
 """
 
+_REPLACE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return false
+"""
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -64,9 +71,32 @@ async def acquire_lease(redis: Redis, session_id: str, owner: str, ttl_seconds: 
         return None
     stamped = await Session.filter(id=session_id, fence__lt=token).update(fence=token, owner=owner)
     if not stamped:
+        stamped = await _recover_lost_fence(redis, lease)
+    if not stamped:
         await lease.release(redis)
         return None
     return lease
+
+
+async def _recover_lost_fence(redis: Redis, lease: Lease) -> int:
+    """Redis lost the fence counter (flush, restart without persistence): move it past the row's.
+
+    Without this a session whose row carries token 7 could never be claimed again
+    once INCR starts over at 1.
+    """
+    row_fence = await Session.filter(id=lease.session_id).values_list("fence", flat=True)
+    if not row_fence or row_fence[0] < lease.token:
+        return 0  # the row is gone, or someone stamped a newer token meanwhile
+    old_value = lease.value
+    lease.token = int(await redis.incrby(session_fence_key(lease.session_id), row_fence[0] - lease.token + 1))
+    replaced = await redis.eval(
+        _REPLACE, 1, session_lease_key(lease.session_id), old_value, lease.value, lease.ttl_ms
+    )
+    if not replaced:
+        return 0
+    return await Session.filter(id=lease.session_id, fence__lt=lease.token).update(
+        fence=lease.token, owner=lease.owner
+    )
 
 
 async def current_owners(redis: Redis, session_ids: list[str]) -> dict[str, str | None]:
