@@ -45,6 +45,12 @@ class Delivery(Model):
     next_attempt_at = fields.DatetimeField(null=True)
     last_status_code = fields.IntField(null=True)
     attempt_log = fields.JSONField(default=list)
+    # "manual" once someone asks for a retry by hand; the next attempt is logged with it.
+    trigger = fields.CharField(max_length=16, default="scheduled")
+    # The worker batch that holds the delivery while an attempt is in flight, and until when:
+    # a killed worker's claims expire and the sweeper hands them to another worker.
+    lease_owner = fields.CharField(max_length=40, null=True)
+    lease_until = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -8,15 +8,22 @@ sweeper finds it again in the database).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from webhooks import queue
 from webhooks.models import Delivery, WebhookEndpoint
+
+# A test event goes to the one endpoint named in its data, whatever that endpoint's filters.
+TEST_EVENT_TYPE = "webhook.test"
 
 
 def endpoint_matches(endpoint: WebhookEndpoint, envelope: dict[str, Any]) -> bool:
+    if envelope["type"] == TEST_EVENT_TYPE:
+        return (envelope.get("data") or {}).get("endpoint_id") == endpoint.id
     events = endpoint.events or ["*"]
     if "*" not in events and envelope["type"] not in events:
         return False
@@ -25,17 +32,23 @@ def endpoint_matches(endpoint: WebhookEndpoint, envelope: dict[str, Any]) -> boo
     return True
 
 
+def new_delivery(envelope: dict[str, Any], endpoint_id: str, now: datetime) -> Delivery:
+    return Delivery(
+        id=Delivery.make_id(),
+        tenant_id=envelope["tenant_id"],
+        endpoint_id=endpoint_id,
+        event_id=envelope["id"],
+        next_attempt_at=now,
+    )
+
+
 async def record_deliveries(envelope: dict[str, Any], connection: BaseDBAsyncClient) -> list[str]:
-    endpoints = await WebhookEndpoint.filter(
-        tenant_id=envelope["tenant_id"], enabled=True
-    ).using_db(connection)
+    endpoints = await WebhookEndpoint.filter(tenant_id=envelope["tenant_id"], enabled=True).using_db(
+        connection
+    )
+    now = datetime.now(UTC)
     deliveries = [
-        Delivery(
-            id=Delivery.make_id(),
-            tenant_id=envelope["tenant_id"],
-            endpoint_id=endpoint.id,
-            event_id=envelope["id"],
-        )
+        new_delivery(envelope, endpoint.id, now)
         for endpoint in endpoints
         if endpoint_matches(endpoint, envelope)
     ]
@@ -45,5 +58,5 @@ async def record_deliveries(envelope: dict[str, Any], connection: BaseDBAsyncCli
 
 
 async def dispatch_deliveries(redis: Redis, delivery_ids: list[str]) -> None:
-    """Hand fresh deliveries to the delivery workers (filled in by the webhooks issue)."""
-    raise NotImplementedError
+    """Wake a worker for each fresh delivery (a list push: picked up in milliseconds)."""
+    await queue.push_fresh(redis, delivery_ids)

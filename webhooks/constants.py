@@ -1,0 +1,73 @@
+"""Every webhook Redis key and timing constant in one place.
+
+Redis only carries work: the database rows are the truth. Losing any of these
+keys delays deliveries by at most ``SWEEP_GRACE_SECONDS`` plus one sweep.
+"""
+
+from __future__ import annotations
+
+from relay.constants import KEY_PREFIX
+
+# First attempts: a list of "delivery_id endpoint_id" items, popped in batches by every worker.
+FRESH_QUEUE = f"{KEY_PREFIX}:webhooks:fresh"
+# Retries (and anything the sweeper recovers): a sorted set of the same items scored by due time.
+DUE_QUEUE = f"{KEY_PREFIX}:webhooks:due"
+
+# Batch sizes: one Redis pop and one database claim serve this many deliveries.
+FRESH_BATCH = 256
+DUE_BATCH = 256
+# How long a blocking pop waits before the loop looks around (shutdown, free slots).
+POP_BLOCK_SECONDS = 1.0
+# The retry lane has nothing to block on, so it polls the due set this often when idle.
+DUE_POLL_SECONDS = 0.05
+
+# In-flight attempts per worker process; the two lanes never share slots, so
+# a mass of due retries cannot delay fresh first attempts.
+FRESH_CONCURRENCY = 512
+RETRY_CONCURRENCY = 128
+# One endpoint may hold at most this many in-flight attempts per worker; the
+# rest wait in the due set (no attempt is counted) so a slow endpoint only slows itself.
+ENDPOINT_INFLIGHT_CAP = 64
+# A delivery over the cap is offered again this much later.
+ENDPOINT_BUSY_DEFER_SECONDS = 0.25
+
+# A claimed delivery belongs to its worker until the attempt timeout plus this margin;
+# after that (worker killed), the sweeper hands it to another worker.
+LEASE_MARGIN_SECONDS = 5.0
+
+# The sweeper (arq cron) runs every SWEEP_EVERY_SECONDS and re-enqueues pending
+# deliveries that have been due for longer than SWEEP_GRACE_SECONDS.
+SWEEP_EVERY_SECONDS = 2
+SWEEP_GRACE_SECONDS = 3.0
+SWEEP_LIMIT = 10_000
+
+# Attempt results are written in one transaction per flush.
+RESULT_FLUSH_SECONDS = 0.01
+RESULT_FLUSH_BATCH = 500
+
+# Endpoint rows are cached per worker this long (rotation and disabling show up within it).
+ENDPOINT_CACHE_SECONDS = 1.0
+# last_success_at is written at most this often per endpoint and worker.
+SUCCESS_STAMP_SECONDS = 60.0
+
+# Retry policy.
+RETRY_JITTER = 0.2
+RETRY_AFTER_MAX_SECONDS = 24 * 3600
+# An endpoint failing for this long without a single success is disabled.
+AUTO_DISABLE_AFTER_SECONDS = 5 * 24 * 3600
+
+# Attempt log: the first bytes of each response body are kept.
+RESPONSE_EXCERPT_BYTES = 20 * 1024
+
+# Secret rotation: the old secret keeps signing for this long by default.
+ROTATION_GRACE_SECONDS = 24 * 3600
+ROTATION_GRACE_MAX_SECONDS = 7 * 24 * 3600
+
+# Endpoint validation limits.
+URL_MAX_LENGTH = 2048
+DESCRIPTION_MAX_LENGTH = 500
+EVENT_FILTER_MAX = 100
+SESSION_FILTER_MAX = 1000
+
+# Replay reads the ledger in pages of this many events.
+REPLAY_PAGE = 1000

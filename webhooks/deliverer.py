@@ -1,0 +1,275 @@
+"""The delivery engine inside each worker: two lanes of attempts.
+
+- The *fresh* lane pops first attempts from a Redis list the moment they are
+  published (a blocking pop, no poll delay): event to first attempt takes
+  milliseconds, not arq's half-second poll.
+- The *retry* lane pops due retries (and whatever the sweeper recovered)
+  from a sorted set. Each lane has its own slots, so thousands of due retries
+  never delay a fresh first attempt.
+
+Every popped id is claimed in the database first (a lease); the attempt
+outcome is written back with the lease as a guard. A worker killed mid-flight
+loses only its leases, which expire so the sweeper can hand the deliveries to
+another worker: at-least-once, duplicating at most the attempts in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from relay.config import Settings
+from relay.events import isoformat, publish_event
+from relay.ids import new_id
+from relay.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LATENCY
+from webhooks import queue, store
+from webhooks.constants import (
+    AUTO_DISABLE_AFTER_SECONDS,
+    DUE_BATCH,
+    DUE_POLL_SECONDS,
+    ENDPOINT_BUSY_DEFER_SECONDS,
+    ENDPOINT_INFLIGHT_CAP,
+    FRESH_BATCH,
+    FRESH_CONCURRENCY,
+    LEASE_MARGIN_SECONDS,
+    POP_BLOCK_SECONDS,
+    RETRY_CONCURRENCY,
+    SUCCESS_STAMP_SECONDS,
+)
+from webhooks.endpoint_cache import EndpointCache, EndpointView
+from webhooks.models import WebhookEndpoint
+from webhooks.retry import next_retry_delay
+from webhooks.sender import AttemptResult, WebhookSender
+from webhooks.writer import OutcomeWriter
+
+log = logging.getLogger("relay.webhooks")
+
+
+@dataclass
+class Lane:
+    name: str
+    capacity: int
+    batch: int
+    pop: Callable[[int], Awaitable[list[str]]]
+    idle_sleep: float = 0.0
+    inflight: int = 0
+    slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.inflight -= 1
+        self.slot_freed.set()
+
+
+def judge(
+    claimed: store.ClaimedDelivery, result: AttemptResult, schedule: tuple[float, ...]
+) -> store.Outcome:
+    """Turn one attempt into the delivery's next state (pure: no I/O)."""
+    entry = {
+        "at": isoformat(result.at),
+        "status_code": result.status_code,
+        "duration_ms": result.duration_ms,
+        "error": result.error,
+        "response_excerpt": result.response_excerpt,
+        "trigger": claimed.trigger,
+    }
+    attempt_log = [*claimed.attempt_log, entry]
+    next_attempt_at: datetime | None = None
+    if result.succeeded:
+        status = "succeeded"
+    elif result.gone:
+        status = "failed"
+    else:
+        # Manual attempts are extra: they neither use up nor extend the schedule.
+        scheduled_made = sum(1 for item in attempt_log if item.get("trigger") != "manual")
+        delay = next_retry_delay(schedule, scheduled_made, result.retry_after)
+        if delay is None:
+            status = "failed"
+        else:
+            status = "pending"
+            next_attempt_at = result.at + timedelta(seconds=delay)
+    return store.Outcome(
+        delivery_id=claimed.id,
+        lease_owner=claimed.lease_owner,
+        status=status,
+        attempts=claimed.attempts + 1,
+        next_attempt_at=next_attempt_at,
+        last_status_code=result.status_code,
+        attempt_log=attempt_log,
+    )
+
+
+class Deliverer:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.schedule = settings.webhook_retry_schedule
+        self.lease_seconds = settings.webhook_timeout + LEASE_MARGIN_SECONDS
+        self.sender = WebhookSender(
+            timeout=settings.webhook_timeout, allow_private=settings.webhook_allow_private
+        )
+        self.endpoints = EndpointCache()
+        self.writer = OutcomeWriter(redis)
+        self.inflight_by_endpoint: Counter[str] = Counter()
+        self.lanes = [
+            Lane("fresh", FRESH_CONCURRENCY, FRESH_BATCH, self._pop_fresh),
+            Lane("retry", RETRY_CONCURRENCY, DUE_BATCH, self._pop_due, DUE_POLL_SECONDS),
+        ]
+        self._loops: list[asyncio.Task[None]] = []
+        self._attempts: set[asyncio.Task[None]] = set()
+
+    async def _pop_fresh(self, count: int) -> list[str]:
+        return await queue.pop_fresh(self.redis, count, POP_BLOCK_SECONDS)
+
+    async def _pop_due(self, count: int) -> list[str]:
+        return await queue.pop_due(self.redis, count)
+
+    async def start(self) -> None:
+        await self.sender.start()
+        self.writer.start()
+        self._loops = [
+            asyncio.create_task(self._run_lane(lane), name=f"webhook-lane-{lane.name}") for lane in self.lanes
+        ]
+
+    async def stop(self) -> None:
+        """Stop taking work, let in-flight attempts finish, write their outcomes."""
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._attempts:
+            await asyncio.wait(self._attempts, timeout=self.sender.timeout + 1)
+        await self.writer.close()
+        await self.sender.close()
+
+    async def _run_lane(self, lane: Lane) -> None:
+        while True:
+            try:
+                free = lane.capacity - lane.inflight
+                if free <= 0:
+                    lane.slot_freed.clear()
+                    await lane.slot_freed.wait()
+                    continue
+                ids = await lane.pop(min(free, lane.batch))
+                if not ids:
+                    if lane.idle_sleep:
+                        await asyncio.sleep(lane.idle_sleep)
+                    continue
+                await self._start_attempts(list(dict.fromkeys(ids)), lane)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis or the database hiccuped: what was popped is leased or
+                # still pending in the database; the sweeper brings it back.
+                log.exception("webhook %s lane error", lane.name)
+                await asyncio.sleep(0.5)
+
+    async def _start_attempts(self, ids: list[str], lane: Lane) -> None:
+        claimed = await store.claim(ids, new_id("lse"), self.lease_seconds)
+        if not claimed:
+            return
+        endpoints = await self.endpoints.get_many({c.endpoint_id for c in claimed})
+        bodies = await store.load_envelopes([c.event_id for c in claimed])
+        now = datetime.now(UTC)
+        busy: Counter[str] = Counter()
+        for delivery in claimed:
+            endpoint = endpoints.get(delivery.endpoint_id)
+            body = bodies.get(delivery.event_id)
+            if endpoint is None or not endpoint.enabled or body is None:
+                # Paused until the endpoint is enabled again (or gone with it).
+                self._release(delivery, None)
+                continue
+            first_delay = self.schedule[0] if self.schedule else 0
+            if delivery.attempts == 0 and first_delay > 0:
+                due = delivery.created_at + timedelta(seconds=first_delay)
+                if due > now:
+                    self._release(delivery, due)
+                    continue
+            if self.inflight_by_endpoint[endpoint.id] >= ENDPOINT_INFLIGHT_CAP:
+                # Spread the overflow so it comes back about when slots free up,
+                # without spending an attempt.
+                busy[endpoint.id] += 1
+                wait = ENDPOINT_BUSY_DEFER_SECONDS * (1 + busy[endpoint.id] // ENDPOINT_INFLIGHT_CAP)
+                self._release(delivery, now + timedelta(seconds=wait))
+                continue
+            lane.inflight += 1
+            self.inflight_by_endpoint[endpoint.id] += 1
+            task = asyncio.create_task(self._attempt(delivery, endpoint, body, lane))
+            self._attempts.add(task)
+            task.add_done_callback(self._attempts.discard)
+
+    def _release(self, delivery: store.ClaimedDelivery, when: datetime | None) -> None:
+        self.writer.add_release(store.Release(delivery.id, delivery.lease_owner, when))
+
+    async def _attempt(
+        self, delivery: store.ClaimedDelivery, endpoint: EndpointView, body: bytes, lane: Lane
+    ) -> None:
+        try:
+            result = await self.sender.send(endpoint.url, endpoint.signer, delivery.event_id, body)
+        finally:
+            lane.release()
+            self.inflight_by_endpoint[endpoint.id] -= 1
+            if self.inflight_by_endpoint[endpoint.id] <= 0:
+                del self.inflight_by_endpoint[endpoint.id]
+        outcome = judge(delivery, result, self.schedule)
+        self.writer.add_outcome(outcome)
+        WEBHOOK_ATTEMPTS.labels(outcome="success" if result.succeeded else "failure").inc()
+        if delivery.attempts == 0 and delivery.trigger != "manual":
+            WEBHOOK_LATENCY.observe(
+                (result.at - delivery.created_at).total_seconds() + result.duration_ms / 1000
+            )
+        try:
+            await self._track_endpoint_health(endpoint, result)
+        except Exception:
+            log.exception("updating endpoint %s health failed", endpoint.id)
+
+    async def _track_endpoint_health(self, endpoint: EndpointView, result: AttemptResult) -> None:
+        """410 disables at once; failing with no success for 5 days disables too."""
+        if result.succeeded:
+            stale = time.monotonic() - endpoint.success_stamped_at > SUCCESS_STAMP_SECONDS
+            if endpoint.failing_since is not None or endpoint.marked_failing or stale:
+                endpoint.failing_since, endpoint.marked_failing = None, False
+                endpoint.success_stamped_at = time.monotonic()
+                await WebhookEndpoint.filter(id=endpoint.id).update(
+                    last_success_at=result.at, failing_since=None
+                )
+            return
+        if result.gone:
+            await self.disable(endpoint, "the receiver answered 410 Gone")
+            return
+        if endpoint.failing_since is None:
+            if not endpoint.marked_failing:
+                endpoint.marked_failing = True
+                await WebhookEndpoint.filter(id=endpoint.id, failing_since__isnull=True).update(
+                    failing_since=result.at
+                )
+            return
+        if (result.at - endpoint.failing_since).total_seconds() >= AUTO_DISABLE_AFTER_SECONDS:
+            await self.disable(endpoint, "failing without a single success for 5 days")
+
+    async def disable(self, endpoint: EndpointView, reason: str) -> None:
+        self.endpoints.invalidate(endpoint.id)
+        endpoint.enabled = False
+        await disable_endpoint(self.redis, endpoint.tenant_id, endpoint.id, reason)
+
+
+async def disable_endpoint(redis: Redis | None, tenant_id: str, endpoint_id: str, reason: str) -> bool:
+    """Disable once and tell the tenant (ledger, live feed, other webhooks)."""
+    updated = await WebhookEndpoint.filter(id=endpoint_id, enabled=True).update(
+        enabled=False, disabled_reason=reason
+    )
+    if updated:
+        endpoint = await WebhookEndpoint.get(id=endpoint_id)
+        log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+        await publish_event(
+            redis,
+            tenant_id=tenant_id,
+            session_id=None,
+            type="webhook.endpoint_disabled",
+            data={"endpoint_id": endpoint_id, "url": endpoint.url, "reason": reason},
+        )
+    return bool(updated)

@@ -1,0 +1,71 @@
+"""What a worker needs to know about an endpoint, cached for a second.
+
+Every delivery needs its endpoint's URL and secrets; reading the row per
+delivery would double the database load at thousands of deliveries a second.
+A one-second cache means a rotation or a disable reaches workers within a
+second, which the rotation grace (24 h) and the disable semantics absorb.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from webhooks.constants import ENDPOINT_CACHE_SECONDS
+from webhooks.models import WebhookEndpoint
+from webhooks.signing import WebhookSigner
+from webhooks.store import load_endpoints
+
+
+@dataclass(slots=True)
+class EndpointView:
+    id: str
+    tenant_id: str
+    url: str
+    enabled: bool
+    signer: WebhookSigner
+    failing_since: datetime | None
+    fetched_at: float
+    # Local bookkeeping so endpoint rows are written on state changes, not per attempt.
+    marked_failing: bool = False
+    success_stamped_at: float = field(default=0.0)
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint) -> EndpointView:
+        secrets_in_use = [endpoint.secret]
+        expires = endpoint.previous_secret_expires_at
+        if endpoint.previous_secret and expires is not None and expires > datetime.now(UTC):
+            secrets_in_use.append(endpoint.previous_secret)
+        return cls(
+            id=endpoint.id,
+            tenant_id=endpoint.tenant_id,
+            url=endpoint.url,
+            enabled=endpoint.enabled,
+            signer=WebhookSigner(secrets_in_use),
+            failing_since=endpoint.failing_since,
+            fetched_at=time.monotonic(),
+        )
+
+
+class EndpointCache:
+    def __init__(self, ttl: float = ENDPOINT_CACHE_SECONDS) -> None:
+        self.ttl = ttl
+        self._views: dict[str, EndpointView] = {}
+
+    async def get_many(self, endpoint_ids: set[str]) -> dict[str, EndpointView]:
+        now = time.monotonic()
+        stale = {
+            endpoint_id
+            for endpoint_id in endpoint_ids
+            if (view := self._views.get(endpoint_id)) is None or now - view.fetched_at > self.ttl
+        }
+        if stale:
+            for endpoint_id in stale:
+                self._views.pop(endpoint_id, None)
+            for endpoint in await load_endpoints(list(stale)):
+                self._views[endpoint.id] = EndpointView.of(endpoint)
+        return {eid: self._views[eid] for eid in endpoint_ids if eid in self._views}
+
+    def invalidate(self, endpoint_id: str) -> None:
+        self._views.pop(endpoint_id, None)

@@ -1,0 +1,33 @@
+"""Finds deliveries Redis lost and queues them again (arq cron, every few seconds).
+
+The database is the truth; Redis only says "look at this now". After a Redis
+restart or FLUSHALL, or a worker killed with deliveries leased, the sweeper
+sees pending deliveries that have been due for longer than a grace period
+and nobody holds, and puts them on the due set. Duplicates are harmless: the
+claim lets only one worker attempt a delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+
+from webhooks import queue, store
+from webhooks.constants import SWEEP_GRACE_SECONDS, SWEEP_LIMIT
+
+log = logging.getLogger("relay.webhooks.sweeper")
+
+
+async def sweep_lost_deliveries(redis: Redis) -> int:
+    lost = await store.lost_deliveries(SWEEP_GRACE_SECONDS, SWEEP_LIMIT)
+    if lost:
+        await queue.schedule(redis, {delivery_id: due.timestamp() for delivery_id, due in lost})
+        log.info("sweeper re-queued %d overdue webhook deliveries", len(lost))
+    return len(lost)
+
+
+async def sweep_webhook_deliveries(ctx: dict[str, Any]) -> int:
+    """arq cron entry point."""
+    return await sweep_lost_deliveries(ctx["webhook_redis"] if "webhook_redis" in ctx else ctx["redis"])

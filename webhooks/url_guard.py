@@ -1,0 +1,174 @@
+"""Which URLs a webhook may point at (the SSRF guard).
+
+Checked twice: when an endpoint is registered (the URL shape, and every address
+its host resolves to) and again when a worker connects, on the addresses the
+connection will actually use. The second check is what defeats DNS rebinding:
+a name that resolved to a public address at registration and to 127.0.0.1 now
+is refused, because the worker resolves, filters, and connects only to what
+passed the filter (the resolver below), never resolving twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from webhooks.constants import URL_MAX_LENGTH
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Ranges that ``is_global`` lets through in some Python versions or that embed
+# another address we cannot vouch for (NAT64, 6to4), plus ones named by the spec.
+_BLOCKED_NETWORKS = [
+    ipaddress.ip_network(cidr)
+    for cidr in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001:db8::/32",
+        "2002::/16",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+]
+
+
+class UnsafeURL(ValueError):
+    """The URL is malformed or points somewhere a webhook must not go."""
+
+
+def is_forbidden_address(address: IPAddress | str) -> bool:
+    """True for every address that is not plainly on the public Internet."""
+    ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    if isinstance(ip, ipaddress.IPv6Address):
+        # ::ffff:10.0.0.1 and the deprecated ::10.0.0.1 reach the embedded IPv4 address.
+        embedded = ip.ipv4_mapped or (
+            ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if int(ip) >> 32 == 0 and int(ip) > 1 else None
+        )
+        if embedded is not None:
+            return is_forbidden_address(embedded)
+    if ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip.is_link_local:
+        return True
+    if any(ip in network for network in _BLOCKED_NETWORKS if network.version == ip.version):
+        return True
+    return not ip.is_global
+
+
+def parse_webhook_url(url: str) -> tuple[str, str, int]:
+    """Check the URL's shape; returns (scheme, host, port). Raises ``UnsafeURL``."""
+    if len(url) > URL_MAX_LENGTH:
+        raise UnsafeURL(f"must be at most {URL_MAX_LENGTH} characters")
+    if any(ch.isspace() for ch in url):
+        raise UnsafeURL("must not contain whitespace")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeURL(f"is not a valid URL ({exc})") from exc
+    if parts.scheme not in {"http", "https"}:
+        raise UnsafeURL("must be an http or https URL")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise UnsafeURL("must not contain credentials")
+    host = parts.hostname
+    if not host:
+        raise UnsafeURL("must have a host")
+    if parts.fragment:
+        raise UnsafeURL("must not contain a fragment")
+    return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
+
+
+def literal_address(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+async def check_webhook_url(url: str, *, allow_private: bool) -> None:
+    """The registration check: shape always, then every resolved address unless allowed."""
+    _, host, port = parse_webhook_url(url)
+    if allow_private:
+        return
+    literal = literal_address(host)
+    if literal is not None:
+        if is_forbidden_address(literal):
+            raise UnsafeURL("points to a private, loopback or otherwise non-public address")
+        return
+    if host.rstrip(".").lower() == "localhost" or host.lower().endswith(".localhost"):
+        raise UnsafeURL("points to a private, loopback or otherwise non-public address")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UnsafeURL(f"host {host!r} does not resolve") from exc
+    for info in infos:
+        if is_forbidden_address(str(info[4][0]).split("%")[0]):
+            raise UnsafeURL(f"host {host!r} resolves to a non-public address")
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver that drops non-public answers, so connections use only what passed.
+
+    aiohttp does not call the resolver for IP literals; the sender checks those itself.
+    """
+
+    def __init__(self, *, allow_private: bool, inner: AbstractResolver | None = None) -> None:
+        self.allow_private = allow_private
+        self.inner = inner or DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        answers = await self.inner.resolve(host, port, family)
+        if self.allow_private:
+            return answers
+        allowed = [answer for answer in answers if not is_forbidden_address(answer["host"])]
+        if not allowed:
+            raise OSError(f"{host} resolves only to non-public addresses")
+        return allowed
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def connect_time_check(host: str, *, allow_private: bool) -> None:
+    """IP-literal hosts never reach the resolver, so they are checked here before connecting."""
+    if allow_private:
+        return
+    literal = literal_address(host)
+    if literal is not None and is_forbidden_address(literal):
+        raise UnsafeURL("non-public address refused")
+
+
+__all__ = [
+    "GuardedResolver",
+    "UnsafeURL",
+    "check_webhook_url",
+    "connect_time_check",
+    "is_forbidden_address",
+    "parse_webhook_url",
+]
