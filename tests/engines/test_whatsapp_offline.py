@@ -32,15 +32,15 @@ async def test_offline_run_reports_the_dial_failure_backs_off_and_stops(tmp_path
     reporter = RecordingReporter()
     engine = WhatsAppEngine(make_context(tmp_path), reporter, policy=policy)
     task = asyncio.create_task(engine.run())
-    await reporter.wait_for(reconnecting_with_dial_failure)
+    await reporter.wait_for(reconnecting_with_dial_failure, timeout=15)  # DNS may take 5 s
     first = reporter.of("status")[1]
     assert first["reason"].startswith("network: failed to dial whatsapp web websocket")
-    await reporter.wait_for(lambda _: engine.core_attempts >= 3)
+    await reporter.wait_for(lambda _: engine.core_attempts >= 3, timeout=20)
     assert not task.done()  # it keeps trying while wanted
     with pytest.raises(NotConnected):
         await engine.send(OutgoingMessage(id="msg_1", to="15550100002", type="text", payload={"text": "hi"}))
     await engine.stop()
-    await asyncio.wait_for(task, 5)
+    await asyncio.wait_for(task, 10)
     # The same failure again is not news: one status change, however many attempts.
     assert reporter.statuses() == ["starting", "reconnecting"]
     assert not reporter.of("qr") and not engine.connected
@@ -52,12 +52,14 @@ async def test_attempts_per_minute_are_capped(tmp_path: Path) -> None:
     )
     engine = WhatsAppEngine(make_context(tmp_path), RecordingReporter(), policy=policy)
     task = asyncio.create_task(engine.run())
-    await asyncio.sleep(1.0)
+    reporter = RecordingReporter()
     try:
+        await reporter.wait_for(lambda _: engine.core_attempts >= 4, timeout=25)
+        await asyncio.sleep(0.5)  # unlimited, this policy would make ~100 more attempts by now
         assert engine.core_attempts == 4
     finally:
         await engine.stop()
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, 10)
 
 
 async def test_after_a_failure_only_a_reachable_whatsapp_gets_another_core_attempt(tmp_path: Path) -> None:
@@ -66,9 +68,9 @@ async def test_after_a_failure_only_a_reachable_whatsapp_gets_another_core_attem
     reporter = RecordingReporter()
     engine = WhatsAppEngine(make_context(tmp_path), reporter, policy=policy)
     task = asyncio.create_task(engine.run())
-    await reporter.wait_for(lambda _: engine.connect_attempts >= 4, timeout=10)
+    await reporter.wait_for(lambda _: engine.connect_attempts >= 4, timeout=30)
     await engine.stop()
-    await asyncio.wait_for(task, 5)
+    await asyncio.wait_for(task, 10)
     assert engine.core_attempts == 1
     reasons = [s["reason"] for s in reporter.of("status")]
     assert reasons[-1].startswith("network: failed to dial web.whatsapp.com:443")
@@ -102,14 +104,18 @@ async def test_start_stop_cycles_leave_no_threads_behind(tmp_path: Path) -> None
         reporter = RecordingReporter()
         engine = WhatsAppEngine(make_context(tmp_path), reporter, policy=policy)
         task = asyncio.create_task(engine.run())
-        await reporter.wait_for(reconnecting_with_dial_failure)
+        await reporter.wait_for(reconnecting_with_dial_failure, timeout=15)  # DNS may take 5 s
         await engine.stop()
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, 10)
 
-    for _ in range(3):  # warm up: executor threads and the Go runtime's own threads
+    for _ in range(5):  # warm up: executor threads and the Go runtime's own threads
         await cycle()
-    python_threads, native_threads = threading.active_count(), os_threads()
-    for _ in range(25):
-        await cycle()
-    assert threading.active_count() <= python_threads
-    assert os_threads() <= native_threads + 2
+    baseline = (threading.active_count(), os_threads())
+    counts = []
+    for _ in range(2):
+        for _ in range(15):
+            await cycle()
+        counts.append((threading.active_count(), os_threads()))
+    # Pools may grow to their concurrency high-water mark, never with the number of cycles.
+    assert counts[1][0] <= counts[0][0] <= baseline[0] + 2, (baseline, counts)
+    assert counts[1][1] <= counts[0][1] + 1 and counts[0][1] <= baseline[1] + 3, (baseline, counts)
