@@ -59,7 +59,9 @@ def cmd_worker(settings: Settings) -> int:
 
 
 def _spawn(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "relay", role], env=env)
+    from relay.processes import terminate_with_parent
+
+    return subprocess.Popen([sys.executable, "-m", "relay", role], env=env, preexec_fn=terminate_with_parent)
 
 
 def cmd_up(settings: Settings) -> int:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from relay.processes import terminate_with_parent
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -56,6 +58,8 @@ class RelayStack:
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # A killed test run must not leave workers behind that fight over the same database.
+            preexec_fn=terminate_with_parent,
         )
         process.log_path = log_path  # type: ignore[attr-defined]
         return process

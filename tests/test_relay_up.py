@@ -103,6 +103,15 @@ class RelayUp:
         return self.process.wait(timeout=40)
 
 
+def wait_exited(pids: list[int], timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 @pytest.fixture
 def relay_up(tmp_path: Path) -> Iterator[RelayUp]:
     up = RelayUp(tmp_path / "data", free_port())
@@ -178,3 +187,18 @@ async def test_kill_9_and_restart_resumes_without_scan_and_loses_no_accepted_com
         last_connect = len(statuses) - 1 - statuses[::-1].index("starting")
         assert "qr" not in statuses[last_connect:], statuses
     assert relay_up.stop() == 0
+
+
+async def test_kill_9_of_relay_up_alone_leaves_nothing_that_blocks_the_next_start(relay_up: RelayUp) -> None:
+    relay_up.start()
+    assert relay_up.process is not None
+    children = [relay_up.role_pid("serve"), relay_up.role_pid("worker")]
+    os.kill(relay_up.process.pid, signal.SIGKILL)
+    relay_up.process.wait(timeout=10)
+    # Web and worker follow their parent (PDEATHSIG); the orphaned Valkey is stopped by the next start.
+    assert wait_exited(children), "web or worker outlived relay up"
+    relay_up.start()
+    async with httpx.AsyncClient(base_url=relay_up.base_url) as client:
+        assert (await client.get("/readyz")).status_code == 200
+    assert relay_up.stop() == 0
+    assert relay_up.group_pids() == []
