@@ -16,6 +16,10 @@ live after step 1 (see ``relay.ws.fanout``). A replay that hits the limit
 closes the socket with 1013 once it is sent, so the client asks again from the
 last id it got instead of silently skipping the rest.
 
+``since`` is meant for the resume right after connecting. Given to a socket
+that already follows an overlapping subscription, the replay may repeat events
+that socket received live a moment ago; ids are unique, so clients can drop them.
+
 The pump, the receive loop and any ``send`` requests run in one task group, so
 whichever ends first (client gone, slow consumer, server shutdown) ends all.
 """
@@ -190,7 +194,13 @@ class FeedConnection:
             if isinstance(frame, Ping):
                 self._enqueue(protocol.pong())
             elif isinstance(frame, Subscribe):
-                await self._subscribe(frame)
+                try:
+                    await self._subscribe(frame)
+                except Exception:
+                    # A database hiccup fails this request, not the socket and its other subscriptions.
+                    log.exception("subscribe failed for %s", self.tenant_id)
+                    self._topics.discard(frame.session_id)
+                    self._enqueue(protocol.error("subscribe failed; retry shortly"))
             elif isinstance(frame, Unsubscribe):
                 self._unsubscribe(frame.session_id)
             elif isinstance(frame, Send):
@@ -222,8 +232,14 @@ class FeedConnection:
         complete = False
         try:
             complete = await self._replay(topic, frame.since, replayed)
-        finally:
-            held, self._held = self._held, None
+        except Exception:
+            # Held live events cannot be released past a hole in the replay: start over.
+            log.exception("replay failed for %s", self.tenant_id)
+            self._held = None
+            self._shut(TRY_AGAIN_LATER, "replay failed; reconnect with since")
+            return
+        held, self._held = self._held, None
+        assert held is not None
         for entry in held:
             if entry.id not in replayed:
                 self._enqueue(entry.frame)

@@ -36,6 +36,8 @@ from relay.ws.protocol import event_frame
 log = logging.getLogger("relay.ws.fanout")
 
 READ_COUNT = 500
+# Visible in CLIENT LIST, so an operator can count readers: one per web process.
+READER_CLIENT_NAME = "relay-ws-reader"
 WAKE_KEY_TTL = 24 * 3600
 RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
@@ -104,7 +106,9 @@ class EventFanout:
 
     async def start(self) -> None:
         # The blocking XREAD gets a connection of its own; short commands share a small pool.
-        self._reader = Redis.from_url(self._redis_url, single_connection_client=True)
+        self._reader = Redis.from_url(
+            self._redis_url, single_connection_client=True, client_name=READER_CLIENT_NAME
+        )
         self._commands = Redis.from_url(self._redis_url, max_connections=8)
         self._task = asyncio.create_task(self._read_forever(), name="relay-ws-fanout")
 
