@@ -270,8 +270,9 @@ class SessionRunner:
     async def _send_now(self, message_id: str) -> CommandResult | None:
         """Send queued messages in order up to this one; answer the waiting caller if it went out."""
         if self._engine is None or not self._engine.connected:
+            # Stays queued and goes out once connected; the caller need not wait to learn that.
             self._outbox_wakeup.set()
-            return None  # stays queued; sent once connected
+            return CommandResult(ok=True, data={"status": "queued"})
         await self.flush_outbox(until=message_id)
         message = await OutboundMessage.get_or_none(id=message_id)
         if message is None or message.status == "queued":

@@ -77,7 +77,8 @@ async def send_message(
     if result is None:
         return message_json(message), 202
     await message.refresh_from_db()
-    return message_json(message), 201
+    # The worker may answer "queued" at once (session reconnecting): still 202.
+    return message_json(message), 202 if message.status == "queued" else 201
 
 
 async def _by_idempotency_key(tenant_id: str, key: str) -> OutboundMessage | None:
