@@ -154,7 +154,9 @@ async def test_filters_by_event_type_and_session(
 ) -> None:
     sessions = []
     for name in ("one", "two"):
-        created = await tenant.client.post("/v1/sessions", json={"name": name, "engine": "sandbox", "start": False})
+        created = await tenant.client.post(
+            "/v1/sessions", json={"name": name, "engine": "sandbox", "start": False}
+        )
         sessions.append(created.json()["id"])
     acks = await create_endpoint(tenant.client, receiver.url("acks"), events=["message.ack"])
     only_one = await create_endpoint(tenant.client, receiver.url("one"), session_ids=[sessions[0]])
