@@ -52,7 +52,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from tests.engines.conftest import LiveEngine, feed, make_context, start_fed_engine
 from workers.engines.base import EngineError
 from workers.engines.whatsapp.backoff import ReconnectPolicy
-from workers.engines.whatsapp.engine import QR_TIMEOUT_REASON
+from workers.engines.whatsapp.session_events import QR_TIMEOUT_REASON
 
 ME = JID(User="15550100001", Server="s.whatsapp.net", Device=7)
 ALICE = JID(User="15550100002", Server="s.whatsapp.net")

@@ -1,7 +1,8 @@
 """The real WhatsApp engine (neonize / whatsmeow). Import it lazily: it loads a Go library.
 
 Modules, by concept:
-- ``engine``: the session's lifecycle, backoff and in-order reporting;
+- ``engine``: connecting, backoff and the ``Engine`` protocol surface;
+- ``session_events``: neonize callbacks → reporter calls, in order, on one consumer task;
 - ``runtime``: process-wide neonize plumbing (loop, lifecycle lock, one client per session);
 - ``connection``: connection events → states and reasons;
 - ``inbound``: messages and receipts → event data;

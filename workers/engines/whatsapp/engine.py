@@ -1,10 +1,7 @@
 """The real WhatsApp engine: one neonize (whatsmeow) multi-device client per session.
 
-neonize calls back on Go threads and schedules each handler as its own task, which
-neither keeps order nor surfaces exceptions. Every callback therefore only puts the
-raw event on this session's queue; one consumer task maps and reports them in order
-and logs whatever goes wrong. Status changes the engine decides itself (a dial
-failure, the QR window closing) travel through the same queue.
+This half connects, backs off and answers the ``Engine`` protocol; the other half
+(``session_events.SessionEvents``) turns neonize's callbacks into reports, in order.
 """
 
 from __future__ import annotations
@@ -14,41 +11,19 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from neonize.aioze.events import (
-    ClientOutdatedEv,
-    ConnectedEv,
-    ConnectFailureEv,
-    DisconnectedEv,
-    HistorySyncEv,
-    KeepAliveRestoredEv,
-    KeepAliveTimeoutEv,
-    LoggedOutEv,
-    MessageEv,
-    OfflineSyncCompletedEv,
-    OfflineSyncPreviewEv,
-    PairStatusEv,
-    ReceiptEv,
-    StreamErrorEv,
-    StreamReplacedEv,
-    TemporaryBanEv,
-)
+from neonize.aioze.events import ConnectedEv
 from neonize.exc import LogoutError, PairPhoneError, SendMessageError, UploadError
-from neonize.utils.enum import ClientName, ClientType, MediaType
+from neonize.utils.enum import ClientName, ClientType
 from tenacity import AsyncRetrying, retry_if_exception_type
 
 from workers.engines.base import (
     CONNECTED,
-    FAILED,
     LOGGED_OUT,
-    PAIRING,
-    QR,
     RECONNECTING,
     STARTING,
-    STOPPED,
     EngineContext,
     EngineError,
     EngineReporter,
@@ -59,57 +34,22 @@ from workers.engines.base import (
 )
 from workers.engines.whatsapp import inbound, outbound
 from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy, probe_whatsapp
-from workers.engines.whatsapp.connection import RESTART, RESUMED, TERMINAL, WAIT, transition_for
 from workers.engines.whatsapp.credentials import CredentialStore
 from workers.engines.whatsapp.runtime import (
     RelayClient,
     bind_event_loop,
     close_client,
-    format_jid,
     live_client,
     logout_client,
     open_client,
 )
+from workers.engines.whatsapp.session_events import HANDLED_EVENTS, Outcome, SessionEvents
 
 log = logging.getLogger("relay.whatsapp")
 
-# whatsmeow's QR codes: the first lives ~60 s, each refresh ~20 s, about 160 s in all.
-QR_FIRST_SECONDS = 60
-QR_NEXT_SECONDS = 20
-# Our own end of the QR window, in case the core never says "timeout".
-QR_WINDOW_SECONDS = 180
-QR_TIMEOUT_REASON = "qr_timeout: no scan within the QR window"
 PAIR_WAIT_SECONDS = 20
 STOP_WAIT_SECONDS = 30
 CORE_EXIT_WAIT_SECONDS = 5
-# Messages replayed by the offline sync older than this are not forwarded.
-OFFLINE_MAX_AGE = timedelta(hours=24)
-
-HANDLED_EVENTS = (
-    ConnectedEv,
-    PairStatusEv,
-    DisconnectedEv,
-    KeepAliveTimeoutEv,
-    KeepAliveRestoredEv,
-    LoggedOutEv,
-    StreamReplacedEv,
-    TemporaryBanEv,
-    ConnectFailureEv,
-    ClientOutdatedEv,
-    StreamErrorEv,
-    HistorySyncEv,
-    MessageEv,
-    ReceiptEv,
-    OfflineSyncPreviewEv,
-    OfflineSyncCompletedEv,
-)
-
-_MEDIA_UPLOAD = {
-    "image": MediaType.MediaImage,
-    "video": MediaType.MediaVideo,
-    "audio": MediaType.MediaAudio,
-    "document": MediaType.MediaDocument,
-}
 _DIGITS = re.compile(r"^[0-9]{6,20}$")
 
 Connector = Callable[[RelayClient], Awaitable["asyncio.Future[None]"]]
@@ -123,15 +63,7 @@ class _Reconnect(Exception):
     """A connection that had been up ended: start again with a fresh backoff."""
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    kind: str  # "stopped" | "ended" (terminal or QR window closed) | "restart"
-    reason: str = ""
-    erase: bool = False
-    was_connected: bool = False
-
-
-class WhatsAppEngine:
+class WhatsAppEngine(SessionEvents):
     def __init__(
         self,
         context: EngineContext,
@@ -273,7 +205,7 @@ class WhatsAppEngine:
                 text = str(payload.get("text") or "")
                 response = await client.send_message(chat, text, link_preview=True)
             else:
-                built = await self._build(client, message.type, payload, chat)
+                built = await outbound.build_message(client, message.type, payload, chat, self._recent)
                 response = await client.send_message(chat, built)
         except (SendMessageError, UploadError) as exc:
             if "not connected" in str(exc).lower():
@@ -395,10 +327,6 @@ class WhatsAppEngine:
                 )
             )
 
-    def _resolve(self, outcome: Outcome) -> None:
-        if self._outcome is not None and not self._outcome.done():
-            self._outcome.set_result(outcome)
-
     async def _release_client(self) -> None:
         for timer in self._timers:
             timer.cancel()
@@ -445,228 +373,6 @@ class WhatsAppEngine:
             await close_client(client)
             if not task.done():
                 await asyncio.wait({task}, timeout=CORE_EXIT_WAIT_SECONDS)
-
-    # -- callbacks (Go threads → loop): enqueue only ------------------------------------------
-
-    async def _on_event(self, _client: object, event: object) -> None:
-        self._push(("event", event))
-
-    async def _on_qr(self, _client: object, code: bytes) -> None:
-        self._push(("qr", code.decode(errors="replace")))
-
-    async def _on_login_status(self, status: str) -> None:
-        self._push(("login", status))
-
-    def _push(self, item: tuple[Any, ...]) -> None:
-        if self._queue is not None:
-            self._queue.put_nowait(item)
-
-    async def _call(self, function: Callable[..., Awaitable[None]], *args: Any) -> None:
-        """Run ``function`` on the consumer, after everything queued before it."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._push(("call", function, args, done))
-        await done
-
-    # -- the consumer: one task per session, in order ------------------------------------------
-
-    async def _consume(self) -> None:
-        assert self._queue is not None
-        while True:
-            item = await self._queue.get()
-            kind = item[0]
-            if kind == "end":
-                return
-            try:
-                if kind == "call":
-                    _, function, args, done = item
-                    try:
-                        await function(*args)
-                    except Exception as exc:
-                        if not done.done():
-                            done.set_exception(exc)
-                    else:
-                        if not done.done():
-                            done.set_result(None)
-                elif kind == "event":
-                    await self._handle_event(item[1])
-                elif kind == "qr":
-                    await self._handle_qr(item[1])
-                elif kind == "login":
-                    await self._handle_login_status(item[1])
-                elif kind == "watchdog":
-                    await self._handle_watchdog()
-            except Exception:
-                log.exception("session %s: handling %s failed", self._context.session_id, kind)
-
-    async def _enter(
-        self, status: str, reason: str | None, *, phone: str | None = None, jid: str | None = None
-    ) -> None:
-        """Report a status once: the same status and reason again is not news."""
-        if (status, reason) == self._reported and phone is None and jid is None:
-            return
-        self._state = status
-        self._reported = (status, reason)
-        await self._reporter.status(status, reason, phone=phone, jid=jid)
-
-    async def _handle_event(self, event: object) -> None:
-        if isinstance(event, MessageEv):
-            await self._handle_message(event)
-        elif isinstance(event, ReceiptEv):
-            data = inbound.message_ack(event)
-            if data is not None:
-                await self._reporter.message_ack(data)
-        elif isinstance(event, ConnectedEv):
-            await self._handle_connected()
-        elif isinstance(event, PairStatusEv):
-            await self._handle_pair_status(event)
-        elif isinstance(event, HistorySyncEv):
-            log.info(
-                "session %s: history sync with %d conversations not forwarded",
-                self._context.session_id,
-                len(event.Data.conversations),
-            )
-        elif isinstance(event, OfflineSyncPreviewEv):
-            self._offline_sync = True
-            log.info("session %s: offline sync of %d messages", self._context.session_id, event.Message)
-        elif isinstance(event, OfflineSyncCompletedEv):
-            self._offline_sync = False
-        else:
-            await self._handle_transition(event)
-
-    async def _handle_transition(self, event: object) -> None:
-        transition = transition_for(event)
-        if transition is None or self._stopping or self._ended:
-            return
-        if transition.action == RESUMED:
-            if self._episode_connected and self._state == RECONNECTING:
-                self._connected = True
-                self._cancel_watchdog()
-                await self._enter(CONNECTED, transition.reason)
-            return
-        self._connected = False
-        await self._enter(transition.status, transition.reason)
-        if transition.action == WAIT:
-            self._arm_watchdog()
-        elif transition.action == RESTART:
-            self._resolve(Outcome("restart", transition.reason, was_connected=self._episode_connected))
-        elif transition.action == TERMINAL:
-            self._ended = True
-            self._resolve(Outcome("ended", transition.reason, erase=transition.erase_credentials))
-
-    async def _handle_connected(self) -> None:
-        if self._stopping or self._ended or self._client is None:
-            return
-        phone, jid = inbound.own_address(self._client.me)
-        if jid:
-            self._phone, self._jid = phone, jid
-        if self._pairing:
-            reason = "linked with a pairing code"
-        elif self._state == QR:
-            reason = "linked by scanning the QR code"
-        elif self._ever_connected:
-            reason = "reconnected"
-        else:
-            reason = "resumed with stored credentials"
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
-        self._cancel_watchdog()
-        self._connected = self._episode_connected = self._ever_connected = True
-        self._pairing = False
-        self._qr_ready.clear()
-        await self._enter(CONNECTED, reason, phone=self._phone, jid=self._jid)
-
-    async def _handle_pair_status(self, event: Any) -> None:
-        if event.Status == PairStatusEv.SUCCESS:
-            self._phone, self._jid = event.ID.User, format_jid(event.ID)
-            log.info("session %s: paired as %s", self._context.session_id, self._phone)
-        elif self._state in (QR, PAIRING):
-            await self._enter(self._state, f"pairing failed: {event.Error or 'unknown error'}")
-
-    async def _handle_message(self, event: Any) -> None:
-        data = inbound.message_received(event, backfilled=self._offline_sync)
-        if data is None:
-            return
-        if self._offline_sync:
-            sent_at = inbound.from_unix(event.Info.Timestamp, milliseconds=True)
-            if datetime.now(UTC) - sent_at > OFFLINE_MAX_AGE:
-                return
-        source = event.Info.MessageSource
-        self._recent.remember(
-            data["whatsapp_id"],
-            outbound.KnownMessage(
-                data["chat"], inbound.bare_jid(source.Sender), data["from_me"], data["text"]
-            ),
-        )
-        await self._reporter.message_received(data)
-
-    async def _handle_qr(self, code: str) -> None:
-        if self._stopping or self._ended or self._client is None:
-            return
-        self._qr_count += 1
-        if self._qr_count == 1:
-            loop = asyncio.get_running_loop()
-            self._timers.append(loop.call_later(QR_WINDOW_SECONDS, self._push, ("login", "timeout")))
-        self._qr_ready.set()
-        if self._pairing:
-            return  # a pairing code is out; a QR would only confuse the user
-        if self._state != QR:
-            await self._enter(QR, "waiting for a scan")
-        lifetime = QR_FIRST_SECONDS if self._qr_count == 1 else QR_NEXT_SECONDS
-        await self._reporter.qr(code, datetime.now(UTC) + timedelta(seconds=lifetime))
-
-    async def _handle_login_status(self, status: str) -> None:
-        """The QR flow ended: "success" (a Connected follows), "timeout", or an error."""
-        if self._stopping or self._ended or status == "success" or self._state == CONNECTED:
-            return
-        if status == "err-scanned-without-multidevice":
-            await self._enter(self._state, "the phone scanned without multi-device support; update WhatsApp")
-            return
-        self._ended = True
-        if status == "err-client-outdated":
-            await self._enter(FAILED, "client_outdated: WhatsApp refused this client version; upgrade Relay")
-        elif status == "timeout":
-            await self._enter(STOPPED, QR_TIMEOUT_REASON)
-        else:
-            await self._enter(STOPPED, f"pairing_failed: {status}")
-        self._resolve(Outcome("ended", status))
-
-    def _arm_watchdog(self) -> None:
-        if self._watchdog is None:
-            loop = asyncio.get_running_loop()
-            self._watchdog = loop.call_later(self._policy.reconnect_grace, self._push, ("watchdog",))
-
-    def _cancel_watchdog(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-
-    async def _handle_watchdog(self) -> None:
-        self._watchdog = None
-        if self._connected or self._stopping or self._ended or self._client is None:
-            return
-        reason = f"connection lost: no reconnect within {self._policy.reconnect_grace:g}s; starting over"
-        self._resolve(Outcome("restart", reason, was_connected=True))
-
-    async def _announce_pair_code(self, phone: str, code: str) -> None:
-        await self._enter(PAIRING, f"pairing code issued for +{phone}")
-        await self._reporter.pair_code(code)
-
-    # -- outbound ---------------------------------------------------------------------------
-
-    async def _build(self, client: RelayClient, kind: str, payload: dict[str, Any], chat: Any) -> Any:
-        if kind == "text":
-            return outbound.build_text(payload, chat, self._recent)
-        if kind == "reaction":
-            return outbound.build_reaction(payload, chat, self._recent)
-        if kind == "location":
-            return outbound.build_location(payload)
-        if kind in _MEDIA_UPLOAD:
-            data = await outbound.load_media(payload.get("media"))
-            mimetype = str(payload.get("mimetype") or outbound.sniff_mimetype(data))
-            upload = await client.upload(data, _MEDIA_UPLOAD[kind])
-            return outbound.media_message(kind, upload, len(data), payload, mimetype)
-        raise EngineError(f"unsupported message type {kind!r}")
 
 
 async def _ignore(_status: str) -> None:

@@ -30,6 +30,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     ReactionMessage,
     VideoMessage,
 )
+from neonize.utils.enum import MediaType
 
 from workers.engines.base import EngineError
 from workers.engines.whatsapp.runtime import parse_jid
@@ -37,7 +38,12 @@ from workers.engines.whatsapp.runtime import parse_jid
 MAX_MEDIA_BYTES = 16 * 1024 * 1024
 MEDIA_FETCH_TIMEOUT = 30.0
 RECENT_MESSAGES = 500
-MEDIA_TYPES = ("image", "video", "audio", "document")
+MEDIA_UPLOAD_TYPES = {
+    "image": MediaType.MediaImage,
+    "video": MediaType.MediaVideo,
+    "audio": MediaType.MediaAudio,
+    "document": MediaType.MediaDocument,
+}
 _PHONE = re.compile(r"^\+?[0-9]{6,20}$")
 
 
@@ -203,3 +209,21 @@ def media_message(
     return Message(
         documentMessage=DocumentMessage(caption=caption, fileName=filename, title=filename, **common)
     )
+
+
+async def build_message(
+    client: Any, kind: str, payload: dict[str, Any], chat: JID, recent: RecentMessages
+) -> Message:
+    """The protobuf for one outgoing message; media is fetched and uploaded through ``client``."""
+    if kind == "text":
+        return build_text(payload, chat, recent)
+    if kind == "reaction":
+        return build_reaction(payload, chat, recent)
+    if kind == "location":
+        return build_location(payload)
+    if kind in MEDIA_UPLOAD_TYPES:
+        data = await load_media(payload.get("media"))
+        mimetype = str(payload.get("mimetype") or sniff_mimetype(data))
+        upload = await client.upload(data, MEDIA_UPLOAD_TYPES[kind])
+        return media_message(kind, upload, len(data), payload, mimetype)
+    raise EngineError(f"unsupported message type {kind!r}")
