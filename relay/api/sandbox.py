@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -36,7 +37,9 @@ def _no_params(body: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _action(name: str, parse: Any) -> Any:
+def _action(
+    name: str, parse: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         tenant_id = require_tenant(request)
         body = await read_json_object(request, allow_empty=True)

@@ -1,0 +1,83 @@
+"""Small user stories the API tests share: make a session, wait for a status, link it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.helpers import wait_until
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with ``status``; when given, ``field`` is named."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["title"] and body["detail"]
+    if field is not None:
+        assert field in [error["field"] for error in body["errors"]], body
+    return body
+
+
+async def create_session(
+    client: httpx.AsyncClient, *, engine: str = "sandbox", start: bool = False, name: str = "test"
+) -> dict[str, Any]:
+    response = await client.post("/v1/sessions", json={"name": name, "engine": engine, "start": start})
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient, session_id: str, *statuses: str, timeout: float = 20
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        session: dict[str, Any] = (await client.get(f"/v1/sessions/{session_id}")).json()
+        return session if session.get("status") in statuses else None
+
+    return await wait_until(probe, timeout=timeout, what=f"{session_id} to be {statuses}")
+
+
+async def linked_sandbox_session(client: httpx.AsyncClient) -> dict[str, Any]:
+    """A sandbox session that is running, scanned and connected, as a user would get it."""
+    session = await create_session(client, engine="sandbox", start=True)
+    await wait_for_status(client, session["id"], "qr")
+    scan = await client.post(f"/v1/sessions/{session['id']}/sandbox/scan", json={})
+    assert scan.status_code == 202, scan.text
+    return await wait_for_status(client, session["id"], "connected")
+
+
+def served_routes() -> set[tuple[str, str]]:
+    """Every (method, path) the web process serves, read from the app's real route table."""
+    from starlette.routing import Route, WebSocketRoute
+
+    from relay.app import create_app
+    from relay.config import Settings
+
+    settings = Settings(data_dir=Path("."), database_url="sqlite://:memory:", redis_url=None)
+    served: set[tuple[str, str]] = set()
+    for route in create_app(settings).routes:
+        if isinstance(route, WebSocketRoute):
+            served.add(("GET", route.path))
+        elif isinstance(route, Route):
+            served |= {(method, route.path) for method in route.methods or () if method != "HEAD"}
+    return served
+
+
+def webhook_routes() -> set[tuple[str, str]]:
+    """Routes owned by the webhooks package; its own tests cover their isolation and input."""
+    from starlette.routing import Route
+
+    from relay.api import webhooks
+
+    return {
+        (method, route.path)
+        for route in webhooks.routes
+        if isinstance(route, Route)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }

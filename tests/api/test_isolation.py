@@ -1,0 +1,109 @@
+"""A tenant never reaches, nor learns about, another tenant's objects: foreign ids are 404.
+
+Every tenant route is listed here; ``test_every_tenant_route_is_listed`` fails
+when a route is added without deciding how it is isolated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.flows import (
+    assert_problem,
+    linked_sandbox_session,
+    served_routes,
+    webhook_routes,
+)
+from tests.conftest import TenantHandle
+
+# (method, path template, JSON body): routes that take an id of the other tenant's.
+ID_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "/v1/sessions/{session_id}", None),
+    ("DELETE", "/v1/sessions/{session_id}", None),
+    ("POST", "/v1/sessions/{session_id}/start", None),
+    ("POST", "/v1/sessions/{session_id}/stop", None),
+    ("POST", "/v1/sessions/{session_id}/logout", None),
+    ("GET", "/v1/sessions/{session_id}/qr", None),
+    ("POST", "/v1/sessions/{session_id}/pair-code", {"phone": "+4915112345678"}),
+    ("POST", "/v1/sessions/{session_id}/messages", {"to": "4915112345678", "text": "hi"}),
+    ("GET", "/v1/sessions/{session_id}/messages", None),
+    ("GET", "/v1/messages/{message_id}", None),
+    ("POST", "/v1/sessions/{session_id}/sandbox/scan", {}),
+    ("POST", "/v1/sessions/{session_id}/sandbox/inbound", {"from": "4915112345678", "text": "x"}),
+    ("POST", "/v1/sessions/{session_id}/sandbox/drop", None),
+    ("POST", "/v1/sessions/{session_id}/sandbox/logout", None),
+]
+# Routes without an id: scoped to the caller's tenant by construction (tested below).
+SCOPED_ROUTES = {
+    ("GET", "/v1/sessions"),
+    ("POST", "/v1/sessions"),
+    ("GET", "/v1/events"),
+    ("POST", "/v1/auth/token"),
+}
+ADMIN_PREFIX = "/v1/tenants"
+
+
+def test_every_tenant_route_is_listed() -> None:
+    tenant_routes = {
+        (method, path)
+        for method, path in served_routes()
+        if path.startswith("/v1/") and not path.startswith(ADMIN_PREFIX) and path != "/v1/ws"
+    } - webhook_routes()
+    listed = {(method, path) for method, path, _ in ID_ROUTES} | SCOPED_ROUTES
+    assert tenant_routes == listed
+
+
+@pytest.fixture
+async def foreign(other_tenant: TenantHandle) -> dict[str, Any]:
+    """Objects of the other tenant: a linked session with one sent message."""
+    session = await linked_sandbox_session(other_tenant.client)
+    sent = await other_tenant.client.post(
+        f"/v1/sessions/{session['id']}/messages", json={"to": "4915112345678", "text": "mine"}
+    )
+    assert sent.status_code == 201, sent.text
+    return {"session_id": session["id"], "message_id": sent.json()["id"]}
+
+
+async def _snapshot(owner: TenantHandle, foreign: dict[str, Any]) -> dict[str, Any]:
+    client = owner.client
+    session = (await client.get(f"/v1/sessions/{foreign['session_id']}")).json()
+    messages = (await client.get(f"/v1/sessions/{foreign['session_id']}/messages")).json()
+    received = await client.get("/v1/events", params={"type": "message.received"})
+    pair_codes = await client.get("/v1/events", params={"type": "session.pair_code"})
+    return {
+        "status": session["status"],
+        "desired_state": session["desired_state"],
+        "messages": [m["id"] for m in messages["data"]],
+        "received": received.json()["data"],
+        "pair_codes": pair_codes.json()["data"],
+    }
+
+
+@pytest.mark.parametrize(("method", "template", "body"), ID_ROUTES)
+async def test_foreign_ids_are_404_and_change_nothing(
+    tenant: TenantHandle,
+    other_tenant: TenantHandle,
+    foreign: dict[str, Any],
+    method: str,
+    template: str,
+    body: dict[str, Any] | None,
+) -> None:
+    before = await _snapshot(other_tenant, foreign)
+    response = await tenant.client.request(method, template.format(**foreign), json=body)
+    assert_problem(response, 404)
+    assert await _snapshot(other_tenant, foreign) == before
+
+
+async def test_lists_show_only_the_callers_objects(
+    tenant: TenantHandle, other_tenant: TenantHandle, foreign: dict[str, Any]
+) -> None:
+    sessions = (await tenant.client.get("/v1/sessions", params={"limit": 1000})).json()["data"]
+    assert foreign["session_id"] not in [s["id"] for s in sessions]
+    events = (await tenant.client.get("/v1/events", params={"limit": 1000})).json()["data"]
+    assert all(e["tenant_id"] == tenant.id for e in events)
+
+    created = await tenant.client.post("/v1/sessions", json={"name": "mine", "start": False})
+    theirs = (await other_tenant.client.get("/v1/sessions", params={"limit": 1000})).json()["data"]
+    assert created.json()["id"] not in [s["id"] for s in theirs]
