@@ -23,6 +23,9 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-5s %(name)s %(message)s",
         force=True,
     )
+    if level.lower() != "debug":
+        # arq logs every job, including the webhook sweeper's every few seconds.
+        logging.getLogger("arq.worker").setLevel(logging.WARNING)
 
 
 def cmd_migrate(settings: Settings) -> int:

@@ -94,6 +94,8 @@ class SandboxEngine:
         else:
             self._set(QR)
             await self._reporter.status(QR, "waiting for a scan")
+        # Our own transitions above are not news for the loop below.
+        self._changed.clear()
         try:
             while not self._stopped and self._state != LOGGED_OUT:
                 if self._state == QR:
