@@ -338,11 +338,8 @@ class WhatsAppEngine(SessionEvents):
             return
         await close_client(client)
         task = client.connect_task
-        if task is not None and not task.done():
-            # After Stop the core returns within milliseconds; never hang a stop on it.
-            await asyncio.wait({task}, timeout=CORE_EXIT_WAIT_SECONDS)
-            if not task.done():
-                task.cancel()
+        if task is not None:
+            await _await_core_exit(task)
 
     async def _logout_offline(self) -> None:
         """Connect with the stored credentials just long enough to unlink the device."""
@@ -371,8 +368,27 @@ class WhatsAppEngine(SessionEvents):
         finally:
             waiter.cancel()
             await close_client(client)
-            if not task.done():
-                await asyncio.wait({task}, timeout=CORE_EXIT_WAIT_SECONDS)
+            await _await_core_exit(task)
+
+
+async def _await_core_exit(task: asyncio.Future[None]) -> None:
+    """Let neonize's connect task finish after Stop, without hanging a stop on it.
+
+    After Stop the core returns within milliseconds, unless it is inside a DNS lookup
+    (up to 5 s here). Cancelling is no shortcut: neonize's cancel handler calls the Go
+    Stop outside our lifecycle lock. A late finish is collected in the background.
+    """
+    if not task.done():
+        await asyncio.wait({task}, timeout=CORE_EXIT_WAIT_SECONDS)
+    if task.done():
+        _collect(task)
+    else:
+        task.add_done_callback(_collect)
+
+
+def _collect(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # the dial error, already reported; read so asyncio does not log it
 
 
 async def _ignore(_status: str) -> None:
