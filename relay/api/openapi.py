@@ -258,10 +258,28 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
         "delete": op("Delete a webhook endpoint", "webhooks", status=204, errors=(404,)),
     },
     "/v1/webhooks/{webhook_id}/rotate-secret": {
-        "post": op("Rotate the signing secret", "webhooks", returns="WebhookEndpoint", errors=(404,))
+        "post": op(
+            "Rotate the signing secret; the old one keeps signing during the grace period",
+            "webhooks",
+            returns="WebhookEndpoint",
+            body="WebhookRotate",
+            errors=(404,),
+        )
+        | {
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": ref("WebhookRotate")}},
+            }
+        }
     },
     "/v1/webhooks/{webhook_id}/test": {
-        "post": op("Send a webhook.test event to this endpoint", "webhooks", status=202, errors=(404,))
+        "post": op(
+            "Send a webhook.test event to this endpoint",
+            "webhooks",
+            status=202,
+            returns="WebhookTestSent",
+            errors=(404, 409),
+        )
     },
     "/v1/webhooks/{webhook_id}/deliveries": {
         "get": op(
@@ -274,12 +292,16 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "/v1/webhooks/{webhook_id}/replay": {
         "post": op(
-            "Redeliver every event since a moment",
+            "Redeliver every matching event between since and until",
             "webhooks",
             status=202,
+            returns="WebhookReplayed",
             body="WebhookReplay",
-            errors=(404,),
+            errors=(404, 409),
         )
+    },
+    "/v1/deliveries/{delivery_id}": {
+        "get": op("Get a delivery with its attempt log", "webhooks", returns="Delivery", errors=(404,))
     },
     "/v1/deliveries/{delivery_id}/retry": {
         "post": op("Retry one delivery now", "webhooks", status=202, returns="Delivery", errors=(404, 409))

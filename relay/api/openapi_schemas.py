@@ -208,17 +208,21 @@ SCHEMAS: dict[str, Any] = {
             "enabled": {"type": "boolean"},
             "disabled_reason": NULLABLE_STRING,
             "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+            "last_success_at": NULLABLE_TIMESTAMP,
+            "failing_since": NULLABLE_TIMESTAMP,
             "secret": {"type": "string", "description": "Only on create and rotate-secret"},
         }
     ),
     "WebhookEndpointCreate": obj(
         {
             "url": {"type": "string", "format": "uri"},
-            "events": {"type": "array", "items": STRING, "examples": [["*"]]},
+            "events": {"type": "array", "items": STRING, "default": ["*"]},
             "session_ids": {"type": "array", "items": STRING},
             "description": STRING,
+            "enabled": {"type": "boolean", "default": True},
         },
-        ("url", "events"),
+        ("url",),
     ),
     "WebhookEndpointUpdate": obj(
         {
@@ -229,7 +233,12 @@ SCHEMAS: dict[str, Any] = {
             "enabled": {"type": "boolean"},
         }
     ),
-    "WebhookReplay": obj({"since": TIMESTAMP}, ("since",)),
+    "WebhookReplay": obj({"since": TIMESTAMP, "until": TIMESTAMP}, ("since",)),
+    "WebhookReplayed": obj(
+        {"endpoint_id": STRING, "since": TIMESTAMP, "until": TIMESTAMP, "replayed": {"type": "integer"}}
+    ),
+    "WebhookRotate": obj({"grace_period_seconds": {"type": "integer", "minimum": 0}}),
+    "WebhookTestSent": obj({"event": ref("Event"), "delivery": ref("Delivery")}),
     "Delivery": obj(
         {
             "id": STRING,
@@ -239,6 +248,8 @@ SCHEMAS: dict[str, Any] = {
             "attempts": {"type": "integer"},
             "next_attempt_at": NULLABLE_TIMESTAMP,
             "last_status_code": {"type": ["integer", "null"]},
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
             "attempt_log": {
                 "type": "array",
                 "items": obj(
