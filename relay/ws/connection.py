@@ -114,10 +114,11 @@ class FeedConnection:
                 return
             self._held.append(entry)
             return
-        if self._replayed and entry.id in self._replayed:
-            if time.monotonic() < self._replayed_until:
+        if self._replayed:
+            if time.monotonic() >= self._replayed_until:
+                self._replayed = set()
+            elif entry.id in self._replayed:
                 return
-            self._replayed = set()
         self._enqueue(entry.frame)
 
     def feed_lost(self) -> None:
