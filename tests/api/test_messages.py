@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import pytest
@@ -110,3 +111,17 @@ async def test_sending_needs_a_running_session(tenant: TenantHandle) -> None:
     response = await tenant.client.post(path, json={"to": "4915112345678", "text": "no"})
     assert_problem(response, 409)
     assert (await tenant.client.get(path)).json()["data"] == []
+
+
+async def test_concurrent_retries_with_one_key_send_once(tenant: TenantHandle) -> None:
+    client = tenant.client
+    session = await linked_sandbox_session(client)
+    path = f"/v1/sessions/{session['id']}/messages"
+    headers = {"Idempotency-Key": "burst-1"}
+
+    responses = await asyncio.gather(
+        *(client.post(path, json={"to": "4915112345678", "text": "once"}, headers=headers) for _ in range(8))
+    )
+    assert {r.status_code for r in responses} <= {200, 201, 202}, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len((await client.get(path)).json()["data"]) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.api.flows import assert_problem, create_session, wait_for_status
 from tests.conftest import TenantHandle
 
@@ -114,3 +116,15 @@ async def test_pair_code_links_a_sandbox_session(tenant: TenantHandle) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["code"]
     await wait_for_status(client, session["id"], "pairing")
+
+
+async def test_concurrent_lifecycle_calls_all_succeed(tenant: TenantHandle) -> None:
+    client = tenant.client
+    session = await create_session(client, engine="sandbox", start=False)
+    path = f"/v1/sessions/{session['id']}"
+    calls = [client.post(f"{path}/{action}") for action in ("start", "stop") * 5]
+    responses = await asyncio.gather(*calls)
+    assert [r.status_code for r in responses] == [202] * 10, [r.text for r in responses]
+    final = (await client.post(f"{path}/stop")).json()
+    assert final["desired_state"] == "stopped"
+    await wait_for_status(client, session["id"], "stopped")
