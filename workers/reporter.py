@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from relay.events import LeaseLost, isoformat, publish_event
-from workers.engines.base import CONNECTED, LOGGED_OUT, PAIRING, QR
+from workers.engines.base import FAILED, LOGGED_OUT, PAIRING, QR, RECONNECTING
 from workers.lease import Lease
 
 log = logging.getLogger("relay.worker.reporter")
@@ -92,8 +92,9 @@ class SessionReporter:
                 updates.update(phone=None, jid=None)
             if status not in {QR, PAIRING}:
                 updates.update(qr=None, qr_expires_at=None)
-            if status == CONNECTED:
-                updates["last_error"] = None
+            if status in {RECONNECTING, FAILED} and reason:
+                # Kept after the session recovers: "why did it drop last time?"
+                updates["last_error"] = reason
             previous = self.current_status
             self.current_status = status
             await self._publish(

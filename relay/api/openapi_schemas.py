@@ -96,6 +96,7 @@ SCHEMAS: dict[str, Any] = {
             "desired_state": {"enum": ["running", "stopped", "logout"]},
             "phone": NULLABLE_STRING,
             "jid": NULLABLE_STRING,
+            "last_error": NULLABLE_STRING,
             "created_at": TIMESTAMP,
             "updated_at": TIMESTAMP,
         }

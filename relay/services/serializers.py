@@ -37,6 +37,7 @@ def session_json(session: Session) -> dict[str, Any]:
         "desired_state": session.desired_state,
         "phone": session.phone,
         "jid": session.jid,
+        "last_error": session.last_error,
         "created_at": _time(session.created_at),
         "updated_at": _time(session.updated_at),
     }
