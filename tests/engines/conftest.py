@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 
 from relay.config import Settings
+
+# The stack's database and Redis opened in the test process (shared with the webhook tests).
+from tests.webhooks.conftest import ledger  # noqa: F401
 from workers.engines.base import EngineContext
 
 
@@ -74,11 +77,17 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 
 def make_context(
-    data_dir: Path, *, jid: str | None = None, phone: str | None = None, **settings: Any
+    data_dir: Path,
+    *,
+    jid: str | None = None,
+    phone: str | None = None,
+    session_id: str | None = None,
+    tenant_id: str = "ten_test",
+    **settings: Any,
 ) -> EngineContext:
     return EngineContext(
-        session_id="ses_" + uuid.uuid4().hex[:12],
-        tenant_id="ten_test",
+        session_id=session_id or "ses_" + uuid.uuid4().hex[:12],
+        tenant_id=tenant_id,
         name="test",
         phone=phone,
         jid=jid,
@@ -158,7 +167,7 @@ class LiveEngine:
         await asyncio.to_thread(feed_login_status, self.client, status)
 
 
-async def start_fed_engine(context: EngineContext, **engine_options: Any) -> LiveEngine:
+async def start_fed_engine(context: EngineContext, reporter: Any = None, **engine_options: Any) -> LiveEngine:
     """A real ``WhatsAppEngine`` whose client is "connected" without a network.
 
     The connector stands in for the network dial only: it returns a future that stays
@@ -174,7 +183,7 @@ async def start_fed_engine(context: EngineContext, **engine_options: Any) -> Liv
         created.set()
         return asyncio.get_running_loop().create_future()
 
-    reporter = RecordingReporter()
+    reporter = reporter or RecordingReporter()
     engine = WhatsAppEngine(context, reporter, connector=connect_without_network, **engine_options)
     task = asyncio.create_task(engine.run())
     try:
