@@ -10,6 +10,8 @@ from starlette.routing import BaseRoute
 
 
 def routes() -> list[BaseRoute]:
+    # Imported on call: route modules import ``relay.api.common``, and importing this
+    # package must not drag every route (and the WebSocket feed) in with it.
     from relay.api import (
         auth_tokens,
         events,

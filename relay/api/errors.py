@@ -62,7 +62,9 @@ async def _redis_unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    # Starlette re-raises after this answer so uvicorn logs the traceback; one line here
+    # ties it to the request without printing the traceback twice.
+    log.error("unhandled %s in %s %s", type(exc).__name__, request.method, request.url.path)
     return problem_response(Problem(500, "internal error"), instance=request.url.path)
 
 
