@@ -49,6 +49,7 @@ from relay.ws.protocol import ALL_SESSIONS, Ping, ProtocolError, Send, Subscribe
 log = logging.getLogger("relay.ws")
 
 TRY_AGAIN_LATER = 1013
+TOKEN_EXPIRED = 4401
 # Replayed ids are remembered this long: a publisher that committed before the
 # replay query but XADDs after it must not make the client see the event twice.
 REPLAY_DEDUPE_SECONDS = 60.0
@@ -66,8 +67,10 @@ class FeedConnection:
         settings: Settings,
         redis: Redis,
         fanout: EventFanout,
+        expires_at: float | None = None,
     ) -> None:
         self.tenant_id = tenant_id
+        self._expires_at = expires_at
         self._websocket = websocket
         self._settings = settings
         self._redis = redis
@@ -92,6 +95,8 @@ class FeedConnection:
                 if self._closing is not None:
                     group.cancel_scope.cancel()
                 group.start_soon(self._pump)
+                if self._expires_at is not None:
+                    group.start_soon(self._expire, self._expires_at)
                 await self._receive_loop(group)
                 group.cancel_scope.cancel()
         finally:
@@ -157,6 +162,10 @@ class FeedConnection:
             except (WebSocketDisconnect, RuntimeError, OSError):
                 self._shut_quietly()
                 return
+
+    async def _expire(self, expires_at: float) -> None:
+        await anyio.sleep(max(0.0, expires_at - time.time()))
+        self._shut(TOKEN_EXPIRED, "token expired")
 
     def _shut(self, code: int, reason: str) -> None:
         """End the connection from any task; ``run`` sends the close frame once the loops are down."""

@@ -15,6 +15,10 @@ How a token is refused:
 A refused token never gets ``ready``. The admin token is refused because the
 feed is per tenant: the admin has no tenant to follow.
 
+A socket opened with a JWT is closed with 4401 "token expired" when the JWT
+expires (as Centrifugo does), so a short-lived browser token cannot outlive its
+purpose; the client reconnects with a fresh token and ``since``.
+
 Liveness: uvicorn pings every socket (``ws_ping_interval``, 20 s by default)
 and drops peers that do not answer, so the app adds no keepalive of its own;
 an application-level ``ping`` frame is answered with ``pong`` for clients
@@ -24,6 +28,7 @@ an application-level ``ping`` frame is answered with ``pong`` for clients
 from __future__ import annotations
 
 import anyio
+import jwt
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -39,6 +44,14 @@ from relay.ws.protocol import Auth, ProtocolError
 UNAUTHORIZED = 4401
 FORBIDDEN = 4403
 ADMIN_REFUSED = "the admin token cannot open the feed; use a tenant API key or token"
+
+
+def token_expiry(token: str) -> float | None:
+    """When an already verified JWT expires (epoch seconds); API keys do not expire."""
+    if token.count(".") != 2:
+        return None
+    exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    return float(exp) if isinstance(exp, int | float) else None
 
 
 def handshake_token(websocket: WebSocket) -> str | None:
@@ -65,10 +78,11 @@ async def feed(websocket: WebSocket) -> None:
     WEBSOCKET_CONNECTIONS.inc()
     try:
         if principal is None:
-            principal = await _authenticate_first_frame(websocket)
-            if principal is None:
+            authenticated = await _authenticate_first_frame(websocket)
+            if authenticated is None:
                 return
-        assert principal.tenant_id is not None
+            principal, token = authenticated
+        assert principal.tenant_id is not None and token is not None
         await websocket.send_text(protocol.ready(principal.tenant_id))
         connection = FeedConnection(
             websocket,
@@ -76,6 +90,7 @@ async def feed(websocket: WebSocket) -> None:
             settings=settings,
             redis=websocket.state.redis,
             fanout=websocket.state.fanout,
+            expires_at=token_expiry(token),
         )
         await connection.run()
     except WebSocketDisconnect:
@@ -84,7 +99,7 @@ async def feed(websocket: WebSocket) -> None:
         WEBSOCKET_CONNECTIONS.dec()
 
 
-async def _authenticate_first_frame(websocket: WebSocket) -> Principal | None:
+async def _authenticate_first_frame(websocket: WebSocket) -> tuple[Principal, str] | None:
     """Wait for a valid ``auth`` frame; anything else before it is answered with an error."""
     await websocket.send_text(protocol.auth_required())
     with anyio.move_on_after(WS_AUTH_TIMEOUT):
@@ -107,7 +122,7 @@ async def _authenticate_first_frame(websocket: WebSocket) -> Principal | None:
             if principal.tenant_id is None:
                 await _refuse(websocket, FORBIDDEN, ADMIN_REFUSED)
                 return None
-            return principal
+            return principal, frame.token
     await _refuse(websocket, UNAUTHORIZED, "authentication timeout", say=False)
     return None
 

@@ -109,3 +109,14 @@ async def test_jwt_in_query_string(stack: RelayStack, tenant: TenantHandle) -> N
     token = (await tenant.client.post("/v1/auth/token", json={"ttl_seconds": 60})).json()["token"]
     ws = await open_feed(stack.ws_url, token)
     await ws.close()
+
+
+async def test_a_socket_opened_with_a_jwt_closes_when_it_expires(
+    stack: RelayStack, tenant: TenantHandle
+) -> None:
+    token = (await tenant.client.post("/v1/auth/token", json={"ttl_seconds": 2})).json()["token"]
+    ws = await open_feed(stack.ws_url, token)
+    async with ws:
+        await send(ws, {"type": "ping"})
+        assert await ws_receive(ws) == {"type": "pong"}
+        assert await closed_with(ws, timeout=30) == (4401, "token expired")
