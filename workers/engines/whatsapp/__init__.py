@@ -13,6 +13,8 @@ Modules, by concept:
 
 from __future__ import annotations
 
+# First: runtime imports neonize without letting it reconfigure the root logger.
+from workers.engines.whatsapp import runtime  # noqa: F401
 from workers.engines.whatsapp.engine import WhatsAppEngine
 
 __all__ = ["WhatsAppEngine"]

@@ -32,6 +32,11 @@ def _import_neonize() -> Any:
         root.setLevel(level)
     # connect() warns about a missing ffmpeg on every attempt; we never transcode.
     logging.getLogger("neonize.utils.ffmpeg").setLevel(logging.ERROR)
+    # The Go core logs at this logger's level, read at connect time; unset means DEBUG, which
+    # would push every websocket frame through the FFI into our logs.
+    core_log = logging.getLogger("neonize.utils.log")
+    if core_log.level == logging.NOTSET:
+        core_log.setLevel(logging.INFO)
     return aio_client
 
 
