@@ -120,6 +120,7 @@ class WhatsAppEngine(SessionEvents):
         self._finished.clear()
         bind_event_loop()
         self._queue = asyncio.Queue()
+        self._consumer_done = False
         consumer = asyncio.create_task(self._consume(), name=f"whatsapp:{self._context.session_id}")
         try:
             await self._call(self._enter, STARTING, None)
@@ -283,6 +284,8 @@ class WhatsAppEngine(SessionEvents):
     async def _connect_once(self) -> Outcome:
         loop = asyncio.get_running_loop()
         self._outcome = loop.create_future()
+        if self._stopping or self._ended:
+            return Outcome("stopped")  # stop() came while we were waiting or probing
         self._episode_connected = self._pairing = False
         self._qr_count = 0
         self._qr_ready.clear()

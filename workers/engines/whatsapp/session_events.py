@@ -119,6 +119,7 @@ class SessionEvents:
     _pairing: bool
     _qr_count: int
     _offline_sync: bool
+    _consumer_done: bool = False
 
     def _resolve(self, outcome: Outcome) -> None:
         if self._outcome is not None and not self._outcome.done():
@@ -141,6 +142,9 @@ class SessionEvents:
 
     async def _call(self, function: Callable[..., Awaitable[None]], *args: Any) -> None:
         """Run ``function`` on the consumer, after everything queued before it."""
+        if self._queue is None or self._consumer_done:
+            await function(*args)  # no consumer (run() is over): nothing to keep order with
+            return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._push(("call", function, args, done))
         await done
@@ -153,6 +157,8 @@ class SessionEvents:
             item = await self._queue.get()
             kind = item[0]
             if kind == "end":
+                self._consumer_done = True
+                self._fail_pending_calls()
                 return
             try:
                 if kind == "call":
@@ -175,6 +181,14 @@ class SessionEvents:
                     await self._handle_watchdog()
             except Exception:
                 log.exception("session %s: handling %s failed", self._context.session_id, kind)
+
+    def _fail_pending_calls(self) -> None:
+        """Calls queued behind the end marker would wait forever: fail them instead."""
+        assert self._queue is not None
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item[0] == "call" and not item[3].done():
+                item[3].set_exception(RuntimeError("the session's event consumer has ended"))
 
     async def _enter(
         self, status: str, reason: str | None, *, phone: str | None = None, jid: str | None = None
