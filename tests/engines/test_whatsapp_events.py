@@ -50,7 +50,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 
 from tests.engines.conftest import LiveEngine, feed, make_context, start_fed_engine
-from workers.engines.base import EngineError
+from workers.engines.base import EngineError, OutgoingMessage
 from workers.engines.whatsapp.backoff import ReconnectPolicy
 from workers.engines.whatsapp.session_events import QR_TIMEOUT_REASON
 
@@ -495,3 +495,28 @@ async def test_a_failing_report_is_logged_and_later_events_still_flow(
         (data,) = await live.reporter.wait_for(lambda r: r.of("message_received"))
     assert data["whatsapp_id"] == "3EB0KEPT"
     assert "ledger unavailable" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [
+        ("text", {"text": "hello"}),
+        ("location", {"latitude": 1.5, "longitude": 2.5}),
+        ("image", {"media": {"base64": "iVBORw0KGgo="}, "mimetype": "image/png", "caption": "x"}),
+    ],
+)
+async def test_sending_goes_through_the_core_and_its_refusal_is_the_error(
+    live: LiveEngine, kind: str, payload: dict[str, Any]
+) -> None:
+    # "Connected" only through the trampoline: the Go core has no such client, so it refuses,
+    # and its reason is what message.failed will carry.
+    await connect(live)
+    with pytest.raises(EngineError) as refused:
+        await live.engine.send(OutgoingMessage(id="msg_1", to="15550100002", type=kind, payload=payload))
+    assert "client is nil" in str(refused.value)  # neonize's words, verbatim
+
+
+async def test_unknown_outbound_types_are_refused(live: LiveEngine) -> None:
+    await connect(live)
+    with pytest.raises(EngineError, match="unsupported message type 'poll'"):
+        await live.engine.send(OutgoingMessage(id="msg_1", to="15550100002", type="poll", payload={}))
