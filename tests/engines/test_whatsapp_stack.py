@@ -38,6 +38,11 @@ async def test_an_offline_whatsapp_session_reconnects_with_the_dial_failure_then
     reasons = [e["data"]["reason"] or "" for e in statuses if e["data"]["status"] == "reconnecting"]
     assert reasons and all("failed to dial" in reason for reason in reasons)
 
+    # A pairing code needs a connection: refused at once, saying why.
+    pair = await client.post(f"/v1/sessions/{session_id}/pair-code", json={"phone": "15550100001"})
+    assert pair.status_code == 409, pair.text
+    assert "needs a connection to WhatsApp" in pair.text and "dial" in pair.text
+
     stopped = await client.post(f"/v1/sessions/{session_id}/stop")
     assert stopped.status_code == 202, stopped.text
     await wait_for_status(client, session_id, "stopped", timeout=20)

@@ -180,6 +180,9 @@ class WhatsAppEngine(SessionEvents):
             raise EngineError("the session is already linked")
         if not self._running or self._stopping:
             raise NotConnected("the session is not running")
+        if self._state == RECONNECTING and not self._qr_ready.is_set():
+            why = self._reported[1] if self._reported else None
+            raise NotConnected(f"a pairing code needs a connection to WhatsApp, and there is none: {why}")
         try:
             await asyncio.wait_for(self._qr_ready.wait(), PAIR_WAIT_SECONDS)
         except TimeoutError as exc:
