@@ -27,6 +27,8 @@ an application-level ``ping`` frame is answered with ``pong`` for clients
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode
+
 import anyio
 import jwt
 from starlette.routing import WebSocketRoute
@@ -57,11 +59,27 @@ def token_expiry(token: str) -> float | None:
 def handshake_token(websocket: WebSocket) -> str | None:
     token = websocket.query_params.get("token")
     if token:
+        _redact_query_token(websocket)
         return token
     scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return None
+
+
+def _redact_query_token(websocket: WebSocket) -> None:
+    """Keep credentials out of access logs.
+
+    uvicorn logs the handshake line ("WebSocket /v1/ws?token=... [accepted]")
+    from this very scope when the app answers, so the token is masked in it
+    first; the app has already read it.
+    """
+    query = websocket.scope.get("query_string", b"").decode("latin-1")
+    pairs = [
+        (name, "redacted" if name == "token" else value)
+        for name, value in parse_qsl(query, keep_blank_values=True)
+    ]
+    websocket.scope["query_string"] = urlencode(pairs).encode("latin-1")
 
 
 async def feed(websocket: WebSocket) -> None:

@@ -120,3 +120,14 @@ async def test_a_socket_opened_with_a_jwt_closes_when_it_expires(
         await send(ws, {"type": "ping"})
         assert await ws_receive(ws) == {"type": "pong"}
         assert await closed_with(ws, timeout=30) == (4401, "token expired")
+
+
+async def test_query_tokens_stay_out_of_the_access_log(stack: RelayStack, tenant: TenantHandle) -> None:
+    ws = await open_feed(stack.ws_url, tenant.api_key)
+    await ws.close()
+    with pytest.raises(InvalidStatus):
+        await connect(f"{stack.ws_url}?token=rk_leaked-if-logged")
+    assert stack.web is not None
+    log = stack.web.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
+    assert "/v1/ws?token=redacted" in log
+    assert tenant.api_key not in log and "rk_leaked-if-logged" not in log
