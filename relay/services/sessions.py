@@ -81,14 +81,14 @@ async def lifecycle_lock(redis: Redis, session_id: str) -> AsyncIterator[None]:
 
 async def change_desired_state(
     redis: Redis, tenant_id: str, session_id: str, desired_state: str, *, command: str | None
-) -> dict[str, Any]:
+) -> None:
     """Record what the tenant wants, wake the workers, and tell the owner if it must act now.
 
     Idempotent: asking twice for the same state changes nothing more.
     """
     await visible_session(tenant_id, session_id)
     async with lifecycle_lock(redis, session_id):
-        # Re-read under the lock: a concurrent delete wins.
+        # Re-checked under the lock: a delete that won the race makes this a 404.
         session = await visible_session(tenant_id, session_id)
         await (
             Session.filter(id=session.id)
@@ -98,21 +98,21 @@ async def change_desired_state(
         await redis.publish(SUPERVISOR_WAKE_CHANNEL, session.id)
         if command is not None:
             await submit_command(redis, session.id, command)
-        if desired_state == DELETED:
-            return session_json(session)
-        return session_json(await visible_session(tenant_id, session_id))
 
 
 async def start_session(redis: Redis, tenant_id: str, session_id: str) -> dict[str, Any]:
-    return await change_desired_state(redis, tenant_id, session_id, RUNNING, command=None)
+    await change_desired_state(redis, tenant_id, session_id, RUNNING, command=None)
+    return await get_session(tenant_id, session_id)
 
 
 async def stop_session(redis: Redis, tenant_id: str, session_id: str) -> dict[str, Any]:
-    return await change_desired_state(redis, tenant_id, session_id, STOPPED, command="stop")
+    await change_desired_state(redis, tenant_id, session_id, STOPPED, command="stop")
+    return await get_session(tenant_id, session_id)
 
 
 async def logout_session(redis: Redis, tenant_id: str, session_id: str) -> dict[str, Any]:
-    return await change_desired_state(redis, tenant_id, session_id, LOGOUT, command="logout")
+    await change_desired_state(redis, tenant_id, session_id, LOGOUT, command="logout")
+    return await get_session(tenant_id, session_id)
 
 
 async def delete_session(redis: Redis, tenant_id: str, session_id: str) -> None:

@@ -13,14 +13,13 @@ from relay.problems import invalid
 
 _PHONE = re.compile(r"^\+?\d{6,15}$")
 _JID = re.compile(r"^[^@\s]+@(s\.whatsapp\.net|g\.us|lid)$")
-_MISSING = object()
 
 
 def require_string(
     body: dict[str, Any], name: str, *, min_length: int = 1, max_length: int | None = None
 ) -> str:
-    value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
+    value = body.get(name)
+    if value is None:
         raise invalid(name, "is required")
     return _check_string(name, value, min_length=min_length, max_length=max_length)
 
