@@ -14,7 +14,7 @@ from relay.models import ApiKey, Session, Tenant
 from relay.problems import not_found
 from relay.services.serializers import api_key_json, tenant_json
 from relay.services.session_lookup import DELETED
-from webhooks.models import WebhookEndpoint
+from webhooks.models import Delivery, WebhookEndpoint
 
 # Shown in key lists so a user can tell keys apart without the secret part.
 KEY_PREFIX_LENGTH = 10
@@ -54,6 +54,8 @@ async def delete_tenant(redis: Redis, tenant_id: str) -> None:
     now = datetime.now(UTC)
     async with in_transaction() as connection:
         await ApiKey.filter(tenant_id=tenant_id).using_db(connection).delete()
+        # Pending deliveries would only find their endpoint gone; drop them with it.
+        await Delivery.filter(tenant_id=tenant_id).using_db(connection).delete()
         await WebhookEndpoint.filter(tenant_id=tenant_id).using_db(connection).delete()
         session_ids = (
             await Session.filter(tenant_id=tenant_id).using_db(connection).values_list("id", flat=True)

@@ -60,6 +60,10 @@ async def test_deleting_a_tenant_revokes_everything(
     doomed = await create_tenant(stack, admin, "doomed")
     try:
         await create_session(doomed.client, engine="sandbox", start=False)
+        hook = await doomed.client.post(
+            "/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["*"]}
+        )
+        assert hook.status_code == 201, hook.text
         token = (await doomed.client.post("/v1/auth/token")).json()["token"]
 
         assert (await admin.delete(f"/v1/tenants/{doomed.id}")).status_code == 204
