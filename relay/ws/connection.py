@@ -12,9 +12,9 @@ queue would let one stalled browser grow the process without limit).
 2. the ledger is replayed after ``since`` (bounded by ``WS_REPLAY_LIMIT``);
 3. the held live events are released, skipping ids the replay already sent.
 The fan-out guarantees every event is in the ledger before step 2 or arrives
-live after step 1 (see ``relay.ws.fanout``). A replay that hits the limit
-closes the socket with 1013 once it is sent, so the client asks again from the
-last id it got instead of silently skipping the rest.
+live after step 1 (see ``relay.ws.fanout``). A replay that hits the limit is
+sent without the held live events, then the socket closes with 1013, so the
+client asks again from the last id it got instead of skipping the rest.
 
 ``since`` is meant for the resume right after connecting. Given to a socket
 that already follows an overlapping subscription, the replay may repeat events
@@ -146,6 +146,11 @@ class FeedConnection:
             await self._outbox_changed.wait()
         self._enqueue(frame)
 
+    async def _drain(self) -> None:
+        while self._outbox:
+            self._outbox_changed.clear()
+            await self._outbox_changed.wait()
+
     async def _pump(self) -> None:
         while True:
             while not self._outbox:
@@ -248,6 +253,13 @@ class FeedConnection:
             self._held = None
             self._shut(TRY_AGAIN_LATER, "replay failed; reconnect with since")
             return
+        if not complete:
+            # The held live events are newer than what the limit left out: releasing
+            # them would move the client's cursor past a hole. Send the replay, then
+            # let the client come back for the rest.
+            await self._drain()
+            self._shut(TRY_AGAIN_LATER, "replay limit reached; reconnect with since")
+            return
         held, self._held = self._held, None
         assert held is not None
         for entry in held:
@@ -257,8 +269,6 @@ class FeedConnection:
             replayed |= self._replayed
         self._replayed = replayed
         self._replayed_until = time.monotonic() + REPLAY_DEDUPE_SECONDS
-        if not complete:
-            self._shut(TRY_AGAIN_LATER, "replay limit reached; reconnect with since")
 
     async def _replay(self, topic: str, since: str, replayed: set[str]) -> bool:
         """Send the ledger after ``since``; False when ``WS_REPLAY_LIMIT`` cut it short."""

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from relay.constants import WS_REPLAY_LIMIT
+from relay.ids import new_id
+from relay.models import Event
 from tests.conftest import TenantHandle
+from tests.helpers import ws_receive
 from tests.stack import RelayStack
 from tests.ws.conftest import Publisher, create_session
 from tests.ws.feed import events_until, open_feed, subscribe
@@ -74,3 +82,35 @@ async def test_since_never_leaks_another_tenants_history(
     async with await open_feed(stack.ws_url, other_tenant.api_key) as ws:
         await subscribe(ws, "*", since=start)
         assert [e["id"] for e in await events_until(ws, mine[-1])] == mine
+
+
+async def test_a_gap_longer_than_the_replay_limit_is_fetched_in_two_visits(
+    stack: RelayStack, tenant: TenantHandle, publisher: Publisher
+) -> None:
+    [start] = await publisher.publish(tenant.id, None)
+    # Written straight to the ledger: this history never went through the live stream.
+    now = datetime.now(UTC)
+    history = [
+        Event(id=new_id("evt"), tenant_id=tenant.id, type="webhook.test", created_at=now, data={})
+        for _ in range(WS_REPLAY_LIMIT + 50)
+    ]
+    await Event.bulk_create(history, batch_size=1000)
+    expected = [event.id for event in history]
+
+    async with await open_feed(stack.ws_url, tenant.api_key, max_size=None) as ws:
+        await subscribe(ws, "*", since=start)
+        first_visit: list[str] = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                first_visit.append((await ws_receive(ws, 30))["event"]["id"])
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1013
+    assert closed.value.rcvd.reason == "replay limit reached; reconnect with since"
+    assert first_visit == expected[: len(first_visit)]
+    assert len(first_visit) <= WS_REPLAY_LIMIT
+
+    async with await open_feed(stack.ws_url, tenant.api_key) as ws:
+        await subscribe(ws, "*", since=first_visit[-1])
+        live = await publisher.publish(tenant.id, None)
+        second_visit = [e["id"] for e in await events_until(ws, live[-1], timeout=60)]
+    assert first_visit + second_visit == expected + live
