@@ -7,7 +7,7 @@ tenant stream the way ``relay.events.append_to_feed`` does, stamped with the
 send time. It measures the web process's fan-out path only: the ledger write
 that precedes the XADD in production is left out on purpose.
 
-    python bench/ws_fanout.py --sockets 500 --events 400 --rate 200
+    python -m bench.ws_fanout --sockets 500 --events 400 --rate 200
 
 The Python clients share the machine with the server, so on a small box the
 clients, not Relay, are often the ceiling; pin them apart with ``taskset`` to
