@@ -114,7 +114,7 @@ class Deliverer:
             timeout=settings.webhook_timeout, allow_private=settings.webhook_allow_private
         )
         self.endpoints = EndpointCache()
-        self.writer = OutcomeWriter(redis)
+        self.writer = OutcomeWriter(redis, self.lease_seconds)
         self.inflight_by_endpoint: Counter[str] = Counter()
         self.lanes = [
             Lane("fresh", FRESH_CONCURRENCY, FRESH_BATCH, self._pop_fresh),
@@ -169,7 +169,7 @@ class Deliverer:
                 await asyncio.sleep(0.5)
 
     async def _start_attempts(self, ids: list[str], lane: Lane) -> None:
-        claimed = await store.claim(ids, new_id("lse"), self.lease_seconds)
+        claimed = await self.writer.claim(ids, new_id("lse"))
         if not claimed:
             return
         endpoints = await self.endpoints.get_many({c.endpoint_id for c in claimed})

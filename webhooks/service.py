@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from relay.config import Settings
@@ -171,10 +172,16 @@ async def retry_delivery(redis: Redis | None, tenant_id: str, delivery_id: str) 
     if endpoint is None or not endpoint.enabled:
         raise Problem(409, "the endpoint is disabled; enable it before retrying")
     now = datetime.now(UTC)
-    updated = await Delivery.filter(id=delivery.id).filter(lease_until__isnull=True).update(
-        status="pending", trigger="manual", next_attempt_at=now, updated_at=now
-    ) or await Delivery.filter(id=delivery.id, lease_until__lt=now).update(
-        status="pending", trigger="manual", next_attempt_at=now, lease_owner=None, lease_until=None
+    # An attempt in flight holds a live lease; an expired lease belonged to a dead worker.
+    updated = await Delivery.filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now), id=delivery.id
+    ).update(
+        status="pending",
+        trigger="manual",
+        next_attempt_at=now,
+        lease_owner=None,
+        lease_until=None,
+        updated_at=now,
     )
     if not updated:
         raise Problem(409, "an attempt for this delivery is in flight; retry when it finishes")

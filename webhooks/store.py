@@ -70,7 +70,9 @@ def _time(conn: BaseDBAsyncClient, moment: datetime | None) -> Any:
     return str(moment.astimezone(UTC))
 
 
-async def claim(ids: list[str], owner: str, lease: float) -> list[ClaimedDelivery]:
+async def claim(
+    ids: list[str], owner: str, lease: float, using: BaseDBAsyncClient | None = None
+) -> list[ClaimedDelivery]:
     """Take the due, pending, unleased deliveries among ``ids``; the rest are someone else's."""
     now = datetime.now(UTC)
     claimable = Delivery.filter(
@@ -79,17 +81,22 @@ async def claim(ids: list[str], owner: str, lease: float) -> list[ClaimedDeliver
         status="pending",
         next_attempt_at__lte=now,
     )
-    if not await claimable.update(lease_owner=owner, lease_until=now + timedelta(seconds=lease)):
+    lease_until = now + timedelta(seconds=lease)
+    if not await claimable.using_db(using).update(lease_owner=owner, lease_until=lease_until):
         return []
-    rows = await Delivery.filter(id__in=ids, lease_owner=owner).values(
-        "id",
-        "tenant_id",
-        "endpoint_id",
-        "event_id",
-        "attempts",
-        "attempt_log",
-        "trigger",
-        "created_at",
+    rows = (
+        await Delivery.filter(id__in=ids, lease_owner=owner)
+        .using_db(using)
+        .values(
+            "id",
+            "tenant_id",
+            "endpoint_id",
+            "event_id",
+            "attempts",
+            "attempt_log",
+            "trigger",
+            "created_at",
+        )
     )
     return [ClaimedDelivery(**row, lease_owner=owner) for row in rows]
 
@@ -104,11 +111,19 @@ async def load_endpoints(endpoint_ids: list[str]) -> list[WebhookEndpoint]:
     return await WebhookEndpoint.filter(id__in=list(set(endpoint_ids)))
 
 
-async def write(outcomes: list[Outcome], releases: list[Release]) -> None:
-    """One transaction for a batch of attempt outcomes and releases.
+async def write(
+    outcomes: list[Outcome],
+    releases: list[Release],
+    claims: list[tuple[list[str], str]] | None = None,
+    lease: float = 0.0,
+) -> list[list[ClaimedDelivery]]:
+    """One transaction for a batch of attempt outcomes, releases and new claims.
 
     Each row is only touched while the writer still holds its lease, so a
     worker whose lease expired cannot overwrite what another worker did since.
+    Claims ride in the same transaction: on SQLite every write transaction
+    takes the database-wide lock, and fewer of them is what keeps the web
+    process's event inserts from queueing behind the worker.
     """
     now = datetime.now(UTC)
     async with in_transaction() as tx:
@@ -142,6 +157,7 @@ async def write(outcomes: list[Outcome], releases: list[Release]) -> None:
                     for r in releases
                 ],
             )
+        return [await claim(ids, owner, lease, using=tx) for ids, owner in claims or []]
 
 
 async def lost_deliveries(grace: float, limit: int) -> list[tuple[str, datetime]]:

@@ -30,4 +30,4 @@ async def sweep_lost_deliveries(redis: Redis) -> int:
 
 async def sweep_webhook_deliveries(ctx: dict[str, Any]) -> int:
     """arq cron entry point."""
-    return await sweep_lost_deliveries(ctx["webhook_redis"] if "webhook_redis" in ctx else ctx["redis"])
+    return await sweep_lost_deliveries(ctx.get("webhook_redis") or ctx["redis"])

@@ -1,7 +1,10 @@
-"""Batches attempt outcomes into one transaction, then queues their retries.
+"""The worker's one database writer: claims and attempt outcomes, batched.
 
-Retries go to Redis only after the row says when they are due: a retry popped
-before its row was committed would fail its claim and wait for the sweeper.
+Everything a worker writes to delivery rows goes through one transaction per
+flush (claims included), so the number of write transactions grows with
+flushes, not with deliveries. Retries go to Redis only after the row says
+when they are due: a retry popped before its row was committed would fail its
+claim and wait for the sweeper.
 """
 
 from __future__ import annotations
@@ -19,13 +22,22 @@ log = logging.getLogger("relay.webhooks.writer")
 
 
 class OutcomeWriter:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, lease_seconds: float) -> None:
         self.redis = redis
+        self.lease_seconds = lease_seconds
+        self._claims: list[tuple[list[str], str, asyncio.Future[list[store.ClaimedDelivery]]]] = []
         self._outcomes: list[store.Outcome] = []
         self._releases: list[store.Release] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+
+    def claim(self, ids: list[str], owner: str) -> asyncio.Future[list[store.ClaimedDelivery]]:
+        """Lease ``ids`` (the due, pending, unleased ones) in the next flush."""
+        future: asyncio.Future[list[store.ClaimedDelivery]] = asyncio.get_running_loop().create_future()
+        self._claims.append((ids, owner, future))
+        self._wake.set()
+        return future
 
     def add_outcome(self, outcome: store.Outcome) -> None:
         self._outcomes.append(outcome)
@@ -48,22 +60,33 @@ class OutcomeWriter:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._outcomes or self._releases:
+            while self._claims or self._outcomes or self._releases:
                 await self._flush_once()
             if self._closing:
                 return
 
     async def _flush_once(self) -> None:
+        # A lane cancelled while waiting (shutdown) no longer wants its claim.
+        claims = [claim for claim in self._claims if not claim[2].cancelled()]
+        self._claims = []
         outcomes = self._outcomes[:RESULT_FLUSH_BATCH]
         releases = self._releases[:RESULT_FLUSH_BATCH]
         del self._outcomes[: len(outcomes)]
         del self._releases[: len(releases)]
         try:
-            await store.write(outcomes, releases)
-        except Exception:
+            claimed = await store.write(
+                outcomes, releases, [(ids, owner) for ids, owner, _ in claims], self.lease_seconds
+            )
+        except Exception as exc:
             # The leases will expire and the sweeper will offer these deliveries again.
             log.exception("writing %d webhook outcomes failed", len(outcomes) + len(releases))
+            for _, _, future in claims:
+                if not future.done():
+                    future.set_exception(exc)
             return
+        for (_, _, future), rows in zip(claims, claimed, strict=True):
+            if not future.done():
+                future.set_result(rows)
         due = {
             item.delivery_id: item.next_attempt_at.timestamp()
             for item in [*outcomes, *releases]
