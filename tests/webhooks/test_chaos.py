@@ -44,9 +44,11 @@ async def test_worker_killed_mid_burst_loses_nothing(
 async def test_redis_flushall_mid_burst_loses_nothing(
     tenant: TenantHandle, receiver: Receiver, ledger: Redis, relay_env: dict[str, str]
 ) -> None:
-    receiver.script("flush", then=Reply(200, delay=0.05))
+    # The first half fails once, so its retries sit in Redis when Redis is wiped.
+    receiver.script("flush", *[Reply(500)] * (BURST // 2), then=Reply(200))
     endpoint = await create_endpoint(tenant.client, receiver.url("flush"))
     published = await publish(ledger, tenant.id, count=BURST // 2)
+    await receiver.wait_for("flush", BURST // 2)
     admin_redis = aioredis.Redis.from_url(relay_env["REDIS_URL"])
     try:
         await admin_redis.flushall()
@@ -58,8 +60,12 @@ async def test_redis_flushall_mid_burst_loses_nothing(
         lambda: _all_arrived(receiver, "flush", published), timeout=40, what="every event delivered"
     )
     await wait_until(
-        lambda: _all_succeeded(tenant, endpoint["id"], len(published)), timeout=20, what="all rows settled"
+        lambda: _all_succeeded(tenant, endpoint["id"], len(published)),
+        timeout=20,
+        what="all rows settled",
     )
+    retried = [d for d in await deliveries(tenant.client, endpoint["id"]) if d["attempts"] > 1]
+    assert len(retried) >= BURST // 2 - 10  # retries Redis forgot were found by the sweeper
 
 
 async def _all_arrived(receiver: Receiver, path: str, event_ids: list[str]) -> bool:
