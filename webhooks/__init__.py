@@ -1,1 +1,15 @@
-"""Outbound webhooks: signing, durable delivery, retry policy and the URL guard."""
+"""Outbound webhooks: signed, durable, retried, guarded, replayable.
+
+Where things happen:
+
+- ``outbox``: the seam with the event pipeline (delivery rows in the ledger
+  transaction, then a Redis nudge);
+- ``deliverer``: the engine in each worker (fresh and retry lanes, claims,
+  per-endpoint cap, endpoint health); ``sender`` does one signed HTTP attempt,
+  ``signing`` the Standard Webhooks signatures, ``retry`` the schedule;
+- ``writer`` and ``store``: batched claims and outcomes in the database;
+  ``queue``: the Redis side; ``sweeper``: what Redis lost, found again;
+- ``url_guard``: the SSRF guard (registration and connect time);
+- ``service`` and ``schemas``: what the REST routes do; ``worker``: the hooks
+  the arq worker calls.
+"""

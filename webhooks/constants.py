@@ -41,8 +41,7 @@ SWEEP_EVERY_SECONDS = 2
 SWEEP_GRACE_SECONDS = 3.0
 SWEEP_LIMIT = 10_000
 
-# Attempt results are written in one transaction per flush.
-RESULT_FLUSH_SECONDS = 0.01
+# Claims and attempt outcomes are written in one transaction per flush, at most this many.
 RESULT_FLUSH_BATCH = 500
 
 # Endpoint rows are cached per worker this long (rotation and disabling show up within it).
