@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,7 @@ from redis.asyncio import Redis
 
 from relay.config import Settings
 from relay.events import isoformat, publish_event
-from relay.ids import new_id
+from relay.ids import new_ulid
 from relay.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LATENCY
 from webhooks import queue, store
 from webhooks.constants import (
@@ -110,6 +111,8 @@ class Deliverer:
         self.redis = redis
         self.schedule = settings.webhook_retry_schedule
         self.lease_seconds = settings.webhook_timeout + LEASE_MARGIN_SECONDS
+        # Lease owners name the process, so an operator (or a test) can see who holds what.
+        self.lease_prefix = f"p{os.getpid()}."
         self.sender = WebhookSender(
             timeout=settings.webhook_timeout, allow_private=settings.webhook_allow_private
         )
@@ -169,7 +172,7 @@ class Deliverer:
                 await asyncio.sleep(0.5)
 
     async def _start_attempts(self, ids: list[str], lane: Lane) -> None:
-        claimed = await self.writer.claim(ids, new_id("lse"))
+        claimed = await self.writer.claim(ids, f"{self.lease_prefix}{new_ulid()}")
         if not claimed:
             return
         endpoints = await self.endpoints.get_many({c.endpoint_id for c in claimed})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
@@ -12,6 +10,7 @@ from tests.helpers import wait_until
 from tests.stack import RelayStack
 from tests.webhooks.conftest import create_endpoint, deliveries, publish
 from tests.webhooks.receiver import Receiver, Reply
+from webhooks.models import Delivery
 
 BURST = 300
 
@@ -23,9 +22,14 @@ async def test_worker_killed_mid_burst_loses_nothing(
     receiver.script("slow", then=Reply(200, delay=0.3))
     endpoint = await create_endpoint(tenant.client, receiver.url("slow"))
     doomed = stack.start_worker()
-    await asyncio.sleep(2)  # let it start consuming
-    published = await publish(ledger, tenant.id, count=BURST // 2)
-    await asyncio.sleep(0.5)
+    published: list[str] = []
+
+    async def doomed_holds_leases() -> bool:
+        published.extend(await publish(ledger, tenant.id, count=10))
+        return await Delivery.filter(lease_owner__startswith=f"p{doomed.pid}.").exists()
+
+    # Publish until the new worker is mid-flight on some of them, then kill it.
+    await wait_until(doomed_holds_leases, timeout=30, what="the doomed worker to hold leases")
     stack.kill(doomed)
     published += await publish(ledger, tenant.id, count=BURST // 2)
 
