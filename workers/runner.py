@@ -65,6 +65,9 @@ class SessionRunner:
         self.commands: asyncio.Queue[tuple[bytes, Command]] = asyncio.Queue()
         # Set once the current engine has reported a status other than "starting".
         self._engine_settled = asyncio.Event()
+        # Clear while a command is being applied: its reports must finish before the runner decides.
+        self._commands_idle = asyncio.Event()
+        self._commands_idle.set()
         self.reporter = SessionReporter(
             redis=redis,
             tenant_id=session.tenant_id,
@@ -141,6 +144,7 @@ class SessionRunner:
                     log.exception("session %s: engine crashed", self.session_id)
                     await self.reporter.status(RECONNECTING, f"engine error: {exc}")
                 else:
+                    await self._wait_commands_idle()
                     if self._stop_requested.is_set():
                         break
                     if self.reporter.current_status in ENDING_STATES:
@@ -154,12 +158,17 @@ class SessionRunner:
                     await asyncio.wait_for(self._stop_requested.wait(), delay)
             await self._after_stop()
         finally:
+            await self._wait_commands_idle()
             for task in (consumer, sender):
                 task.cancel()
             await asyncio.gather(consumer, sender, return_exceptions=True)
             if self._engine is not None:
                 with contextlib.suppress(Exception):
                     await self._engine.stop()
+
+    async def _wait_commands_idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._commands_idle.wait(), ENGINE_SETTLE_TIMEOUT)
 
     async def _reload(self) -> None:
         fresh = await Session.get_or_none(id=self.session_id)
@@ -225,10 +234,14 @@ class SessionRunner:
     async def _consume_commands(self) -> None:
         while True:
             entry_id, command = await self.commands.get()
-            result = await self._apply(command)
-            if result is not None:
-                await post_result(self._redis, command.id, result)
-            await self._acknowledge(entry_id)
+            self._commands_idle.clear()
+            try:
+                result = await self._apply(command)
+                if result is not None:
+                    await post_result(self._redis, command.id, result)
+                await self._acknowledge(entry_id)
+            finally:
+                self._commands_idle.set()
 
     async def _acknowledge(self, entry_id: bytes) -> None:
         key = session_commands_key(self.session_id)
