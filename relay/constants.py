@@ -75,5 +75,6 @@ def ws_wake_key(reader_id: str) -> str:
     """A private stream per web process: one XADD wakes its blocked feed reader."""
     return f"{KEY_PREFIX}:ws:wake:{reader_id}"
 
+
 # arq queue used for webhook delivery and periodic sweeps.
 ARQ_QUEUE = f"{KEY_PREFIX}:arq"

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-EVENTS_PUBLISHED = Counter(
-    "relay_events_published_total", "Events written to the ledger", ["type"]
-)
+EVENTS_PUBLISHED = Counter("relay_events_published_total", "Events written to the ledger", ["type"])
 SESSIONS_BY_STATUS = Gauge(
     "relay_sessions", "Sessions by status (read from the database at scrape time)", ["status"]
 )
 WEBSOCKET_CONNECTIONS = Gauge("relay_websocket_connections", "Open WebSocket feed connections")
-WEBHOOK_ATTEMPTS = Counter(
-    "relay_webhook_attempts_total", "Webhook delivery attempts", ["outcome"]
-)
+WEBHOOK_ATTEMPTS = Counter("relay_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])
 WEBHOOK_LATENCY = Histogram(
     "relay_webhook_first_attempt_seconds",
     "From event creation to the end of its first delivery attempt",
