@@ -109,7 +109,7 @@ class SessionRunner:
             if desired == "deleted":
                 await self._delete()
             elif desired == "logout":
-                await self._logout_offline()
+                await self._logout()
             elif desired == "running":
                 await self._drive()
             elif self.reporter.current_status != STOPPED:
@@ -187,7 +187,7 @@ class SessionRunner:
         await self._reload()
         desired = self._session.desired_state
         if desired == "logout":
-            await self._logout_connected()
+            await self._logout()
         elif desired == "deleted":
             await self._delete()
         elif desired == "stopped":
@@ -196,17 +196,9 @@ class SessionRunner:
             # Worker shutdown: another worker resumes the session; say so instead of looking alive.
             await self.reporter.status(RECONNECTING, "worker stopped; another worker resumes the session")
 
-    async def _logout_connected(self) -> None:
+    async def _logout(self) -> None:
+        """Unlink and erase credentials; without a live engine (nobody ran it) a fresh one does it."""
         engine = self._engine or create_engine(self._session.engine, self._context(), self.reporter)
-        with contextlib.suppress(EngineError):
-            await engine.logout()
-        await engine.erase_credentials()
-        if self.reporter.current_status != LOGGED_OUT:
-            await self.reporter.status(LOGGED_OUT, "logged out through the API")
-        await self._settle_logout()
-
-    async def _logout_offline(self) -> None:
-        engine = create_engine(self._session.engine, self._context(), self.reporter)
         with contextlib.suppress(EngineError):
             await engine.logout()
         await engine.erase_credentials()
