@@ -98,8 +98,8 @@ def run_receiver(port: int) -> None:
 
 async def baseline_deliver(ctx: dict[str, Any], delivery_id: str) -> None:
     """The obvious implementation: one job, three reads, one POST, one write."""
-    from relay.events import envelope_of
-    from relay.models import Event
+    from relay.core.events import envelope_of
+    from relay.core.models import Event
     from webhooks.models import Delivery, WebhookEndpoint
     from webhooks.signing import WebhookSigner
 
@@ -126,7 +126,7 @@ def run_baseline_worker() -> None:
     from arq.connections import RedisSettings
     from arq.worker import Worker
 
-    from relay.db import close_database, open_database
+    from relay.core.db import close_database, open_database
 
     async def startup(ctx: dict[str, Any]) -> None:
         await open_database(os.environ["DATABASE_URL"])
@@ -195,8 +195,9 @@ class Bench:
                 process.wait()
 
     async def setup(self) -> None:
-        from relay.db import apply_migrations, open_database
-        from relay.redis import connect_redis
+        from relay.core.db import apply_migrations, open_database
+        from relay.core.redis import connect_redis
+        from webhooks.outbox import install as install_webhook_outbox
 
         redis_server = shutil.which("redis-server") or shutil.which("valkey-server")
         if redis_server is None:
@@ -217,11 +218,12 @@ class Bench:
         await self._wait(lambda: self._receiver_up(), 15, "receiver")
         await apply_migrations(self.database_url)
         await open_database(self.database_url)
+        install_webhook_outbox()
         self.redis = connect_redis(self.redis_url)
         await self._wait(lambda: self.redis.ping(), 15, "redis")
 
     async def teardown(self, keep: bool = False) -> None:
-        from relay.db import close_database
+        from relay.core.db import close_database
 
         for process in reversed(self.processes):
             self.stop(process)
@@ -251,7 +253,7 @@ class Bench:
         raise TimeoutError(f"{what} not ready after {timeout}s (logs in {self.tmp})")
 
     async def tenant_with_endpoints(self, fanout: int) -> str:
-        from relay.ids import new_id
+        from relay.core.ids import new_id
         from webhooks.models import WebhookEndpoint
         from webhooks.signing import generate_secret
 
@@ -267,7 +269,7 @@ class Bench:
         return tenant_id
 
     async def publish(self, side: str, tenant_id: str) -> None:
-        from relay.events import publish_event
+        from relay.core.events import publish_event
         from webhooks.models import Delivery
 
         if side == "relay":

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relay.config import Settings
+from relay.core.config import Settings
 from workers.engines.base import EngineContext
 from workers.engines.whatsapp import WhatsAppEngine
 from workers.engines.whatsapp.backoff import ReconnectPolicy

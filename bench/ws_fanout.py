@@ -3,7 +3,7 @@
 Starts its own Valkey (unless REDIS_URL is set), a SQLite database and one
 ``relay serve`` process on loopback, opens ``--sockets`` feed connections for
 one tenant (all subscribed to ``*``), then XADDs ``--events`` envelopes to the
-tenant stream the way ``relay.events.append_to_feed`` does, stamped with the
+tenant stream the way ``relay.core.events.append_to_feed`` does, stamped with the
 send time. It measures the web process's fan-out path only: the ledger write
 that precedes the XADD in production is left out on purpose.
 
@@ -32,9 +32,9 @@ import orjson
 import websockets
 from redis.asyncio import Redis
 
-from relay.constants import tenant_stream_key
-from relay.db import apply_migrations
-from relay.ids import new_id
+from relay.core.constants import tenant_stream_key
+from relay.core.db import apply_migrations
+from relay.core.ids import new_id
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis as redis_sync
 
-from relay.db import apply_migrations
+from relay.core.db import apply_migrations
 from tests.stack import RelayStack
 
 

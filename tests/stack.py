@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from relay.processes import terminate_with_parent
+from relay.cli.processes import terminate_with_parent
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ keys delays deliveries by at most ``SWEEP_GRACE_SECONDS`` plus one sweep.
 
 from __future__ import annotations
 
-from relay.constants import KEY_PREFIX
+from relay.core.constants import KEY_PREFIX
 
 # First attempts: a list of "delivery_id endpoint_id" items, popped in batches by every worker.
 FRESH_QUEUE = f"{KEY_PREFIX}:webhooks:fresh"
@@ -67,6 +67,3 @@ URL_MAX_LENGTH = 2048
 DESCRIPTION_MAX_LENGTH = 500
 EVENT_FILTER_MAX = 100
 SESSION_FILTER_MAX = 1000
-
-# Replay reads the ledger in pages of this many events.
-REPLAY_PAGE = 1000

@@ -26,10 +26,11 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
-from relay.config import Settings
-from relay.events import isoformat, publish_event
-from relay.ids import new_ulid
-from relay.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LATENCY
+from relay.core.config import Settings
+from relay.core.events import publish_event
+from relay.core.ids import new_ulid
+from relay.core.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LATENCY
+from relay.core.times import isoformat
 from webhooks import queue, store
 from webhooks.constants import (
     AUTO_DISABLE_AFTER_SECONDS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from relay.ids import new_id
+from relay.core.ids import new_id
 
 
 class WebhookEndpoint(Model):

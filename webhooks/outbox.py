@@ -1,19 +1,22 @@
-"""The seam between the event pipeline and webhook delivery.
+"""The seam between the event pipeline and webhook delivery (the transactional outbox).
 
-``record_deliveries`` runs inside the ledger transaction, so an accepted event
-never exists without its deliveries; ``dispatch_deliveries`` runs after the
-commit and only hands the work to the delivery workers (Redis may lose it; the
-sweeper finds it again in the database).
+``install`` registers ``record_deliveries`` as a step of ``publish_event``: it
+runs inside the ledger transaction, so an accepted event never exists without
+its deliveries; the hand-off it returns runs after the commit and only wakes the
+delivery workers (Redis may lose it; the sweeper finds it again in the database).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from relay.core.events import AfterCommit, configure_publishing
 from webhooks import queue
 from webhooks.models import Delivery, WebhookEndpoint
 
@@ -42,7 +45,15 @@ def new_delivery(envelope: dict[str, Any], endpoint_id: str, now: datetime) -> D
     )
 
 
-async def record_deliveries(envelope: dict[str, Any], connection: BaseDBAsyncClient) -> list[str]:
+log = logging.getLogger("webhooks.outbox")
+
+
+def install() -> None:
+    """Make every event this process publishes carry its webhook deliveries."""
+    configure_publishing([record_deliveries])
+
+
+async def record_deliveries(envelope: dict[str, Any], connection: BaseDBAsyncClient) -> AfterCommit | None:
     endpoints = await WebhookEndpoint.filter(tenant_id=envelope["tenant_id"], enabled=True).using_db(
         connection
     )
@@ -54,9 +65,15 @@ async def record_deliveries(envelope: dict[str, Any], connection: BaseDBAsyncCli
     ]
     if deliveries:
         await Delivery.bulk_create(deliveries, using_db=connection)
-    return [delivery.id for delivery in deliveries]
+    if not deliveries:
+        return None
+    delivery_ids = [delivery.id for delivery in deliveries]
 
+    async def dispatch(redis: Redis) -> None:
+        """Wake a worker for each fresh delivery (a list push: picked up in milliseconds)."""
+        try:
+            await queue.push_fresh(redis, delivery_ids)
+        except RedisError:
+            log.warning("webhook dispatch deferred to the sweeper: redis unavailable")
 
-async def dispatch_deliveries(redis: Redis, delivery_ids: list[str]) -> None:
-    """Wake a worker for each fresh delivery (a list push: picked up in milliseconds)."""
-    await queue.push_fresh(redis, delivery_ids)
+    return dispatch

@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from relay.events import EVENT_TYPES, isoformat
-from relay.problems import invalid
+from relay.core.enums import EventType
+from relay.core.problems import invalid
+from relay.core.times import isoformat
 from webhooks.constants import DESCRIPTION_MAX_LENGTH, EVENT_FILTER_MAX, SESSION_FILTER_MAX
 from webhooks.models import Delivery, WebhookEndpoint
 from webhooks.url_guard import UnsafeURL, check_webhook_url
@@ -73,7 +74,7 @@ def valid_events(value: Any) -> list[str]:
     if len(value) > EVENT_FILTER_MAX:
         raise invalid("events", f"must list at most {EVENT_FILTER_MAX} types")
     for item in value:
-        if item != "*" and item not in EVENT_TYPES:
+        if item != "*" and item not in EventType.__members__.values():
             raise invalid("events", f"unknown event type {item!r}")
     return ["*"] if "*" in value else list(dict.fromkeys(value))
 

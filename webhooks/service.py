@@ -11,12 +11,13 @@ from redis.exceptions import RedisError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from relay.config import Settings
-from relay.events import publish_event
-from relay.models import Event, Session
-from relay.problems import Problem, invalid, not_found
+from relay.core.config import Settings
+from relay.core.events import envelope_of, publish_event
+from relay.core.ledger import event_pages
+from relay.core.models import Event, Session
+from relay.core.problems import Problem, invalid, not_found
 from webhooks import queue, schemas
-from webhooks.constants import REPLAY_PAGE, ROTATION_GRACE_MAX_SECONDS, ROTATION_GRACE_SECONDS
+from webhooks.constants import ROTATION_GRACE_MAX_SECONDS, ROTATION_GRACE_SECONDS
 from webhooks.models import Delivery, WebhookEndpoint
 from webhooks.outbox import TEST_EVENT_TYPE, endpoint_matches, new_delivery
 from webhooks.signing import generate_secret
@@ -206,20 +207,14 @@ async def replay(
         query = query.filter(type__in=endpoint.events)
     if endpoint.session_ids:
         query = query.filter(session_id__in=endpoint.session_ids)
-    count, cursor = 0, ""
-    while True:
-        page = (
-            await query.filter(id__gt=cursor)
-            .order_by("id")
-            .limit(REPLAY_PAGE)
-            .values("id", "tenant_id", "session_id", "type", "data")
-        )
-        if not page:
-            break
-        cursor = page[-1]["id"]
+    count = 0
+    async for page in event_pages(query):
         now = datetime.now(UTC)
+        envelopes = [envelope_of(event) for event in page]
         deliveries = [
-            new_delivery(event, endpoint.id, now) for event in page if endpoint_matches(endpoint, event)
+            new_delivery(envelope, endpoint.id, now)
+            for envelope in envelopes
+            if endpoint_matches(endpoint, envelope)
         ]
         if deliveries:
             await Delivery.bulk_create(deliveries)

@@ -17,8 +17,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from relay.events import envelope_of
-from relay.models import Event
+from relay.core.events import envelope_of
+from relay.core.models import Event
 from webhooks.models import Delivery, WebhookEndpoint
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from arq.cron import cron
 
-from relay.config import Settings
-from relay.redis import connect_redis
+from relay.core.config import Settings
+from relay.core.redis import connect_redis
 from webhooks.constants import SWEEP_EVERY_SECONDS
 from webhooks.deliverer import Deliverer
 from webhooks.sweeper import sweep_webhook_deliveries

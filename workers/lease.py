@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from relay.constants import session_fence_key, session_lease_key
-from relay.models import Session
+from relay.core.constants import session_fence_key, session_lease_key
+from relay.core.models import Session
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then

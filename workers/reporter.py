@@ -11,7 +11,8 @@ from typing import Any
 from redis.asyncio import Redis
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from relay.events import LeaseLost, isoformat, publish_event
+from relay.core.events import LeaseLost, publish_event
+from relay.core.times import isoformat
 from workers.engines.base import FAILED, LOGGED_OUT, PAIRING, QR, RECONNECTING
 from workers.lease import Lease
 

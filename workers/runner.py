@@ -20,11 +20,11 @@ from typing import Any
 from redis.asyncio import Redis
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from relay.commands import Command, CommandResult, post_result
-from relay.config import Settings
-from relay.constants import session_commands_key
-from relay.events import isoformat
-from relay.models import OutboundMessage, Session
+from relay.core.commands import Command, CommandResult, post_result
+from relay.core.config import Settings
+from relay.core.constants import session_commands_key
+from relay.core.models import OutboundMessage, Session
+from relay.core.times import isoformat
 from workers.engines.base import (
     FAILED,
     LOGGED_OUT,

@@ -15,10 +15,11 @@ from typing import Any
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
-from relay.config import Settings
-from relay.constants import ARQ_QUEUE
-from relay.db import close_database, open_database
-from relay.redis import connect_redis
+from relay.core.config import Settings
+from relay.core.constants import ARQ_QUEUE
+from relay.core.db import close_database, open_database
+from relay.core.redis import connect_redis
+from webhooks.outbox import install as install_webhook_outbox
 from workers.supervisor import SessionSupervisor
 
 log = logging.getLogger("relay.worker")
@@ -38,6 +39,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(max_workers=settings.worker_capacity + EXECUTOR_HEADROOM))
     await open_database(settings.database_url)
+    install_webhook_outbox()
     ctx["relay_redis"] = connect_redis(settings.require_redis_url())
     supervisor = SessionSupervisor(settings, ctx["relay_redis"])
     ctx["supervisor"] = supervisor

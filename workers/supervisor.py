@@ -20,16 +20,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from tortoise.expressions import Q
 
-from relay.commands import Command
-from relay.config import Settings
-from relay.constants import (
+from relay.core.commands import Command
+from relay.core.config import Settings
+from relay.core.constants import (
     COMMAND_GROUP,
     SUPERVISOR_POLL_SECONDS,
     SUPERVISOR_WAKE_CHANNEL,
     session_commands_key,
 )
-from relay.models import Session
-from relay.redis import connect_redis
+from relay.core.models import Session
+from relay.core.redis import connect_redis
 from workers.lease import acquire_lease, current_owners
 from workers.runner import SessionRunner
 

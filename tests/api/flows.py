@@ -55,8 +55,8 @@ def served_routes() -> set[tuple[str, str]]:
     """Every (method, path) the web process serves, read from the app's real route table."""
     from starlette.routing import Route, WebSocketRoute
 
-    from relay.app import create_app
-    from relay.config import Settings
+    from relay.core.config import Settings
+    from relay.web.app import create_app
 
     settings = Settings(data_dir=Path("."), database_url="sqlite://:memory:", redis_url=None)
     served: set[tuple[str, str]] = set()
@@ -72,7 +72,7 @@ def webhook_routes() -> set[tuple[str, str]]:
     """Routes owned by the webhooks package; its own tests cover their isolation and input."""
     from starlette.routing import Route
 
-    from relay.api import webhooks
+    from relay.web.api import webhooks
 
     return {
         (method, route.path)

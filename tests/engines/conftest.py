@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from relay.config import Settings
+from relay.core.config import Settings
 
 # The stack's database and Redis opened in the test process (shared with the webhook tests).
 from tests.webhooks.conftest import ledger  # noqa: F401

@@ -1,7 +1,7 @@
 """Webhook fixtures: a loopback receiver, endpoint helpers, and a way to publish events.
 
 Events are published either through the API (``/test``, sandbox inbound) or,
-for bursts, with ``relay.events.publish_event`` from the test process against
+for bursts, with ``relay.core.events.publish_event`` from the test process against
 the stack's own database and Redis: the same function the worker calls.
 """
 
@@ -14,12 +14,13 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from relay.db import close_database, open_database
-from relay.events import publish_event
-from relay.redis import connect_redis
+from relay.core.db import close_database, open_database
+from relay.core.events import publish_event
+from relay.core.redis import connect_redis
 from tests.helpers import wait_until
 from tests.stack import RelayStack
 from tests.webhooks.receiver import Receiver
+from webhooks import outbox
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 async def ledger(stack: RelayStack, relay_env: dict[str, str]) -> AsyncIterator[Redis]:
     """The stack's database opened in the test process, and a Redis client, for publish_event."""
     await open_database(relay_env["DATABASE_URL"])
+    outbox.install()
     redis = connect_redis(relay_env["REDIS_URL"])
     try:
         yield redis

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from relay.events import isoformat
+from relay.core.times import isoformat
 from tests.conftest import TenantHandle
 from tests.webhooks.conftest import create_endpoint, deliveries, publish
 from tests.webhooks.receiver import Receiver

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from relay.constants import session_lease_key
+from relay.core.constants import session_lease_key
 from tests.conftest import TenantHandle
 from tests.helpers import wait_until
 from tests.sessions import connected_sandbox_session, events_of, session_status, wait_for_status

@@ -2,7 +2,7 @@
 
 Most events come from the real worker's sandbox engine (see ``test_story``).
 Tests that need many events with known ids, published at a chosen moment,
-call ``relay.events.publish_event`` from the test process against the same
+call ``relay.core.events.publish_event`` from the test process against the same
 database and Redis as the stack: the very code path the worker uses.
 """
 
@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from relay.db import close_database, open_database
-from relay.events import publish_event
+from relay.core.db import close_database, open_database
+from relay.core.events import publish_event
 from tests.conftest import TenantHandle
+from webhooks import outbox
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Publisher:
 @pytest.fixture(scope="session")
 async def publisher(relay_env: dict[str, str]) -> AsyncIterator[Publisher]:
     await open_database(relay_env["DATABASE_URL"])
+    outbox.install()
     redis = Redis.from_url(relay_env["REDIS_URL"])
     try:
         yield Publisher(redis)

@@ -15,9 +15,9 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from relay.constants import tenant_stream_key
-from relay.ids import new_id
-from relay.ws.fanout import EventFanout, FeedEntry
+from relay.core.constants import tenant_stream_key
+from relay.core.ids import new_id
+from relay.web.ws.fanout import EventFanout, FeedEntry
 from tests.helpers import wait_until
 
 
@@ -47,7 +47,7 @@ class Inbox:
 
 
 async def xadd(redis: Redis, tenant_id: str, session_id: str | None = None) -> str:
-    """What ``relay.events.append_to_feed`` writes, without a ledger row: the reader never reads the DB."""
+    """What ``relay.core.events.append_to_feed`` writes, without a ledger row: the reader reads no DB."""
     envelope = {"id": new_id("evt"), "type": "webhook.test", "tenant_id": tenant_id, "session_id": session_id}
     await redis.xadd(tenant_stream_key(tenant_id), {"e": orjson.dumps(envelope)})
     return str(envelope["id"])

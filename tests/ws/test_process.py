@@ -8,7 +8,7 @@ import re
 import httpx
 from redis.asyncio import Redis
 
-from relay.ws.fanout import READER_CLIENT_NAME
+from relay.web.ws.fanout import READER_CLIENT_NAME
 from tests.conftest import TenantHandle
 from tests.helpers import wait_until
 from tests.stack import RelayStack

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from relay.constants import WS_REPLAY_LIMIT
-from relay.ids import new_id
-from relay.models import Event
+from relay.core.constants import WS_REPLAY_LIMIT
+from relay.core.ids import new_id
+from relay.core.models import Event
 from tests.conftest import TenantHandle
 from tests.helpers import ws_receive
 from tests.stack import RelayStack

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from relay.constants import WS_WRITE_TIMEOUT
+from relay.core.constants import WS_WRITE_TIMEOUT
 from tests.conftest import TenantHandle
 from tests.helpers import ws_receive
 from tests.stack import RelayStack

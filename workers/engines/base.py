@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from relay.config import Settings
+from relay.core.config import Settings
 
 # Session states (SPEC "Session states").
 STARTING = "starting"

@@ -22,7 +22,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from relay.events import isoformat
+from relay.core.times import isoformat
 from workers.engines.base import (
     CONNECTED,
     LOGGED_OUT,

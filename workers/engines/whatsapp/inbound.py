@@ -15,7 +15,7 @@ from neonize.proto.Neonize_pb2 import JID, Message, Receipt
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 
-from relay.events import isoformat
+from relay.core.times import isoformat
 from workers.engines.whatsapp.runtime import format_jid
 
 PHONE_SERVER = "s.whatsapp.net"

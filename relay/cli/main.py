@@ -1,0 +1,175 @@
+"""The `relay` command: `up` for a laptop, `serve` / `worker` / `migrate` for production."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from relay.core.config import ConfigError, Settings, read_or_create_secret
+
+log = logging.getLogger("relay")
+
+
+def configure_logging(level: str) -> None:
+    # force=True: importing neonize installs its own root handler (libraries.md 1.1).
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-5s %(name)s %(message)s",
+        force=True,
+    )
+    if level.lower() != "debug":
+        # arq logs every job, including the webhook sweeper's every few seconds.
+        logging.getLogger("arq.worker").setLevel(logging.WARNING)
+
+
+def cmd_migrate(settings: Settings) -> int:
+    from relay.core.db import apply_migrations
+
+    asyncio.run(apply_migrations(settings.database_url))
+    print("migrations applied", flush=True)
+    return 0
+
+
+def cmd_serve(settings: Settings) -> int:
+    import uvicorn
+
+    settings.require_redis_url()
+    uvicorn.run(
+        "relay.web.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        ws_max_size=64 * 1024,
+        # permessage-deflate doubles per-socket memory and p50 latency for small JSON frames.
+        ws_per_message_deflate=False,
+        lifespan="on",
+    )
+    return 0
+
+
+def cmd_worker(settings: Settings) -> int:
+    from workers.settings import run_worker
+
+    settings.require_redis_url()
+    run_worker(settings)
+    return 0
+
+
+def _spawn(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    from relay.cli.processes import terminate_with_parent
+
+    return subprocess.Popen([sys.executable, "-m", "relay", role], env=env, preexec_fn=terminate_with_parent)
+
+
+def cmd_up(settings: Settings) -> int:
+    """Everything on one machine: embedded Valkey, SQLite, one web and one worker process."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    valkey = None
+    if not settings.redis_url:
+        from relay.cli.embedded import start_embedded_valkey
+
+        valkey = start_embedded_valkey(settings.data_dir / "valkey")
+        env["REDIS_URL"] = valkey.connection_url
+    admin_token = settings.admin_token or read_or_create_secret(settings.data_dir / "admin_token")
+    env["RELAY_ADMIN_TOKEN"] = admin_token
+    env["RELAY_DATA_DIR"] = str(settings.data_dir)
+    env["DATABASE_URL"] = settings.database_url
+    env["RELAY_JWT_SECRET"] = settings.jwt_secret
+    cmd_migrate(settings)
+
+    children = {role: _spawn(role, env) for role in ("serve", "worker")}
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        "\n".join(
+            [
+                "",
+                "Relay is starting.",
+                f"  API          {base}/v1",
+                f"  WebSocket    ws://{settings.host}:{settings.port}/v1/ws",
+                f"  Health       {base}/readyz",
+                f"  API docs     {base}/openapi.json",
+                f"  Data dir     {settings.data_dir}",
+                f"  Redis        {env['REDIS_URL']}{' (embedded Valkey)' if valkey else ''}",
+                f"  Admin token  {admin_token}",
+                "",
+                "Press Ctrl-C to stop.",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    restarts: dict[str, list[float]] = {role: [] for role in children}
+    exit_code = 0
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for role, child in list(children.items()):
+                code = child.poll()
+                if code is None or stopping:
+                    continue
+                # A crashed child is restarted, but a crash loop stops Relay instead of spinning.
+                now = time.monotonic()
+                restarts[role] = [t for t in restarts[role] if now - t < 60] + [now]
+                if len(restarts[role]) > 5:
+                    print(f"relay {role} keeps exiting (last code {code}); stopping", flush=True)
+                    stopping, exit_code = True, 1
+                    break
+                print(f"relay {role} exited with code {code}; restarting", flush=True)
+                children[role] = _spawn(role, env)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if valkey is not None:
+            valkey.stop()
+        print("Relay stopped.", flush=True)
+    return exit_code
+
+
+COMMANDS = {"up": cmd_up, "serve": cmd_serve, "worker": cmd_worker, "migrate": cmd_migrate}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="relay", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS), help="what to run")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"relay: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    configure_logging(settings.log_level)
+    try:
+        raise SystemExit(COMMANDS[args.command](settings))
+    except ConfigError as exc:
+        print(f"relay: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,83 @@
+"""Every Redis key name and timing constant in one place (arq's habit).
+
+A newcomer reading Redis with ``redis-cli --scan`` should be able to find the
+code that owns each key by grepping for its prefix here.
+"""
+
+from __future__ import annotations
+
+KEY_PREFIX = "relay"
+
+# Ledger reads (feed replay, webhook replay) hold this many events in memory at a time.
+LEDGER_PAGE = 500
+
+# The live feed: one capped stream per tenant, written after the ledger commit.
+TENANT_STREAM_MAXLEN = 10_000
+
+
+def tenant_stream_key(tenant_id: str) -> str:
+    return f"{KEY_PREFIX}:tenant:{tenant_id}:events"
+
+
+# Commands for one session travel on a durable stream read by its owner through a group.
+COMMAND_GROUP = "owner"
+COMMAND_STREAM_MAXLEN = 10_000
+
+
+def session_commands_key(session_id: str) -> str:
+    return f"{KEY_PREFIX}:session:{session_id}:commands"
+
+
+def command_result_key(command_id: str) -> str:
+    return f"{KEY_PREFIX}:result:{command_id}"
+
+
+# A result waits this long for the caller that asked for it, then is dropped.
+COMMAND_RESULT_TTL = 60
+
+
+# Session ownership: one lease per session, fenced by a monotonically increasing token.
+def session_lease_key(session_id: str) -> str:
+    return f"{KEY_PREFIX}:lease:session:{session_id}"
+
+
+def session_fence_key(session_id: str) -> str:
+    return f"{KEY_PREFIX}:fence:session:{session_id}"
+
+
+def session_lifecycle_lock_key(session_id: str) -> str:
+    return f"{KEY_PREFIX}:lock:session:{session_id}"
+
+
+def worker_heartbeat_key(worker_id: str) -> str:
+    return f"{KEY_PREFIX}:worker:{worker_id}"
+
+
+# Supervisors wake early when this list receives a push (a session was started).
+SUPERVISOR_WAKE_CHANNEL = f"{KEY_PREFIX}:supervisor:wake"
+
+# How often a supervisor looks for sessions that want to run and have no owner.
+SUPERVISOR_POLL_SECONDS = 1.0
+# How long lifecycle operations on one session may wait for each other.
+LIFECYCLE_LOCK_TIMEOUT = 30.0
+LIFECYCLE_LOCK_WAIT = 10.0
+
+# The WebSocket feed.
+WS_AUTH_TIMEOUT = 10.0
+WS_SEND_BUFFER = 1_000  # events queued for one socket before it is closed with 1013
+WS_MAX_FRAME_BYTES = 64 * 1024
+WS_READER_BLOCK_MS = 1_000
+WS_REPLAY_LIMIT = 10_000
+# One frame may wait this long for a slow client's socket before it is closed with 1013.
+WS_WRITE_TIMEOUT = 2.0
+# A closing frame to a stalled client gets this long before the TCP connection is dropped.
+WS_CLOSE_TIMEOUT = 10.0
+
+
+def ws_wake_key(reader_id: str) -> str:
+    """A private stream per web process: one XADD wakes its blocked feed reader."""
+    return f"{KEY_PREFIX}:ws:wake:{reader_id}"
+
+
+# arq queue used for webhook delivery and periodic sweeps.
+ARQ_QUEUE = f"{KEY_PREFIX}:arq"

@@ -1,0 +1,104 @@
+"""Relay's vocabulary: every state and kind that crosses a module boundary, named once.
+
+Tables keep plain text columns (a ``StrEnum`` member *is* its text), so rows
+written before these names existed read back unchanged, and SPEC's strings are
+exactly the values below.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SessionStatus(StrEnum):
+    """What a session is doing now (SPEC "Session states"); set only by its owner."""
+
+    STARTING = "starting"
+    QR = "qr"
+    PAIRING = "pairing"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    LOGGED_OUT = "logged_out"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+# The engine has ended: nothing runs for the session until someone starts it again.
+SETTLED_STATUSES = frozenset({SessionStatus.STOPPED, SessionStatus.LOGGED_OUT, SessionStatus.FAILED})
+
+
+class DesiredState(StrEnum):
+    """What the API asked for; the supervisor makes the status follow it."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    LOGOUT = "logout"  # a logout is pending: unlink, erase credentials, then settle as logged_out
+    DELETED = "deleted"  # the session is being deleted: erase credentials, then drop the row
+
+
+# Desired states that need a worker to act, even if the session is settled.
+OWNED_DESIRED_STATES = frozenset({DesiredState.RUNNING, DesiredState.LOGOUT, DesiredState.DELETED})
+
+
+class EngineKind(StrEnum):
+    SANDBOX = "sandbox"
+    WHATSAPP = "whatsapp"
+
+
+class MessageStatus(StrEnum):
+    """An outbound message's life (SPEC "outbound message")."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class AckStatus(StrEnum):
+    """What a ``message.ack`` reports about messages already sent."""
+
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"
+
+
+class DeliveryStatus(StrEnum):
+    """A webhook delivery: pending until an attempt succeeds or the schedule gives up."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class DeliveryTrigger(StrEnum):
+    """Why an attempt ran; shown in the attempt log."""
+
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+
+
+class CommandKind(StrEnum):
+    """What the web process may ask a session's owner to do (``relay.core.commands``)."""
+
+    START = "start"
+    STOP = "stop"
+    LOGOUT = "logout"
+    SEND = "send"
+    PAIR_CODE = "pair_code"
+    SANDBOX_SCAN = "sandbox.scan"
+    SANDBOX_INBOUND = "sandbox.inbound"
+    SANDBOX_DROP = "sandbox.drop"
+    SANDBOX_LOGOUT = "sandbox.logout"
+
+
+class EventType(StrEnum):
+    """Every event type in the ledger, on webhooks and on the feed (SPEC "Events")."""
+
+    SESSION_STATUS = "session.status"
+    SESSION_QR = "session.qr"
+    SESSION_PAIR_CODE = "session.pair_code"
+    MESSAGE_RECEIVED = "message.received"
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_FAILED = "message.failed"
+    MESSAGE_ACK = "message.ack"
+    WEBHOOK_TEST = "webhook.test"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"

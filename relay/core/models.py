@@ -1,0 +1,112 @@
+"""Database tables (tortoise-orm).
+
+Rows reference each other by plain id columns rather than ORM foreign keys:
+the ledger must outlive the objects it talks about, and plain ids keep the
+queries obvious on both SQLite and Postgres. Deleting a tenant removes its
+rows explicitly (see ``relay.web.services.tenants``).
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from relay.core.ids import new_id
+
+
+class Tenant(Model):
+    id = fields.CharField(max_length=40, primary_key=True)
+    name = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "tenants"
+
+    @staticmethod
+    def make_id() -> str:
+        return new_id("ten")
+
+
+class ApiKey(Model):
+    id = fields.CharField(max_length=40, primary_key=True)
+    tenant_id = fields.CharField(max_length=40, db_index=True)
+    name = fields.CharField(max_length=200, null=True)
+    # The first characters of the key, shown in lists so a user can tell keys apart.
+    prefix = fields.CharField(max_length=16)
+    # SHA-256 of the whole key: API keys are long random strings, so a slow hash buys nothing.
+    key_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_keys"
+
+    @staticmethod
+    def make_id() -> str:
+        return new_id("key")
+
+
+class Session(Model):
+    id = fields.CharField(max_length=40, primary_key=True)
+    tenant_id = fields.CharField(max_length=40, db_index=True)
+    name = fields.CharField(max_length=200)
+    engine = fields.CharField(max_length=16)
+    status = fields.CharField(max_length=16, default="stopped")
+    reason = fields.CharField(max_length=500, null=True)
+    desired_state = fields.CharField(max_length=16, default="stopped", db_index=True)
+    phone = fields.CharField(max_length=32, null=True)
+    jid = fields.CharField(max_length=128, null=True)
+    last_error = fields.TextField(null=True)
+    qr = fields.TextField(null=True)
+    qr_expires_at = fields.DatetimeField(null=True)
+    # Fencing: the owner's lease token. Every write an owner makes requires it to match.
+    fence = fields.BigIntField(default=0)
+    owner = fields.CharField(max_length=100, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "sessions"
+
+    @staticmethod
+    def make_id() -> str:
+        return new_id("ses")
+
+
+class Event(Model):
+    # The ledger: every envelope ever published, the source of truth for replay.
+
+    id = fields.CharField(max_length=40, primary_key=True)
+    tenant_id = fields.CharField(max_length=40)
+    session_id = fields.CharField(max_length=40, null=True)
+    type = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    data = fields.JSONField()
+
+    class Meta:
+        table = "events"
+        indexes = (("tenant_id", "id"), ("tenant_id", "session_id", "id"), ("tenant_id", "type", "id"))
+
+
+class OutboundMessage(Model):
+    id = fields.CharField(max_length=40, primary_key=True)
+    tenant_id = fields.CharField(max_length=40)
+    session_id = fields.CharField(max_length=40, db_index=True)
+    to = fields.CharField(max_length=128)
+    type = fields.CharField(max_length=32)
+    payload = fields.JSONField()
+    status = fields.CharField(max_length=16, default="queued")
+    whatsapp_id = fields.CharField(max_length=128, null=True)
+    error = fields.TextField(null=True)
+    idempotency_key = fields.CharField(max_length=200, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "outbound_messages"
+        unique_together = (("tenant_id", "idempotency_key"),)
+        indexes = (("session_id", "status", "created_at"),)
+
+    @staticmethod
+    def make_id() -> str:
+        return new_id("msg")

@@ -1,0 +1,48 @@
+"""The web process: REST API, WebSocket feed, ops endpoints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+
+from relay.core.config import Settings
+from relay.core.db import close_database, open_database
+from relay.core.redis import connect_redis
+from webhooks.outbox import install as install_webhook_outbox
+
+log = logging.getLogger("relay.web.app")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    from relay.web.api import routes as api_routes
+    from relay.web.api.errors import exception_handlers
+    from relay.web.api.middleware import middleware
+    from relay.web.ws import endpoint as websocket
+    from relay.web.ws.fanout import EventFanout
+
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        await open_database(settings.database_url)
+        install_webhook_outbox()
+        redis = connect_redis(settings.require_redis_url())
+        fanout = EventFanout(settings.require_redis_url())
+        await fanout.start()
+        try:
+            yield {"settings": settings, "redis": redis, "fanout": fanout}
+        finally:
+            await fanout.stop()
+            await redis.aclose()
+            await close_database()
+
+    return Starlette(
+        routes=[*api_routes(), *websocket.routes],
+        middleware=middleware(settings),
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )

@@ -1,0 +1,102 @@
+"""Sending messages: one path for REST ``POST .../messages`` and the WebSocket ``send`` frame.
+
+The row is written first (status ``queued``) and only then is the owning
+worker asked to send it, so a message is never lost between the two; the
+caller waits a bounded time for the outcome and otherwise learns it from the
+``message.sent`` / ``message.failed`` event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+from tortoise.exceptions import IntegrityError
+
+from relay.core.commands import submit_command
+from relay.core.config import Settings
+from relay.core.models import OutboundMessage
+from relay.core.problems import Problem, invalid, not_found
+from relay.web.services.message_bodies import parse_message
+from relay.web.services.serializers import message_json
+from relay.web.services.session_lookup import visible_session
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+async def send_message(
+    *,
+    redis: Redis,
+    settings: Settings,
+    tenant_id: str,
+    session_id: str,
+    body: dict[str, Any],
+    idempotency_key: str | None,
+) -> tuple[dict[str, Any], int]:
+    """Queue a message and ask the session's owner to send it.
+
+    Returns ``(message JSON, HTTP status)``: 201 when the worker answered
+    within ``settings.send_wait`` (the status is then ``sent`` or ``failed``),
+    202 when it is still ``queued``, 200 when ``idempotency_key`` was already
+    used by this tenant (the earlier message is returned and nothing is sent).
+    Raises ``Problem``: 404 unknown session, 422 bad body, 409 session not
+    meant to be running.
+    """
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise invalid("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    session = await visible_session(tenant_id, session_id)
+    if idempotency_key is not None:
+        earlier = await _by_idempotency_key(tenant_id, idempotency_key)
+        if earlier is not None:
+            return message_json(earlier), 200
+    to, kind, payload = parse_message(body)
+    if session.desired_state != "running":
+        raise Problem(409, f"session is {session.desired_state}; start it before sending")
+    try:
+        message = await OutboundMessage.create(
+            id=OutboundMessage.make_id(),
+            tenant_id=tenant_id,
+            session_id=session.id,
+            to=to,
+            type=kind,
+            payload=payload,
+            status="queued",
+            idempotency_key=idempotency_key,
+        )
+    except IntegrityError:
+        # Two requests with one key raced past the lookup; the loser answers with the winner.
+        if idempotency_key is None:
+            raise
+        earlier = await _by_idempotency_key(tenant_id, idempotency_key)
+        if earlier is None:
+            raise
+        return message_json(earlier), 200
+    result = await submit_command(
+        redis, session.id, "send", {"message_id": message.id}, wait=settings.send_wait
+    )
+    if result is None:
+        return message_json(message), 202
+    await message.refresh_from_db()
+    # The worker may answer "queued" at once (session reconnecting): still 202.
+    return message_json(message), 202 if message.status == "queued" else 201
+
+
+async def _by_idempotency_key(tenant_id: str, key: str) -> OutboundMessage | None:
+    return await OutboundMessage.get_or_none(tenant_id=tenant_id, idempotency_key=key)
+
+
+async def get_message(tenant_id: str, message_id: str) -> dict[str, Any]:
+    message = await OutboundMessage.get_or_none(id=message_id, tenant_id=tenant_id)
+    if message is None:
+        raise not_found("message")
+    return message_json(message)
+
+
+async def list_messages(
+    tenant_id: str, session_id: str, *, limit: int, cursor: str | None
+) -> list[dict[str, Any]]:
+    await visible_session(tenant_id, session_id)
+    query = OutboundMessage.filter(tenant_id=tenant_id, session_id=session_id)
+    if cursor:
+        query = query.filter(id__gt=cursor)
+    return [message_json(m) for m in await query.order_by("id").limit(limit)]

@@ -1,0 +1,120 @@
+"""Session lifecycle as the web sees it: the desired state.
+
+The web only ever writes ``desired_state``; ``status`` belongs to the worker
+that owns the session. Changing the desired state wakes the supervisors so a
+worker reacts at once instead of at its next poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import LockError
+
+from relay.core.commands import submit_command
+from relay.core.constants import (
+    LIFECYCLE_LOCK_TIMEOUT,
+    LIFECYCLE_LOCK_WAIT,
+    SUPERVISOR_WAKE_CHANNEL,
+    session_lifecycle_lock_key,
+)
+from relay.core.models import Session
+from relay.core.problems import Problem
+from relay.web.services.serializers import session_json
+from relay.web.services.session_lookup import DELETED, visible_session
+
+ENGINES = ("whatsapp", "sandbox")
+RUNNING = "running"
+STOPPED = "stopped"
+LOGOUT = "logout"
+
+
+async def create_session(
+    redis: Redis, tenant_id: str, *, name: str, engine: str, start: bool
+) -> dict[str, Any]:
+    session = await Session.create(
+        id=Session.make_id(),
+        tenant_id=tenant_id,
+        name=name,
+        engine=engine,
+        desired_state=RUNNING if start else STOPPED,
+    )
+    if start:
+        await redis.publish(SUPERVISOR_WAKE_CHANNEL, session.id)
+    return session_json(session)
+
+
+async def get_session(tenant_id: str, session_id: str) -> dict[str, Any]:
+    return session_json(await visible_session(tenant_id, session_id))
+
+
+async def list_sessions(tenant_id: str, *, limit: int, cursor: str | None) -> list[dict[str, Any]]:
+    query = Session.filter(tenant_id=tenant_id).exclude(desired_state=DELETED)
+    if cursor:
+        query = query.filter(id__gt=cursor)
+    return [session_json(s) for s in await query.order_by("id").limit(limit)]
+
+
+@asynccontextmanager
+async def lifecycle_lock(redis: Redis, session_id: str) -> AsyncIterator[None]:
+    """One lifecycle change per session at a time, across web processes and workers."""
+    lock = redis.lock(
+        session_lifecycle_lock_key(session_id),
+        timeout=LIFECYCLE_LOCK_TIMEOUT,
+        blocking_timeout=LIFECYCLE_LOCK_WAIT,
+    )
+    if not await lock.acquire():
+        raise Problem(409, "another start, stop or logout of this session is in progress; retry")
+    try:
+        yield
+    finally:
+        try:
+            await lock.release()
+        except LockError:
+            # Held past its timeout; someone else may own it now, which is what the timeout is for.
+            pass
+
+
+async def change_desired_state(
+    redis: Redis, tenant_id: str, session_id: str, desired_state: str, *, command: str | None
+) -> None:
+    """Record what the tenant wants, wake the workers, and tell the owner if it must act now.
+
+    Idempotent: asking twice for the same state changes nothing more.
+    """
+    await visible_session(tenant_id, session_id)
+    async with lifecycle_lock(redis, session_id):
+        # Re-checked under the lock: a delete that won the race makes this a 404.
+        session = await visible_session(tenant_id, session_id)
+        await (
+            Session.filter(id=session.id)
+            .exclude(desired_state=DELETED)
+            .update(desired_state=desired_state, updated_at=datetime.now(UTC))
+        )
+        await redis.publish(SUPERVISOR_WAKE_CHANNEL, session.id)
+        if command is not None:
+            await submit_command(redis, session.id, command)
+
+
+async def start_session(redis: Redis, tenant_id: str, session_id: str) -> dict[str, Any]:
+    await change_desired_state(redis, tenant_id, session_id, RUNNING, command=None)
+    return await get_session(tenant_id, session_id)
+
+
+async def stop_session(redis: Redis, tenant_id: str, session_id: str) -> dict[str, Any]:
+    await change_desired_state(redis, tenant_id, session_id, STOPPED, command="stop")
+    return await get_session(tenant_id, session_id)
+
+
+async def logout_session(redis: Redis, tenant_id: str, session_id: str) -> dict[str, Any]:
+    await change_desired_state(redis, tenant_id, session_id, LOGOUT, command="logout")
+    return await get_session(tenant_id, session_id)
+
+
+async def delete_session(redis: Redis, tenant_id: str, session_id: str) -> None:
+    """Hide the session now; its owner logs out, erases credentials and deletes the row."""
+    await change_desired_state(redis, tenant_id, session_id, DELETED, command=None)

@@ -1,0 +1,98 @@
+"""Tenants and their API keys: the admin's side of Relay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from tortoise.transactions import in_transaction
+
+from relay.core.constants import SUPERVISOR_WAKE_CHANNEL
+from relay.core.models import ApiKey, Session, Tenant
+from relay.core.problems import not_found
+from relay.web.auth import generate_api_key, hash_api_key
+from relay.web.services.serializers import api_key_json, tenant_json
+from relay.web.services.session_lookup import DELETED
+from webhooks.models import Delivery, WebhookEndpoint
+
+# Shown in key lists so a user can tell keys apart without the secret part.
+KEY_PREFIX_LENGTH = 10
+
+
+async def create_tenant(name: str) -> dict[str, Any]:
+    tenant = await Tenant.create(id=Tenant.make_id(), name=name)
+    return tenant_json(tenant)
+
+
+async def _tenant(tenant_id: str) -> Tenant:
+    tenant = await Tenant.get_or_none(id=tenant_id)
+    if tenant is None:
+        raise not_found("tenant")
+    return tenant
+
+
+async def get_tenant(tenant_id: str) -> dict[str, Any]:
+    return tenant_json(await _tenant(tenant_id))
+
+
+async def list_tenants(*, limit: int, cursor: str | None) -> list[dict[str, Any]]:
+    query = Tenant.all()
+    if cursor:
+        query = query.filter(id__gt=cursor)
+    return [tenant_json(t) for t in await query.order_by("id").limit(limit)]
+
+
+async def delete_tenant(redis: Redis, tenant_id: str) -> None:
+    """Revoke access at once; sessions are handed to the workers for teardown.
+
+    Sessions are not deleted here: their WhatsApp credentials live with the
+    worker that owns them, so they are marked ``deleted`` and the owner logs
+    out, erases the credentials and removes the row.
+    """
+    await _tenant(tenant_id)
+    now = datetime.now(UTC)
+    async with in_transaction() as connection:
+        await ApiKey.filter(tenant_id=tenant_id).using_db(connection).delete()
+        # Pending deliveries would only find their endpoint gone; drop them with it.
+        await Delivery.filter(tenant_id=tenant_id).using_db(connection).delete()
+        await WebhookEndpoint.filter(tenant_id=tenant_id).using_db(connection).delete()
+        session_ids = (
+            await Session.filter(tenant_id=tenant_id).using_db(connection).values_list("id", flat=True)
+        )
+        await (
+            Session.filter(tenant_id=tenant_id)
+            .using_db(connection)
+            .update(desired_state=DELETED, updated_at=now)
+        )
+        await Tenant.filter(id=tenant_id).using_db(connection).delete()
+    for session_id in session_ids:
+        await redis.publish(SUPERVISOR_WAKE_CHANNEL, str(session_id))
+
+
+async def create_api_key(tenant_id: str, name: str | None) -> dict[str, Any]:
+    """The only time the key itself is returned; the database keeps its hash."""
+    await _tenant(tenant_id)
+    key = generate_api_key()
+    row = await ApiKey.create(
+        id=ApiKey.make_id(),
+        tenant_id=tenant_id,
+        name=name,
+        prefix=key[:KEY_PREFIX_LENGTH],
+        key_hash=hash_api_key(key),
+    )
+    return {**api_key_json(row), "key": key}
+
+
+async def list_api_keys(tenant_id: str, *, limit: int, cursor: str | None) -> list[dict[str, Any]]:
+    await _tenant(tenant_id)
+    query = ApiKey.filter(tenant_id=tenant_id)
+    if cursor:
+        query = query.filter(id__gt=cursor)
+    return [api_key_json(k) for k in await query.order_by("id").limit(limit)]
+
+
+async def delete_api_key(tenant_id: str, key_id: str) -> None:
+    await _tenant(tenant_id)
+    if not await ApiKey.filter(id=key_id, tenant_id=tenant_id).delete():
+        raise not_found("API key")
