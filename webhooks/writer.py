@@ -15,6 +15,7 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from relay.core.enums import DeliveryStatus
 from webhooks import queue, store
 from webhooks.constants import RESULT_FLUSH_BATCH
 
@@ -87,11 +88,12 @@ class OutcomeWriter:
         for (_, _, future), rows in zip(claims, claimed, strict=True):
             if not future.done():
                 future.set_result(rows)
+        written: list[store.Outcome | store.Release] = [*outcomes, *releases]
         due = {
             item.delivery_id: item.next_attempt_at.timestamp()
-            for item in [*outcomes, *releases]
+            for item in written
             if item.next_attempt_at is not None
-            and (not isinstance(item, store.Outcome) or item.status == "pending")
+            and (not isinstance(item, store.Outcome) or item.status == DeliveryStatus.PENDING)
         }
         try:
             await queue.schedule(self.redis, due)
