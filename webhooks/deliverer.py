@@ -72,7 +72,7 @@ class Lane:
 
 def judge(
     claimed: store.ClaimedDelivery, result: AttemptResult, schedule: tuple[float, ...]
-) -> store.Outcome:
+) -> store.AttemptOutcome:
     """Turn one attempt into the delivery's next state (pure: no I/O)."""
     entry = {
         "at": isoformat(result.at),
@@ -98,7 +98,7 @@ def judge(
         else:
             status = DeliveryStatus.PENDING
             next_attempt_at = result.at + timedelta(seconds=delay)
-    return store.Outcome(
+    return store.AttemptOutcome(
         delivery_id=claimed.id,
         lease_owner=claimed.lease_owner,
         status=status,

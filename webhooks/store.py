@@ -37,7 +37,7 @@ class ClaimedDelivery:
 
 
 @dataclass(slots=True)
-class Outcome:
+class AttemptOutcome:
     """What one attempt changed on its delivery row."""
 
     delivery_id: str
@@ -113,7 +113,7 @@ async def load_endpoints(endpoint_ids: list[str]) -> list[WebhookEndpoint]:
 
 
 async def write(
-    outcomes: list[Outcome],
+    outcomes: list[AttemptOutcome],
     releases: list[Release],
     claims: list[tuple[list[str], str]] | None = None,
     lease: float = 0.0,
