@@ -48,7 +48,7 @@ class Delivery(Model):
     next_attempt_at = fields.DatetimeField(null=True)
     last_status_code = fields.IntField(null=True)
     attempt_log: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
-    # MANUAL once someone asks for a retry by hand; the next attempt is logged with it.
+    # Becomes MANUAL when someone retries by hand; the next attempt is logged with it, then it resets.
     trigger = fields.CharField(max_length=16, default=DeliveryTrigger.SCHEDULED)
     # The worker batch that holds the delivery while an attempt is in flight, and until when:
     # a killed worker's claims expire and the sweeper hands them to another worker.

@@ -130,7 +130,7 @@ async def write(
     async with in_transaction() as tx:
         if outcomes:
             p = _placeholders(tx, 9)
-            # The attempt used up a manual trigger: the next one is back on the schedule.
+            # Whatever triggered this attempt (a manual retry included), the next one is scheduled.
             await tx.execute_many(
                 "UPDATE webhook_deliveries SET status={}, attempts={}, next_attempt_at={},"
                 " last_status_code={}, attempt_log={}, updated_at={}, trigger={},"
