@@ -98,6 +98,7 @@ def run_receiver(port: int) -> None:
 
 async def baseline_deliver(ctx: dict[str, Any], delivery_id: str) -> None:
     """The obvious implementation: one job, three reads, one POST, one write."""
+    from relay.core.enums import DeliveryStatus
     from relay.core.events import envelope_of
     from relay.core.models import Event
     from webhooks.models import Delivery, WebhookEndpoint
@@ -113,7 +114,7 @@ async def baseline_deliver(ctx: dict[str, Any], delivery_id: str) -> None:
         endpoint.url, content=body, headers={**headers, "content-type": "application/json"}
     )
     delivery.attempts += 1
-    delivery.status = "succeeded" if response.is_success else "pending"
+    delivery.status = DeliveryStatus.SUCCEEDED if response.is_success else DeliveryStatus.PENDING
     delivery.last_status_code = response.status_code
     delivery.attempt_log = [
         *delivery.attempt_log,
@@ -269,6 +270,7 @@ class Bench:
         return tenant_id
 
     async def publish(self, side: str, tenant_id: str) -> None:
+        from relay.core.enums import EventType
         from relay.core.events import publish_event
         from webhooks.models import Delivery
 
@@ -277,7 +279,7 @@ class Bench:
                 self.redis,
                 tenant_id=tenant_id,
                 session_id=None,
-                type="message.received",
+                type=EventType.MESSAGE_RECEIVED,
                 data={"t": time.time(), "text": "x" * 200},
             )
             return
@@ -285,7 +287,7 @@ class Bench:
             None,
             tenant_id=tenant_id,
             session_id=None,
-            type="message.received",
+            type=EventType.MESSAGE_RECEIVED,
             data={"t": time.time(), "text": "x" * 200},
         )
         for delivery_id in await Delivery.filter(event_id=envelope["id"]).values_list("id", flat=True):

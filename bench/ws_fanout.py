@@ -32,8 +32,9 @@ import orjson
 import websockets
 from redis.asyncio import Redis
 
-from relay.core.constants import tenant_stream_key
+from relay.core.constants import TENANT_STREAM_MAXLEN, tenant_stream_key
 from relay.core.db import apply_migrations
+from relay.core.enums import EventType
 from relay.core.ids import new_id
 
 
@@ -108,13 +109,13 @@ async def publish(redis: Redis, tenant_id: str, count: int, rate: float) -> floa
     for index in range(count):
         envelope = {
             "id": new_id("evt"),
-            "type": "message.received",
+            "type": EventType.MESSAGE_RECEIVED,
             "tenant_id": tenant_id,
             "session_id": None,
             "created_at": "",
             "data": {"text": "x" * 40, "sent_at": time.time()},
         }
-        await redis.xadd(key, {"e": orjson.dumps(envelope)}, maxlen=10_000, approximate=True)
+        await redis.xadd(key, {"e": orjson.dumps(envelope)}, maxlen=TENANT_STREAM_MAXLEN, approximate=True)
         if rate:
             await asyncio.sleep(max(0.0, started + (index + 1) / rate - time.time()))
     return started

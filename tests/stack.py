@@ -93,12 +93,6 @@ class RelayStack:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
-    def logs(self) -> str:
-        return "\n".join(
-            f"==> {path.name}\n{path.read_text(errors='replace')[-4000:]}"
-            for path in sorted(self.log_dir.glob("*.log"))
-        )
-
 
 def wait_http_ok(url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout

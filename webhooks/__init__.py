@@ -2,8 +2,9 @@
 
 Where things happen:
 
-- ``outbox``: the seam with the event pipeline (delivery rows in the ledger
-  transaction, then a Redis nudge);
+- ``outbox``: the seam with the event pipeline: ``install()``, called by each
+  process at start-up, registers the step of ``publish_event`` that writes the
+  delivery rows in the ledger transaction, then nudges Redis;
 - ``deliverer``: the engine in each worker (fresh and retry lanes, claims,
   per-endpoint cap, endpoint health); ``sender`` does one signed HTTP attempt,
   ``signing`` the Standard Webhooks signatures, ``retry`` the schedule;

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from relay.core.constants import KEY_PREFIX
 
-# First attempts: a list of "delivery_id endpoint_id" items, popped in batches by every worker.
+# First attempts: a list of delivery ids, popped in batches by every worker.
 FRESH_QUEUE = f"{KEY_PREFIX}:webhooks:fresh"
-# Retries (and anything the sweeper recovers): a sorted set of the same items scored by due time.
+# Retries (and anything the sweeper recovers): a sorted set of delivery ids scored by due time.
 DUE_QUEUE = f"{KEY_PREFIX}:webhooks:due"
 
 # Batch sizes: one Redis pop and one database claim serve this many deliveries.

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from relay.core.config import Settings
+from relay.core.enums import DeliveryStatus, DeliveryTrigger, EventType
 from relay.core.events import publish_event
 from relay.core.ids import new_ulid
 from relay.core.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LATENCY
@@ -71,7 +72,7 @@ class Lane:
 
 def judge(
     claimed: store.ClaimedDelivery, result: AttemptResult, schedule: tuple[float, ...]
-) -> store.Outcome:
+) -> store.AttemptOutcome:
     """Turn one attempt into the delivery's next state (pure: no I/O)."""
     entry = {
         "at": isoformat(result.at),
@@ -83,20 +84,21 @@ def judge(
     }
     attempt_log = [*claimed.attempt_log, entry]
     next_attempt_at: datetime | None = None
+    status: DeliveryStatus
     if result.succeeded:
-        status = "succeeded"
+        status = DeliveryStatus.SUCCEEDED
     elif result.gone:
-        status = "failed"
+        status = DeliveryStatus.FAILED
     else:
         # Manual attempts are extra: they neither use up nor extend the schedule.
-        scheduled_made = sum(1 for item in attempt_log if item.get("trigger") != "manual")
+        scheduled_made = sum(1 for item in attempt_log if item.get("trigger") != DeliveryTrigger.MANUAL)
         delay = next_retry_delay(schedule, scheduled_made, result.retry_after)
         if delay is None:
-            status = "failed"
+            status = DeliveryStatus.FAILED
         else:
-            status = "pending"
+            status = DeliveryStatus.PENDING
             next_attempt_at = result.at + timedelta(seconds=delay)
-    return store.Outcome(
+    return store.AttemptOutcome(
         delivery_id=claimed.id,
         lease_owner=claimed.lease_owner,
         status=status,
@@ -222,7 +224,7 @@ class Deliverer:
         outcome = judge(delivery, result, self.schedule)
         self.writer.add_outcome(outcome)
         WEBHOOK_ATTEMPTS.labels(outcome="success" if result.succeeded else "failure").inc()
-        if delivery.attempts == 0 and delivery.trigger != "manual":
+        if delivery.attempts == 0 and delivery.trigger != DeliveryTrigger.MANUAL:
             WEBHOOK_LATENCY.observe(
                 (result.at - delivery.created_at).total_seconds() + result.duration_ms / 1000
             )
@@ -273,7 +275,7 @@ async def disable_endpoint(redis: Redis | None, tenant_id: str, endpoint_id: str
             redis,
             tenant_id=tenant_id,
             session_id=None,
-            type="webhook.endpoint_disabled",
+            type=EventType.WEBHOOK_ENDPOINT_DISABLED,
             data={"endpoint_id": endpoint_id, "url": endpoint.url, "reason": reason},
         )
     return bool(updated)

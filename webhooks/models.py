@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
+from relay.core.enums import DeliveryStatus, DeliveryTrigger
 from relay.core.ids import new_id
 
 
@@ -12,8 +15,8 @@ class WebhookEndpoint(Model):
     id = fields.CharField(max_length=40, primary_key=True)
     tenant_id = fields.CharField(max_length=40, db_index=True)
     url = fields.CharField(max_length=2048)
-    events = fields.JSONField()
-    session_ids = fields.JSONField(null=True)
+    events: fields.JSONField[list[str]] = fields.JSONField()
+    session_ids: fields.JSONField[list[str] | None] = fields.JSONField(null=True)
     description = fields.CharField(max_length=500, null=True)
     enabled = fields.BooleanField(default=True)
     disabled_reason = fields.CharField(max_length=500, null=True)
@@ -40,13 +43,13 @@ class Delivery(Model):
     tenant_id = fields.CharField(max_length=40)
     endpoint_id = fields.CharField(max_length=40)
     event_id = fields.CharField(max_length=40)
-    status = fields.CharField(max_length=16, default="pending")
+    status = fields.CharField(max_length=16, default=DeliveryStatus.PENDING)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     last_status_code = fields.IntField(null=True)
-    attempt_log = fields.JSONField(default=list)
-    # "manual" once someone asks for a retry by hand; the next attempt is logged with it.
-    trigger = fields.CharField(max_length=16, default="scheduled")
+    attempt_log: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
+    # Becomes MANUAL when someone retries by hand; the next attempt is logged with it, then it resets.
+    trigger = fields.CharField(max_length=16, default=DeliveryTrigger.SCHEDULED)
     # The worker batch that holds the delivery while an attempt is in flight, and until when:
     # a killed worker's claims expire and the sweeper hands them to another worker.
     lease_owner = fields.CharField(max_length=40, null=True)

@@ -16,16 +16,17 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from relay.core.enums import EventType
 from relay.core.events import AfterCommit, configure_publishing
 from webhooks import queue
 from webhooks.models import Delivery, WebhookEndpoint
 
-# A test event goes to the one endpoint named in its data, whatever that endpoint's filters.
-TEST_EVENT_TYPE = "webhook.test"
+log = logging.getLogger("webhooks.outbox")
 
 
 def endpoint_matches(endpoint: WebhookEndpoint, envelope: dict[str, Any]) -> bool:
-    if envelope["type"] == TEST_EVENT_TYPE:
+    # A test event goes to the one endpoint named in its data, whatever that endpoint's filters.
+    if envelope["type"] == EventType.WEBHOOK_TEST:
         return (envelope.get("data") or {}).get("endpoint_id") == endpoint.id
     events = endpoint.events or ["*"]
     if "*" not in events and envelope["type"] not in events:
@@ -45,9 +46,6 @@ def new_delivery(envelope: dict[str, Any], endpoint_id: str, now: datetime) -> D
     )
 
 
-log = logging.getLogger("webhooks.outbox")
-
-
 def install() -> None:
     """Make every event this process publishes carry its webhook deliveries."""
     configure_publishing([record_deliveries])
@@ -63,10 +61,9 @@ async def record_deliveries(envelope: dict[str, Any], connection: BaseDBAsyncCli
         for endpoint in endpoints
         if endpoint_matches(endpoint, envelope)
     ]
-    if deliveries:
-        await Delivery.bulk_create(deliveries, using_db=connection)
     if not deliveries:
         return None
+    await Delivery.bulk_create(deliveries, using_db=connection)
     delivery_ids = [delivery.id for delivery in deliveries]
 
     async def dispatch(redis: Redis) -> None:

@@ -9,7 +9,8 @@ sweep, a duplicate costs one failed claim.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -23,6 +24,14 @@ return items
 """
 
 
+# What redis-py returns for these commands on its asyncio client. Its hints describe the sync and
+# asyncio clients at once (``Awaitable[T] | T``), so each reply is cast to what it really is.
+# Items are bytes, or str on a client that decodes responses.
+Items = list[bytes | str]
+# BLPOP: the list the item came from, and the item.
+Popped = tuple[bytes | str, bytes | str]
+
+
 def _decode(items: Iterable[bytes | str]) -> list[str]:
     return [item.decode() if isinstance(item, bytes) else item for item in items]
 
@@ -30,28 +39,33 @@ def _decode(items: Iterable[bytes | str]) -> list[str]:
 async def push_fresh(redis: Redis, delivery_ids: list[str]) -> None:
     """First attempts: a plain list every worker pops in batches (no poll delay)."""
     if delivery_ids:
-        await redis.rpush(FRESH_QUEUE, *delivery_ids)
+        await cast("Awaitable[int]", redis.rpush(FRESH_QUEUE, *delivery_ids))
+
+
+async def _pop_many(redis: Redis, count: int) -> Items | None:
+    return await cast("Awaitable[Items | None]", redis.lpop(FRESH_QUEUE, count))
 
 
 async def pop_fresh(redis: Redis, count: int, block: float) -> list[str]:
-    items = await redis.lpop(FRESH_QUEUE, count)
+    items = await _pop_many(redis, count)
     if items:
         return _decode(items)
-    popped = await redis.blpop([FRESH_QUEUE], timeout=block)
+    # Fractional seconds: Redis >= 6 and Valkey accept them, whatever redis-py's int hint says.
+    blocking_pop = redis.blpop([FRESH_QUEUE], timeout=block)  # type: ignore[arg-type]
+    popped = await cast("Awaitable[Popped | None]", blocking_pop)
     if not popped:
         return []
     first = _decode([popped[1]])
-    more = await redis.lpop(FRESH_QUEUE, count - 1) if count > 1 else None
+    more = await _pop_many(redis, count - 1) if count > 1 else None
     return first + _decode(more or [])
 
 
-async def schedule(redis: Redis, due: dict[str, float], *, only_new: bool = False) -> None:
+async def schedule(redis: Redis, due: dict[str, float]) -> None:
     """Retries and recovered work: ``{delivery_id: unix time it is due}``."""
     if due:
-        await redis.zadd(DUE_QUEUE, due, nx=only_new)
+        await redis.zadd(DUE_QUEUE, due)
 
 
-async def pop_due(redis: Redis, count: int, now: float | None = None) -> list[str]:
-    moment = time.time() if now is None else now
-    items = await redis.eval(_POP_DUE, 1, DUE_QUEUE, repr(moment), count)
-    return _decode(items or [])
+async def pop_due(redis: Redis, count: int) -> list[str]:
+    items = await cast("Awaitable[Items]", redis.eval(_POP_DUE, 1, DUE_QUEUE, repr(time.time()), str(count)))
+    return _decode(items)

@@ -12,6 +12,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from relay.core.config import Settings
+from relay.core.enums import EventType
 from relay.core.events import envelope_of, publish_event
 from relay.core.ledger import event_pages
 from relay.core.models import Event, Session
@@ -19,7 +20,7 @@ from relay.core.problems import Problem, invalid, not_found
 from webhooks import queue, schemas
 from webhooks.constants import ROTATION_GRACE_MAX_SECONDS, ROTATION_GRACE_SECONDS
 from webhooks.models import Delivery, WebhookEndpoint
-from webhooks.outbox import TEST_EVENT_TYPE, endpoint_matches, new_delivery
+from webhooks.outbox import endpoint_matches, new_delivery
 from webhooks.signing import generate_secret
 
 
@@ -136,7 +137,7 @@ async def send_test(redis: Redis | None, tenant_id: str, endpoint_id: str) -> di
         redis,
         tenant_id=tenant_id,
         session_id=None,
-        type=TEST_EVENT_TYPE,
+        type=EventType.WEBHOOK_TEST,
         data={"endpoint_id": endpoint.id},
     )
     delivery = await Delivery.get(event_id=envelope["id"], endpoint_id=endpoint.id)

@@ -17,6 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from relay.core.enums import DeliveryStatus, DeliveryTrigger
 from relay.core.events import envelope_of
 from relay.core.models import Event
 from webhooks.models import Delivery, WebhookEndpoint
@@ -36,12 +37,12 @@ class ClaimedDelivery:
 
 
 @dataclass(slots=True)
-class Outcome:
+class AttemptOutcome:
     """What one attempt changed on its delivery row."""
 
     delivery_id: str
     lease_owner: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime | None
     last_status_code: int | None
@@ -78,7 +79,7 @@ async def claim(
     claimable = Delivery.filter(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now),
         id__in=ids,
-        status="pending",
+        status=DeliveryStatus.PENDING,
         next_attempt_at__lte=now,
     )
     lease_until = now + timedelta(seconds=lease)
@@ -112,7 +113,7 @@ async def load_endpoints(endpoint_ids: list[str]) -> list[WebhookEndpoint]:
 
 
 async def write(
-    outcomes: list[Outcome],
+    outcomes: list[AttemptOutcome],
     releases: list[Release],
     claims: list[tuple[list[str], str]] | None = None,
     lease: float = 0.0,
@@ -128,10 +129,11 @@ async def write(
     now = datetime.now(UTC)
     async with in_transaction() as tx:
         if outcomes:
-            p = _placeholders(tx, 8)
+            p = _placeholders(tx, 9)
+            # Whatever triggered this attempt (a manual retry included), the next one is scheduled.
             await tx.execute_many(
                 "UPDATE webhook_deliveries SET status={}, attempts={}, next_attempt_at={},"
-                " last_status_code={}, attempt_log={}, updated_at={}, trigger='scheduled',"
+                " last_status_code={}, attempt_log={}, updated_at={}, trigger={},"
                 " lease_owner=NULL, lease_until=NULL WHERE id={} AND lease_owner={}".format(*p),
                 [
                     [
@@ -141,6 +143,7 @@ async def write(
                         o.last_status_code,
                         orjson.dumps(o.attempt_log).decode(),
                         _time(tx, now),
+                        DeliveryTrigger.SCHEDULED,
                         o.delivery_id,
                         o.lease_owner,
                     ]
@@ -166,7 +169,7 @@ async def lost_deliveries(grace: float, limit: int) -> list[tuple[str, datetime]
     rows = (
         await Delivery.filter(
             Q(lease_until__isnull=True) | Q(lease_until__lt=now),
-            status="pending",
+            status=DeliveryStatus.PENDING,
             next_attempt_at__lte=now - timedelta(seconds=grace),
         )
         .order_by("next_attempt_at")

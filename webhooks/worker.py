@@ -20,7 +20,7 @@ from webhooks.sweeper import sweep_webhook_deliveries
 FUNCTIONS: list[Any] = []
 CRON_JOBS: list[Any] = [
     cron(
-        sweep_webhook_deliveries,  # type: ignore[arg-type]
+        sweep_webhook_deliveries,
         name="webhooks:sweep",
         second=set(range(0, 60, SWEEP_EVERY_SECONDS)),
         run_at_startup=True,

@@ -15,6 +15,7 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from relay.core.enums import DeliveryStatus
 from webhooks import queue, store
 from webhooks.constants import RESULT_FLUSH_BATCH
 
@@ -26,7 +27,7 @@ class OutcomeWriter:
         self.redis = redis
         self.lease_seconds = lease_seconds
         self._claims: list[tuple[list[str], str, asyncio.Future[list[store.ClaimedDelivery]]]] = []
-        self._outcomes: list[store.Outcome] = []
+        self._outcomes: list[store.AttemptOutcome] = []
         self._releases: list[store.Release] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -39,7 +40,7 @@ class OutcomeWriter:
         self._wake.set()
         return future
 
-    def add_outcome(self, outcome: store.Outcome) -> None:
+    def add_outcome(self, outcome: store.AttemptOutcome) -> None:
         self._outcomes.append(outcome)
         self._wake.set()
 
@@ -87,11 +88,12 @@ class OutcomeWriter:
         for (_, _, future), rows in zip(claims, claimed, strict=True):
             if not future.done():
                 future.set_result(rows)
+        written: list[store.AttemptOutcome | store.Release] = [*outcomes, *releases]
         due = {
             item.delivery_id: item.next_attempt_at.timestamp()
-            for item in [*outcomes, *releases]
+            for item in written
             if item.next_attempt_at is not None
-            and (not isinstance(item, store.Outcome) or item.status == "pending")
+            and (not isinstance(item, store.AttemptOutcome) or item.status == DeliveryStatus.PENDING)
         }
         try:
             await queue.schedule(self.redis, due)

@@ -12,12 +12,11 @@ import sys
 import time
 
 from relay.core.config import ConfigError, Settings, read_or_create_secret
-
-log = logging.getLogger("relay")
+from relay.core.constants import WS_MAX_FRAME_BYTES
 
 
 def configure_logging(level: str) -> None:
-    # force=True: importing neonize installs its own root handler (libraries.md 1.1).
+    # force=True: importing neonize calls logging.basicConfig itself, which would make this call a no-op.
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)-5s %(name)s %(message)s",
@@ -47,7 +46,7 @@ def cmd_serve(settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level,
         proxy_headers=True,
-        ws_max_size=64 * 1024,
+        ws_max_size=WS_MAX_FRAME_BYTES,
         # permessage-deflate doubles per-socket memory and p50 latency for small JSON frames.
         ws_per_message_deflate=False,
         lifespan="on",

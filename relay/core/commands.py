@@ -8,11 +8,13 @@ the next owner claims it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from relay.core.constants import (
     COMMAND_RESULT_TTL,
@@ -20,30 +22,19 @@ from relay.core.constants import (
     command_result_key,
     session_commands_key,
 )
+from relay.core.enums import CommandKind
 from relay.core.ids import new_id
-
-COMMAND_KINDS = frozenset(
-    {
-        "start",
-        "stop",
-        "logout",
-        "send",
-        "pair_code",
-        "sandbox.scan",
-        "sandbox.inbound",
-        "sandbox.drop",
-        "sandbox.logout",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
     id: str
+    # A ``CommandKind`` value, kept as read from the stream: the owner answers a kind it does
+    # not know with an error result rather than failing to read the command.
     kind: str
     params: dict[str, Any] = field(default_factory=dict)
 
-    def to_fields(self) -> dict[str, bytes]:
+    def to_fields(self) -> dict[FieldT, EncodableT]:
         return {"c": orjson.dumps({"id": self.id, "kind": self.kind, "params": self.params})}
 
     @classmethod
@@ -70,14 +61,15 @@ class CommandResult:
 async def submit_command(
     redis: Redis,
     session_id: str,
-    kind: str,
+    kind: CommandKind,
     params: dict[str, Any] | None = None,
     *,
     wait: float = 0.0,
     command_id: str | None = None,
 ) -> CommandResult | None:
     """Append a command; with ``wait`` > 0, return its result or ``None`` on timeout."""
-    if kind not in COMMAND_KINDS:
+    # Typed callers cannot get the kind wrong; this keeps a typo elsewhere from reaching the owner.
+    if kind not in CommandKind.__members__.values():
         raise ValueError(f"unknown command kind {kind!r}")
     command = Command(id=command_id or new_id("cmd"), kind=kind, params=params or {})
     await redis.xadd(
@@ -92,8 +84,10 @@ async def submit_command(
 
 
 async def wait_for_result(redis: Redis, command_id: str, wait: float) -> CommandResult | None:
-    # BLPOP takes whole seconds on old servers; Redis >= 6 and Valkey accept decimals.
-    popped = await redis.blpop([command_result_key(command_id)], timeout=max(wait, 0.01))
+    # BLPOP takes whole seconds on old servers (and in redis-py's hint); Redis >= 6 and Valkey take decimals.
+    reply = redis.blpop([command_result_key(command_id)], timeout=max(wait, 0.01))  # type: ignore[arg-type]
+    # redis-py types each reply for its sync and asyncio clients at once; this is BLPOP's on asyncio.
+    popped = await cast("Awaitable[tuple[bytes, bytes] | None]", reply)
     if popped is None:
         return None
     return CommandResult.from_json(popped[1])

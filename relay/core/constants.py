@@ -1,7 +1,8 @@
-"""Every Redis key name and timing constant in one place (arq's habit).
+"""The Redis key names and timings the core, the web process and the workers share (arq's habit).
 
 A newcomer reading Redis with ``redis-cli --scan`` should be able to find the
-code that owns each key by grepping for its prefix here.
+code that owns each key by grepping for its prefix here; webhook delivery keeps
+its own keys and timings in ``webhooks.constants``.
 """
 
 from __future__ import annotations
@@ -49,11 +50,8 @@ def session_lifecycle_lock_key(session_id: str) -> str:
     return f"{KEY_PREFIX}:lock:session:{session_id}"
 
 
-def worker_heartbeat_key(worker_id: str) -> str:
-    return f"{KEY_PREFIX}:worker:{worker_id}"
-
-
-# Supervisors wake early when this list receives a push (a session was started).
+# Pub/sub channel: the web process publishes a session id when its desired state changes, so
+# supervisors look for work at once instead of at their next poll.
 SUPERVISOR_WAKE_CHANNEL = f"{KEY_PREFIX}:supervisor:wake"
 
 # How often a supervisor looks for sessions that want to run and have no owner.
@@ -79,5 +77,5 @@ def ws_wake_key(reader_id: str) -> str:
     return f"{KEY_PREFIX}:ws:wake:{reader_id}"
 
 
-# arq queue used for webhook delivery and periodic sweeps.
+# arq's queue: it only schedules the webhook sweeper (deliveries run outside arq, see webhooks.worker).
 ARQ_QUEUE = f"{KEY_PREFIX}:arq"

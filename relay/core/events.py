@@ -1,12 +1,16 @@
 """The event pipeline: one function publishes an event everywhere it must go.
 
 Order matters and is deliberate:
-1. the envelope is written to the ledger, together with its webhook deliveries,
-   in one transaction (the ledger is the source of truth);
+1. the envelope is written to the ledger in one transaction with the rows the
+   consumers' steps add (webhook delivery records its deliveries there), so
+   the ledger, the source of truth, never holds an event without them;
 2. it is appended to the tenant's capped Redis Stream (the live feed);
-3. webhook delivery is told the new deliveries exist.
+3. each step's after-commit hand-off runs (webhook delivery wakes its workers).
 If Redis is down after step 1, nothing is lost: WebSocket clients replay from
 the ledger with ``since`` and the webhook sweeper finds due deliveries in the DB.
+
+The core does not import its consumers: each process registers their steps
+once at start-up with ``configure_publishing`` (``webhooks.outbox.install``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from relay.core.constants import TENANT_STREAM_MAXLEN, tenant_stream_key
+from relay.core.enums import EventType
 from relay.core.ids import new_id
 from relay.core.metrics import EVENTS_PUBLISHED
 from relay.core.models import Event, Session
@@ -69,7 +74,7 @@ async def publish_event(
     *,
     tenant_id: str,
     session_id: str | None,
-    type: str,
+    type: EventType,
     data: dict[str, Any],
     fence: int | None = None,
     session_updates: dict[str, Any] | None = None,

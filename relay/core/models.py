@@ -8,9 +8,12 @@ rows explicitly (see ``relay.web.services.tenants``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
+from relay.core.enums import DesiredState, MessageStatus, SessionStatus
 from relay.core.ids import new_id
 
 
@@ -51,9 +54,9 @@ class Session(Model):
     tenant_id = fields.CharField(max_length=40, db_index=True)
     name = fields.CharField(max_length=200)
     engine = fields.CharField(max_length=16)
-    status = fields.CharField(max_length=16, default="stopped")
+    status = fields.CharField(max_length=16, default=SessionStatus.STOPPED)
     reason = fields.CharField(max_length=500, null=True)
-    desired_state = fields.CharField(max_length=16, default="stopped", db_index=True)
+    desired_state = fields.CharField(max_length=16, default=DesiredState.STOPPED, db_index=True)
     phone = fields.CharField(max_length=32, null=True)
     jid = fields.CharField(max_length=128, null=True)
     last_error = fields.TextField(null=True)
@@ -81,7 +84,7 @@ class Event(Model):
     session_id = fields.CharField(max_length=40, null=True)
     type = fields.CharField(max_length=64)
     created_at = fields.DatetimeField()
-    data = fields.JSONField()
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField()
 
     class Meta:
         table = "events"
@@ -94,8 +97,8 @@ class OutboundMessage(Model):
     session_id = fields.CharField(max_length=40, db_index=True)
     to = fields.CharField(max_length=128)
     type = fields.CharField(max_length=32)
-    payload = fields.JSONField()
-    status = fields.CharField(max_length=16, default="queued")
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    status = fields.CharField(max_length=16, default=MessageStatus.QUEUED)
     whatsapp_id = fields.CharField(max_length=128, null=True)
     error = fields.TextField(null=True)
     idempotency_key = fields.CharField(max_length=200, null=True)

@@ -10,10 +10,11 @@ def connect_redis(url: str, *, max_connections: int = 200) -> Redis:
 
     Values stay bytes: stream payloads are orjson and decoding them twice costs CPU.
     """
-    return Redis.from_url(
+    client: Redis = Redis.from_url(
         url,
         max_connections=max_connections,
         health_check_interval=30,
         socket_keepalive=True,
         retry_on_timeout=True,
     )
+    return client

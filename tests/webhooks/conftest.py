@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from relay.core.db import close_database, open_database
+from relay.core.enums import EventType
 from relay.core.events import publish_event
 from relay.core.redis import connect_redis
 from tests.helpers import wait_until
@@ -53,7 +54,7 @@ async def publish(redis: Redis, tenant_id: str, *, count: int = 1, **fields: Any
             redis,
             tenant_id=tenant_id,
             session_id=fields.get("session_id"),
-            type=fields.get("type", "message.received"),
+            type=fields.get("type", EventType.MESSAGE_RECEIVED),
             data=fields.get("data", {"text": f"hello {index}"}),
         )
         ids.append(envelope["id"])

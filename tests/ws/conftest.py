@@ -17,6 +17,7 @@ import pytest
 from redis.asyncio import Redis
 
 from relay.core.db import close_database, open_database
+from relay.core.enums import EventType
 from relay.core.events import publish_event
 from tests.conftest import TenantHandle
 from webhooks import outbox
@@ -39,7 +40,7 @@ class Publisher:
                 self.redis,
                 tenant_id=tenant_id,
                 session_id=session_id,
-                type="message.received",
+                type=EventType.MESSAGE_RECEIVED,
                 data=data,
             )
             ids.append(envelope["id"])

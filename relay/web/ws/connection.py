@@ -1,8 +1,8 @@
 """One authenticated feed socket: its subscriptions, its send buffer, its two loops.
 
-Everything the server says goes through one bounded outbox drained by one
-pump task, so frames never interleave and a client that stops reading is
-noticed: when the outbox is full, or one frame waits longer than
+Everything the server says goes through one bounded send buffer drained by
+one pump task, so frames never interleave and a client that stops reading is
+noticed: when the send buffer is full, or one frame waits longer than
 ``WS_WRITE_TIMEOUT`` for the socket, the connection closes with 1013 and the
 client resumes with ``since`` (Centrifugo's slow-consumer rule; an unbounded
 queue would let one stalled browser grow the process without limit).
@@ -76,8 +76,8 @@ class FeedConnection:
         self._redis = redis
         self._fanout = fanout
         self._limit = settings.ws_send_buffer
-        self._outbox: deque[str] = deque()
-        self._outbox_changed = asyncio.Event()
+        self._send_buffer: deque[str] = deque()
+        self._send_buffer_changed = asyncio.Event()
         self._topics: set[str] = set()
         self._attached = False
         # Live entries held back while a replay runs; None when live delivery flows.
@@ -133,31 +133,31 @@ class FeedConnection:
     # Outgoing frames.
 
     def _enqueue(self, frame: str) -> None:
-        if len(self._outbox) >= self._limit:
+        if len(self._send_buffer) >= self._limit:
             self._shut(TRY_AGAIN_LATER, "send buffer full; reconnect with since")
             return
-        self._outbox.append(frame)
-        self._outbox_changed.set()
+        self._send_buffer.append(frame)
+        self._send_buffer_changed.set()
 
     async def _enqueue_when_room(self, frame: str) -> None:
         """Replay waits for the pump instead of overflowing: the server, not the client, is the producer."""
-        while len(self._outbox) >= self._limit:
-            self._outbox_changed.clear()
-            await self._outbox_changed.wait()
+        while len(self._send_buffer) >= self._limit:
+            self._send_buffer_changed.clear()
+            await self._send_buffer_changed.wait()
         self._enqueue(frame)
 
     async def _drain(self) -> None:
-        while self._outbox:
-            self._outbox_changed.clear()
-            await self._outbox_changed.wait()
+        while self._send_buffer:
+            self._send_buffer_changed.clear()
+            await self._send_buffer_changed.wait()
 
     async def _pump(self) -> None:
         while True:
-            while not self._outbox:
-                self._outbox_changed.clear()
-                await self._outbox_changed.wait()
-            frame = self._outbox.popleft()
-            self._outbox_changed.set()
+            while not self._send_buffer:
+                self._send_buffer_changed.clear()
+                await self._send_buffer_changed.wait()
+            frame = self._send_buffer.popleft()
+            self._send_buffer_changed.set()
             try:
                 with anyio.fail_after(WS_WRITE_TIMEOUT):
                     await self._websocket.send_text(frame)

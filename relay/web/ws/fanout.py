@@ -138,11 +138,14 @@ class EventFanout:
             self._feeds[tenant_id] = feed
             self._by_key[feed.key] = feed
         feed.listeners.add(listener)
-        if feed.position is not None:
-            return
+        if feed.position is None:
+            await self._open(tenant_id, feed, listener)
+
+    async def _open(self, tenant_id: str, feed: _TenantFeed, listener: FeedListener) -> None:
+        """Fetch the stream's position once, however many sockets attach at the same moment."""
         async with feed.opening:
             if feed.position is not None:
-                return
+                return  # another attach fetched it while this one waited for the lock
             try:
                 feed.position = await self._last_id(feed.key)
             except BaseException:
