@@ -1,9 +1,9 @@
-"""One owned session: drive its engine, apply its commands, send its outbox.
+"""One owned session: drive its engine, apply its commands, send its queued messages.
 
 A runner exists only while its worker holds the session's lease. What it does
 depends on the session's desired state when it starts:
 - ``running``: run the engine (restarting it after an unexpected exit) until
-  told to stop, the engine reaches a terminal state, or the lease is lost;
+  told to stop, the engine settles (logged out, failed, stopped), or the lease is lost;
 - ``stopped``: record ``stopped`` (a previous owner may have died mid-way);
 - ``logout``: unlink the device, erase credentials, record ``logged_out``;
 - ``deleted``: erase credentials and delete the row.
@@ -22,21 +22,26 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from relay.core.commands import Command, CommandResult, post_result
 from relay.core.config import Settings
-from relay.core.constants import session_commands_key
+from relay.core.constants import COMMAND_GROUP, session_commands_key
+from relay.core.enums import (
+    SETTLED_STATUSES,
+    CommandKind,
+    DesiredState,
+    EventType,
+    MessageStatus,
+    SessionStatus,
+)
 from relay.core.models import OutboundMessage, Session
 from relay.core.times import isoformat
 from workers.engines.base import (
-    FAILED,
-    LOGGED_OUT,
-    RECONNECTING,
-    STARTING,
-    STOPPED,
+    SANDBOX_COMMAND_PREFIX,
     Engine,
     EngineContext,
     EngineError,
     NotConnected,
     OutgoingMessage,
     create_engine,
+    sandbox_action,
 )
 from workers.lease import Lease
 from workers.reporter import SessionReporter
@@ -47,7 +52,6 @@ log = logging.getLogger("relay.worker.runner")
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # Commands that need the engine wait this long for it to leave "starting" (e.g. right after a takeover).
 ENGINE_SETTLE_TIMEOUT = 15.0
-ENDING_STATES = frozenset({LOGGED_OUT, FAILED, STOPPED})
 
 
 class SessionRunner:
@@ -78,8 +82,8 @@ class SessionRunner:
             on_status=self._on_engine_status,
         )
 
-    def _on_engine_status(self, status: str) -> None:
-        if status == STARTING:
+    def _on_engine_status(self, status: SessionStatus) -> None:
+        if status == SessionStatus.STARTING:
             self._engine_settled.clear()
         else:
             self._engine_settled.set()
@@ -106,18 +110,18 @@ class SessionRunner:
     async def run(self) -> None:
         desired = self._session.desired_state
         try:
-            if desired == "deleted":
+            if desired == DesiredState.DELETED:
                 await self._delete()
-            elif desired == "logout":
+            elif desired == DesiredState.LOGOUT:
                 await self._logout()
-            elif desired == "running":
+            elif desired == DesiredState.RUNNING:
                 await self._drive()
-            elif self.reporter.current_status != STOPPED:
-                await self.reporter.status(STOPPED, "stopped")
+            elif self.reporter.current_status != SessionStatus.STOPPED:
+                await self.reporter.status(SessionStatus.STOPPED, "stopped on request")
         except Exception:
             log.exception("session %s: runner failed", self.session_id)
             with contextlib.suppress(Exception):
-                await self.reporter.status(FAILED, "internal error in the worker; see its log")
+                await self.reporter.status(SessionStatus.FAILED, "internal error in the worker; see its log")
 
     def _context(self) -> EngineContext:
         return EngineContext(
@@ -142,12 +146,12 @@ class SessionRunner:
                     await self._engine.run()
                 except Exception as exc:
                     log.exception("session %s: engine crashed", self.session_id)
-                    await self.reporter.status(RECONNECTING, f"engine error: {exc}")
+                    await self.reporter.status(SessionStatus.RECONNECTING, f"engine error: {exc}")
                 else:
                     await self._wait_commands_idle()
                     if self._stop_requested.is_set():
                         break
-                    if self.reporter.current_status in ENDING_STATES:
+                    if self.reporter.current_status in SETTLED_STATUSES:
                         await self._settle_desired_state()
                         return
                 # Fresh credentials for the next attempt (a scan may have linked it).
@@ -177,24 +181,26 @@ class SessionRunner:
 
     async def _settle_desired_state(self) -> None:
         """The engine ended for good (logged out, failed, QR window closed): stop wanting it to run."""
-        await Session.filter(id=self.session_id, fence=self._lease.token, desired_state="running").update(
-            desired_state="stopped"
-        )
+        await Session.filter(
+            id=self.session_id, fence=self._lease.token, desired_state=DesiredState.RUNNING
+        ).update(desired_state=DesiredState.STOPPED)
 
     async def _after_stop(self) -> None:
         if self.reporter.lease_lost:
             return
         await self._reload()
         desired = self._session.desired_state
-        if desired == "logout":
+        if desired == DesiredState.LOGOUT:
             await self._logout()
-        elif desired == "deleted":
+        elif desired == DesiredState.DELETED:
             await self._delete()
-        elif desired == "stopped":
-            await self.reporter.status(STOPPED, "stopped on request")
+        elif desired == DesiredState.STOPPED:
+            await self.reporter.status(SessionStatus.STOPPED, "stopped on request")
         else:
             # Worker shutdown: another worker resumes the session; say so instead of looking alive.
-            await self.reporter.status(RECONNECTING, "worker stopped; another worker resumes the session")
+            await self.reporter.status(
+                SessionStatus.RECONNECTING, "worker stopped; another worker resumes the session"
+            )
 
     async def _logout(self) -> None:
         """Unlink and erase credentials; without a live engine (nobody ran it) a fresh one does it."""
@@ -202,22 +208,22 @@ class SessionRunner:
         with contextlib.suppress(EngineError):
             await engine.logout()
         await engine.erase_credentials()
-        if self.reporter.current_status != LOGGED_OUT:
-            await self.reporter.status(LOGGED_OUT, "logged out through the API")
+        if self.reporter.current_status != SessionStatus.LOGGED_OUT:
+            await self.reporter.status(SessionStatus.LOGGED_OUT, "logged out through the API")
         await self._settle_logout()
 
     async def _settle_logout(self) -> None:
-        await Session.filter(id=self.session_id, fence=self._lease.token, desired_state="logout").update(
-            desired_state="stopped", phone=None, jid=None
-        )
+        await Session.filter(
+            id=self.session_id, fence=self._lease.token, desired_state=DesiredState.LOGOUT
+        ).update(desired_state=DesiredState.STOPPED, phone=None, jid=None)
 
     async def _delete(self) -> None:
         engine = create_engine(self._session.engine, self._context(), self.reporter)
         await engine.erase_credentials()
         deleted = await Session.filter(id=self.session_id, fence=self._lease.token).delete()
         if deleted:
-            await OutboundMessage.filter(session_id=self.session_id, status="queued").update(
-                status="failed", error="session deleted"
+            await OutboundMessage.filter(session_id=self.session_id, status=MessageStatus.QUEUED).update(
+                status=MessageStatus.FAILED, error="session deleted"
             )
             await self._redis.delete(session_commands_key(self.session_id))
 
@@ -238,31 +244,31 @@ class SessionRunner:
     async def _acknowledge(self, entry_id: bytes) -> None:
         key = session_commands_key(self.session_id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xack(key, "owner", entry_id)
+            pipe.xack(key, COMMAND_GROUP, entry_id)
             pipe.xdel(key, entry_id)
             await pipe.execute()
 
     async def _apply(self, command: Command) -> CommandResult | None:
         try:
-            if command.kind in {"stop", "logout"}:
+            if command.kind in {CommandKind.STOP, CommandKind.LOGOUT}:
                 await self._reload()
-                if self._session.desired_state != "running":
+                if self._session.desired_state != DesiredState.RUNNING:
                     self.request_stop()
                 return CommandResult(ok=True)
-            if command.kind == "start":
+            if command.kind == CommandKind.START:
                 return CommandResult(ok=True)
-            if command.kind == "send":
+            if command.kind == CommandKind.SEND:
                 return await self._send_now(str(command.params.get("message_id", "")))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._engine_settled.wait(), ENGINE_SETTLE_TIMEOUT)
             engine = self._engine
             if engine is None or not self._engine_settled.is_set():
                 raise NotConnected("the session is starting")
-            if command.kind == "pair_code":
+            if command.kind == CommandKind.PAIR_CODE:
                 code = await engine.pair_phone(str(command.params["phone"]))
                 return CommandResult(ok=True, data={"code": code})
-            if command.kind.startswith("sandbox."):
-                data = await engine.sandbox(command.kind.removeprefix("sandbox."), command.params)
+            if command.kind.startswith(SANDBOX_COMMAND_PREFIX):
+                data = await engine.sandbox(sandbox_action(command.kind), command.params)
                 return CommandResult(ok=True, data=data)
             return CommandResult(ok=False, error=f"unknown command {command.kind!r}")
         except EngineError as exc:
@@ -277,13 +283,13 @@ class SessionRunner:
         if self._engine is None or not self._engine.connected:
             # Stays queued and goes out once connected; the caller need not wait to learn that.
             self._outbox_wakeup.set()
-            return CommandResult(ok=True, data={"status": "queued"})
+            return CommandResult(ok=True, data={"status": MessageStatus.QUEUED})
         await self.flush_outbox(until=message_id)
         message = await OutboundMessage.get_or_none(id=message_id)
-        if message is None or message.status == "queued":
+        if message is None or message.status == MessageStatus.QUEUED:
             return None
         return CommandResult(
-            ok=message.status == "sent", data={"status": message.status}, error=message.error
+            ok=message.status == MessageStatus.SENT, data={"status": message.status}, error=message.error
         )
 
     async def _send_outbox_forever(self) -> None:
@@ -298,7 +304,7 @@ class SessionRunner:
     async def flush_outbox(self, until: str | None = None) -> None:
         async with self._send_lock:
             while self._engine is not None and self._engine.connected and not self.reporter.lease_lost:
-                query = OutboundMessage.filter(session_id=self.session_id, status="queued")
+                query = OutboundMessage.filter(session_id=self.session_id, status=MessageStatus.QUEUED)
                 if until is not None:
                     query = query.filter(id__lte=until)
                 message = await query.order_by("id").first()
@@ -316,14 +322,16 @@ class SessionRunner:
         except NotConnected:
             raise
         except EngineError as exc:
-            await self._record_outcome(message, "failed", error=str(exc))
+            await self._record_outcome(message, MessageStatus.FAILED, error=str(exc))
             return
-        await self._record_outcome(message, "sent", whatsapp_id=receipt.whatsapp_id, at=receipt.timestamp)
+        await self._record_outcome(
+            message, MessageStatus.SENT, whatsapp_id=receipt.whatsapp_id, at=receipt.timestamp
+        )
 
     async def _record_outcome(
         self,
         message: OutboundMessage,
-        status: str,
+        status: MessageStatus,
         *,
         whatsapp_id: str | None = None,
         error: str | None = None,
@@ -337,15 +345,15 @@ class SessionRunner:
             )
 
         data: dict[str, Any]
-        if status == "sent":
+        if status == MessageStatus.SENT:
             data = {
                 "id": message.id,
                 "whatsapp_id": whatsapp_id,
                 "to": message.to,
                 "timestamp": isoformat(at or datetime.now(UTC)),
             }
-            event_type = "message.sent"
+            event_type = EventType.MESSAGE_SENT
         else:
             data = {"id": message.id, "to": message.to, "error": error}
-            event_type = "message.failed"
+            event_type = EventType.MESSAGE_FAILED
         await self.reporter.message_outcome(event_type, data, update_row)

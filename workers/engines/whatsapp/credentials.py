@@ -66,7 +66,7 @@ class CredentialStore:
             await self._erase_shared(jid)
 
     async def _erase_shared(self, jid: str) -> None:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
         connection = await asyncpg.connect(self.shared_dsn)
         try:

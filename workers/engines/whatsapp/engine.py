@@ -19,11 +19,8 @@ from neonize.exc import LogoutError, PairPhoneError, SendMessageError, UploadErr
 from neonize.utils.enum import ClientName, ClientType
 from tenacity import AsyncRetrying, retry_if_exception_type
 
+from relay.core.enums import SessionStatus
 from workers.engines.base import (
-    CONNECTED,
-    LOGGED_OUT,
-    RECONNECTING,
-    STARTING,
     EngineContext,
     EngineError,
     EngineReporter,
@@ -82,8 +79,8 @@ class WhatsAppEngine(SessionEvents):
         self._phone = context.phone
         self._recent = outbound.RecentMessages()
         self._limiter = AttemptLimiter(self._policy.max_attempts_per_minute)
-        self._state = STARTING
-        self._reported: tuple[str, str | None] | None = None
+        self._state: SessionStatus = SessionStatus.STARTING
+        self._reported: tuple[SessionStatus, str | None] | None = None
         self._client: RelayClient | None = None
         self._queue: asyncio.Queue[tuple[Any, ...]] | None = None
         self._outcome: asyncio.Future[Outcome] | None = None
@@ -123,7 +120,7 @@ class WhatsAppEngine(SessionEvents):
         self._consumer_done = False
         consumer = asyncio.create_task(self._consume(), name=f"whatsapp:{self._context.session_id}")
         try:
-            await self._call(self._enter, STARTING, None)
+            await self._call(self._enter, SessionStatus.STARTING, None)
             if not self._jid:
                 # Not linked (never paired, or logged out): start from a clean store.
                 await self._store.erase(None)
@@ -152,7 +149,7 @@ class WhatsAppEngine(SessionEvents):
                 raise EngineError(f"logout failed: {exc}") from exc
             # whatsmeow sends no LoggedOut event for a logout we asked for.
             self._ended = True
-            await self._call(self._enter, LOGGED_OUT, "logged out through the API")
+            await self._call(self._enter, SessionStatus.LOGGED_OUT, "logged out through the API")
             self._resolve(Outcome("ended", erase=True))
             return
         if self._running:
@@ -176,11 +173,11 @@ class WhatsAppEngine(SessionEvents):
         digits = phone.strip().lstrip("+").replace(" ", "")
         if not _DIGITS.match(digits):
             raise EngineError("phone must be the international number, digits only")
-        if self._state == CONNECTED:
+        if self._state == SessionStatus.CONNECTED:
             raise EngineError("the session is already linked")
         if not self._running or self._stopping:
             raise NotConnected("the session is not running")
-        if self._state == RECONNECTING and not self._qr_ready.is_set():
+        if self._state == SessionStatus.RECONNECTING and not self._qr_ready.is_set():
             why = self._reported[1] if self._reported else None
             raise NotConnected(f"a pairing code needs a connection to WhatsApp, and there is none: {why}")
         try:
@@ -191,7 +188,7 @@ class WhatsAppEngine(SessionEvents):
         if client is None:
             raise NotConnected("the session is not connected to WhatsApp")
         try:
-            code = await client.PairPhone(digits, True, ClientName.LINUX, ClientType.CHROME)
+            code = str(await client.PairPhone(digits, True, ClientName.LINUX, ClientType.CHROME))
         except PairPhoneError as exc:
             raise EngineError(f"WhatsApp refused a pairing code: {exc}") from exc
         self._pairing = True
@@ -269,7 +266,7 @@ class WhatsAppEngine(SessionEvents):
         if not first and self._policy.preflight:
             problem = await probe_whatsapp(self._policy.preflight_timeout)
             if problem is not None:
-                await self._call(self._enter, RECONNECTING, f"network: {problem}")
+                await self._call(self._enter, SessionStatus.RECONNECTING, f"network: {problem}")
                 raise ConnectionLost(problem)
         outcome = await self._connect_once()
         if outcome.kind == "stopped":
@@ -279,7 +276,7 @@ class WhatsAppEngine(SessionEvents):
                 await self._store.erase(self._jid)
                 self._jid = self._phone = None
             return
-        await self._call(self._enter, RECONNECTING, outcome.reason)
+        await self._call(self._enter, SessionStatus.RECONNECTING, outcome.reason)
         if outcome.was_connected:
             raise _Reconnect()
         raise ConnectionLost(outcome.reason)
@@ -350,21 +347,21 @@ class WhatsAppEngine(SessionEvents):
     async def _logout_offline(self) -> None:
         """Connect with the stored credentials just long enough to unlink the device."""
         bind_event_loop()
-        linked = asyncio.Event()
+        linked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         dsn, jid, _ = self._store.client_arguments(self._jid)
         client = RelayClient(
             self._context.session_id, dsn, jid=jid, new_device=False, on_login_status=_ignore
         )
 
         async def on_connected(_client: object, _event: object) -> None:
-            linked.set()
+            if not linked.done():
+                linked.set_result(None)
 
         client.event(ConnectedEv)(on_connected)
         task = await self._connector(client)
-        waiter = asyncio.create_task(linked.wait())
         try:
-            await asyncio.wait({task, waiter}, timeout=PAIR_WAIT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-            if not linked.is_set():
+            await asyncio.wait({task, linked}, timeout=PAIR_WAIT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            if not linked.done():
                 why = task.exception() if task.done() and not task.cancelled() else "no answer"
                 raise NotConnected(f"could not reach WhatsApp to unlink the device: {why}")
             try:
@@ -372,7 +369,7 @@ class WhatsAppEngine(SessionEvents):
             except LogoutError as exc:
                 raise EngineError(f"logout failed: {exc}") from exc
         finally:
-            waiter.cancel()
+            linked.cancel()
             await close_client(client)
             await _await_core_exit(task)
 

@@ -1,7 +1,7 @@
 """The session's event consumer: neonize callbacks in, reporter calls out, in order.
 
 neonize calls back on Go threads and schedules each handler as its own task, which
-neither keeps order nor surfaces exceptions (libraries.md §1.9). Every callback here
+neither keeps order nor surfaces exceptions. Every callback here
 only puts the raw event on the session's queue; one consumer task maps and reports
 them in order and logs whatever goes wrong. Status changes the engine decides itself
 (a dial failure, the QR window closing) travel through the same queue.
@@ -38,19 +38,11 @@ from neonize.aioze.events import (
     TemporaryBanEv,
 )
 
-from workers.engines.base import (
-    CONNECTED,
-    FAILED,
-    PAIRING,
-    QR,
-    RECONNECTING,
-    STOPPED,
-    EngineContext,
-    EngineReporter,
-)
+from relay.core.enums import SessionStatus
+from workers.engines.base import EngineContext, EngineReporter
 from workers.engines.whatsapp import inbound, outbound
 from workers.engines.whatsapp.backoff import ReconnectPolicy
-from workers.engines.whatsapp.connection import RESTART, RESUMED, TERMINAL, WAIT, transition_for
+from workers.engines.whatsapp.connection import Action, transition_for
 from workers.engines.whatsapp.runtime import RelayClient, format_jid
 
 log = logging.getLogger("relay.whatsapp")
@@ -107,8 +99,8 @@ class SessionEvents:
     _qr_ready: asyncio.Event
     _timers: list[asyncio.TimerHandle]
     _watchdog: asyncio.TimerHandle | None
-    _state: str
-    _reported: tuple[str, str | None] | None
+    _state: SessionStatus
+    _reported: tuple[SessionStatus, str | None] | None
     _jid: str | None
     _phone: str | None
     _stopping: bool
@@ -191,7 +183,7 @@ class SessionEvents:
                 item[3].set_exception(RuntimeError("the session's event consumer has ended"))
 
     async def _enter(
-        self, status: str, reason: str | None, *, phone: str | None = None, jid: str | None = None
+        self, status: SessionStatus, reason: str | None, *, phone: str | None = None, jid: str | None = None
     ) -> None:
         """Report a status once: the same status and reason again is not news."""
         if (status, reason) == self._reported and phone is None and jid is None:
@@ -229,19 +221,19 @@ class SessionEvents:
         transition = transition_for(event)
         if transition is None or self._stopping or self._ended:
             return
-        if transition.action == RESUMED:
-            if self._episode_connected and self._state == RECONNECTING:
+        if transition.action == Action.RESUMED:
+            if self._episode_connected and self._state == SessionStatus.RECONNECTING:
                 self._connected = True
                 self._cancel_watchdog()
-                await self._enter(CONNECTED, transition.reason)
+                await self._enter(SessionStatus.CONNECTED, transition.reason)
             return
         self._connected = False
         await self._enter(transition.status, transition.reason)
-        if transition.action == WAIT:
+        if transition.action == Action.WAIT:
             self._arm_watchdog()
-        elif transition.action == RESTART:
+        elif transition.action == Action.RESTART:
             self._resolve(Outcome("restart", transition.reason, was_connected=self._episode_connected))
-        elif transition.action == TERMINAL:
+        elif transition.action == Action.TERMINAL:
             self._ended = True
             self._resolve(Outcome("ended", transition.reason, erase=transition.erase_credentials))
 
@@ -253,7 +245,7 @@ class SessionEvents:
             self._phone, self._jid = phone, jid
         if self._pairing:
             reason = "linked with a pairing code"
-        elif self._state == QR:
+        elif self._state == SessionStatus.QR:
             reason = "linked by scanning the QR code"
         elif self._ever_connected:
             reason = "reconnected"
@@ -266,13 +258,13 @@ class SessionEvents:
         self._connected = self._episode_connected = self._ever_connected = True
         self._pairing = False
         self._qr_ready.clear()
-        await self._enter(CONNECTED, reason, phone=self._phone, jid=self._jid)
+        await self._enter(SessionStatus.CONNECTED, reason, phone=self._phone, jid=self._jid)
 
     async def _handle_pair_status(self, event: Any) -> None:
         if event.Status == PairStatusEv.SUCCESS:
             self._phone, self._jid = event.ID.User, format_jid(event.ID)
             log.info("session %s: paired as %s", self._context.session_id, self._phone)
-        elif self._state in (QR, PAIRING):
+        elif self._state in (SessionStatus.QR, SessionStatus.PAIRING):
             await self._enter(self._state, f"pairing failed: {event.Error or 'unknown error'}")
 
     async def _handle_message(self, event: Any) -> None:
@@ -302,25 +294,27 @@ class SessionEvents:
         self._qr_ready.set()
         if self._pairing:
             return  # a pairing code is out; a QR would only confuse the user
-        if self._state != QR:
-            await self._enter(QR, "waiting for a scan")
+        if self._state != SessionStatus.QR:
+            await self._enter(SessionStatus.QR, "waiting for a scan")
         lifetime = QR_FIRST_SECONDS if self._qr_count == 1 else QR_NEXT_SECONDS
         await self._reporter.qr(code, datetime.now(UTC) + timedelta(seconds=lifetime))
 
     async def _handle_login_status(self, status: str) -> None:
         """The QR flow ended: "success" (a Connected follows), "timeout", or an error."""
-        if self._stopping or self._ended or status == "success" or self._state == CONNECTED:
+        if self._stopping or self._ended or status == "success" or self._state == SessionStatus.CONNECTED:
             return
         if status == "err-scanned-without-multidevice":
             await self._enter(self._state, "the phone scanned without multi-device support; update WhatsApp")
             return
         self._ended = True
         if status == "err-client-outdated":
-            await self._enter(FAILED, "client_outdated: WhatsApp refused this client version; upgrade Relay")
+            await self._enter(
+                SessionStatus.FAILED, "client_outdated: WhatsApp refused this client version; upgrade Relay"
+            )
         elif status == "timeout":
-            await self._enter(STOPPED, QR_TIMEOUT_REASON)
+            await self._enter(SessionStatus.STOPPED, QR_TIMEOUT_REASON)
         else:
-            await self._enter(STOPPED, f"pairing_failed: {status}")
+            await self._enter(SessionStatus.STOPPED, f"pairing_failed: {status}")
         self._resolve(Outcome("ended", status))
 
     def _arm_watchdog(self) -> None:
@@ -341,5 +335,5 @@ class SessionEvents:
         self._resolve(Outcome("restart", reason, was_connected=True))
 
     async def _announce_pair_code(self, phone: str, code: str) -> None:
-        await self._enter(PAIRING, f"pairing code issued for +{phone}")
+        await self._enter(SessionStatus.PAIRING, f"pairing code issued for +{phone}")
         await self._reporter.pair_code(code)
