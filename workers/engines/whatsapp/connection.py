@@ -1,6 +1,9 @@
-"""neonize's connection events → session states, each with a reason a person can act on.
+"""What a connection event means, and how a connection ended.
 
-whatsmeow semantics that shape this table:
+``transition_for`` maps neonize's connection events to session states, each with a
+reason a person can act on; a ``ConnectionEnd`` tells the connecting loop what next.
+
+whatsmeow semantics that shape the mapping:
 - ``Disconnected`` is only sent for unexpected drops and whatsmeow reconnects by itself;
 - ``LoggedOut`` means whatsmeow already deleted the device from its store;
 - ``StreamReplaced``, bans and an outdated client are not retried;
@@ -36,6 +39,22 @@ class Action(Enum):
     RESTART = auto()  # the connection is over; start a new one after a backoff
     TERMINAL = auto()  # do not retry (the state says why)
     RESUMED = auto()  # whatsmeow's own reconnect worked
+
+
+class EndKind(Enum):
+    STOPPED = auto()  # stop() was called
+    FINISHED = auto()  # for good: a terminal state, a logout, or the QR window closed
+    RESTART = auto()  # retry with a new connection after a backoff
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEnd:
+    """How one client connection ended, as far as the connecting loop needs to know."""
+
+    kind: EndKind
+    reason: str = ""
+    erase: bool = False  # the credentials are void: erase them
+    was_connected: bool = False  # it had been up, so the next one starts with a fresh backoff
 
 
 @dataclass(frozen=True, slots=True)
