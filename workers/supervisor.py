@@ -28,7 +28,7 @@ from relay.core.constants import (
     SUPERVISOR_WAKE_CHANNEL,
     session_commands_key,
 )
-from relay.core.enums import OWNED_DESIRED_STATES, SETTLED_STATUSES, DesiredState
+from relay.core.enums import OWNED_DESIRED_STATES, SETTLED_STATUSES
 from relay.core.models import Session
 from relay.core.redis import connect_redis
 from workers.lease import acquire_lease, current_owners
@@ -155,11 +155,8 @@ class SessionSupervisor:
             row = seen.get(session_id)
             if row is None or row["fence"] != runner.lease.token:
                 runner.on_lease_lost()
-            elif (
-                row["desired_state"] != DesiredState.RUNNING
-                and runner._session.desired_state == DesiredState.RUNNING
-            ):
-                runner.request_stop()
+            else:
+                runner.notice_desired_state(row["desired_state"])
 
     async def _wake_listener(self) -> None:
         while True:
@@ -215,7 +212,7 @@ class SessionSupervisor:
             )
             for entry_id, fields in entries:
                 if fields:
-                    runner.commands.put_nowait((entry_id, Command.from_fields(fields)))
+                    runner.commands.submit(entry_id, Command.from_fields(fields))
             start = next_start.decode() if isinstance(next_start, bytes) else next_start
             if start == "0-0" or not entries:
                 return
@@ -252,4 +249,4 @@ class SessionSupervisor:
                 runner = self.runners.get(session_id) if session_id else None
                 for entry_id, fields in entries:
                     if runner is not None and fields:
-                        runner.commands.put_nowait((entry_id, Command.from_fields(fields)))
+                        runner.commands.submit(entry_id, Command.from_fields(fields))
