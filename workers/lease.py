@@ -10,7 +10,9 @@ the owner makes is conditional on that token still being the row's token.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -51,11 +53,19 @@ class Lease:
         return f"{self.owner}:{self.token}"
 
     async def renew(self, redis: Redis) -> bool:
-        renewed = await redis.eval(_RENEW, 1, session_lease_key(self.session_id), self.value, self.ttl_ms)
+        renewed = await _run_script(
+            redis, _RENEW, session_lease_key(self.session_id), self.value, self.ttl_ms
+        )
         return bool(renewed)
 
     async def release(self, redis: Redis) -> None:
-        await redis.eval(_RELEASE, 1, session_lease_key(self.session_id), self.value)
+        await _run_script(redis, _RELEASE, session_lease_key(self.session_id), self.value)
+
+
+async def _run_script(redis: Redis, script: str, key: str, *args: str | int) -> object:
+    """EVAL ``script`` on one key; redis-py types EVAL for its sync and async clients at once."""
+    reply = redis.eval(script, 1, key, *(str(arg) for arg in args))
+    return await cast(Awaitable[object], reply)
 
 
 async def acquire_lease(redis: Redis, session_id: str, owner: str, ttl_seconds: float) -> Lease | None:
@@ -84,13 +94,14 @@ async def _recover_lost_fence(redis: Redis, lease: Lease) -> int:
     Without this a session whose row carries token 7 could never be claimed again
     once INCR starts over at 1.
     """
-    row_fence = await Session.filter(id=lease.session_id).values_list("fence", flat=True)
-    if not row_fence or row_fence[0] < lease.token:
+    rows = await Session.filter(id=lease.session_id).values("fence")
+    row_fence = int(rows[0]["fence"]) if rows else None
+    if row_fence is None or row_fence < lease.token:
         return 0  # the row is gone, or someone stamped a newer token meanwhile
     old_value = lease.value
-    lease.token = int(await redis.incrby(session_fence_key(lease.session_id), row_fence[0] - lease.token + 1))
-    replaced = await redis.eval(
-        _REPLACE, 1, session_lease_key(lease.session_id), old_value, lease.value, lease.ttl_ms
+    lease.token = int(await redis.incrby(session_fence_key(lease.session_id), row_fence - lease.token + 1))
+    replaced = await _run_script(
+        redis, _REPLACE, session_lease_key(lease.session_id), old_value, lease.value, lease.ttl_ms
     )
     if not replaced:
         return 0

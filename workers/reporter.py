@@ -11,9 +11,9 @@ from typing import Any
 from redis.asyncio import Redis
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from relay.core.enums import EventType, SessionStatus
 from relay.core.events import LeaseLost, publish_event
 from relay.core.times import isoformat
-from workers.engines.base import FAILED, LOGGED_OUT, PAIRING, QR, RECONNECTING
 from workers.lease import Lease
 
 log = logging.getLogger("relay.worker.reporter")
@@ -36,7 +36,7 @@ class SessionReporter:
         lease: Lease,
         status: str,
         on_lease_lost: Callable[[], None],
-        on_status: Callable[[str], None] | None = None,
+        on_status: Callable[[SessionStatus], None] | None = None,
     ) -> None:
         self._redis = redis
         self._tenant_id = tenant_id
@@ -45,12 +45,12 @@ class SessionReporter:
         self._lock = asyncio.Lock()
         self._on_lease_lost = on_lease_lost
         self._on_status = on_status
-        self.current_status = status
+        self.current_status = SessionStatus(status)
         self.lease_lost = False
 
     async def _publish(
         self,
-        type: str,
+        type: EventType,
         data: dict[str, Any],
         updates: dict[str, Any] | None = None,
         also_write: Callable[[BaseDBAsyncClient], Awaitable[object]] | None = None,
@@ -77,7 +77,7 @@ class SessionReporter:
 
     async def status(
         self,
-        status: str,
+        status: SessionStatus,
         reason: str | None = None,
         *,
         phone: str | None = None,
@@ -89,17 +89,17 @@ class SessionReporter:
                 updates["phone"] = phone
             if jid is not None:
                 updates["jid"] = jid
-            if status == LOGGED_OUT:
+            if status == SessionStatus.LOGGED_OUT:
                 updates.update(phone=None, jid=None)
-            if status not in {QR, PAIRING}:
+            if status not in {SessionStatus.QR, SessionStatus.PAIRING}:
                 updates.update(qr=None, qr_expires_at=None)
-            if status in {RECONNECTING, FAILED} and reason:
+            if status in {SessionStatus.RECONNECTING, SessionStatus.FAILED} and reason:
                 # Kept after the session recovers: "why did it drop last time?"
                 updates["last_error"] = reason
             previous = self.current_status
             self.current_status = status
             await self._publish(
-                "session.status",
+                EventType.SESSION_STATUS,
                 {"status": status, "previous": previous, "reason": reason},
                 updates,
             )
@@ -109,23 +109,25 @@ class SessionReporter:
     async def qr(self, code: str, expires_at: datetime) -> None:
         async with self._lock:
             updates: dict[str, Any] = {"qr": code, "qr_expires_at": expires_at}
-            await self._publish("session.qr", {"qr": code, "expires_at": isoformat(expires_at)}, updates)
+            await self._publish(
+                EventType.SESSION_QR, {"qr": code, "expires_at": isoformat(expires_at)}, updates
+            )
 
     async def pair_code(self, code: str) -> None:
         async with self._lock:
-            await self._publish("session.pair_code", {"code": code})
+            await self._publish(EventType.SESSION_PAIR_CODE, {"code": code})
 
     async def message_received(self, data: dict[str, Any]) -> None:
         async with self._lock:
-            await self._publish("message.received", data)
+            await self._publish(EventType.MESSAGE_RECEIVED, data)
 
     async def message_ack(self, data: dict[str, Any]) -> None:
         async with self._lock:
-            await self._publish("message.ack", data)
+            await self._publish(EventType.MESSAGE_ACK, data)
 
     async def message_outcome(
         self,
-        type: str,
+        type: EventType,
         data: dict[str, Any],
         also_write: Callable[[BaseDBAsyncClient], Awaitable[object]],
     ) -> bool:

@@ -2,7 +2,7 @@
 
 The supervisor is started from ``on_startup`` rather than as a job: a WhatsApp
 connection lives for days, and arq jobs have timeouts, retry-on-cancel and a
-bounded number of slots (libraries.md, arq).
+bounded number of slots.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from relay.core.config import Settings
 from relay.core.constants import ARQ_QUEUE
 from relay.core.db import close_database, open_database
 from relay.core.redis import connect_redis
+from webhooks import worker as webhook_worker
 from webhooks.outbox import install as install_webhook_outbox
 from workers.supervisor import SessionSupervisor
 
@@ -26,12 +27,6 @@ log = logging.getLogger("relay.worker")
 
 # Threads beyond one per session: neonize holds one default-executor thread per live session.
 EXECUTOR_HEADROOM = 32
-
-
-def _webhook_hooks() -> Any:
-    import webhooks.worker
-
-    return webhooks.worker
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -44,14 +39,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     supervisor = SessionSupervisor(settings, ctx["relay_redis"])
     ctx["supervisor"] = supervisor
     await supervisor.start()
-    await _webhook_hooks().startup(ctx)
+    await webhook_worker.startup(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     supervisor: SessionSupervisor | None = ctx.get("supervisor")
     if supervisor is not None:
         await supervisor.shutdown()
-    await _webhook_hooks().shutdown(ctx)
+    await webhook_worker.shutdown(ctx)
     redis = ctx.get("relay_redis")
     if redis is not None:
         await redis.aclose()
@@ -59,10 +54,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
-    hooks = _webhook_hooks()
     options: dict[str, Any] = {
-        "functions": list(hooks.FUNCTIONS),
-        "cron_jobs": list(hooks.CRON_JOBS),
+        "functions": list(webhook_worker.FUNCTIONS),
+        "cron_jobs": list(webhook_worker.CRON_JOBS),
         "redis_settings": RedisSettings.from_dsn(settings.require_redis_url()),
         "queue_name": ARQ_QUEUE,
         "on_startup": startup,

@@ -28,6 +28,7 @@ from relay.core.constants import (
     SUPERVISOR_WAKE_CHANNEL,
     session_commands_key,
 )
+from relay.core.enums import OWNED_DESIRED_STATES, SETTLED_STATUSES
 from relay.core.models import Session
 from relay.core.redis import connect_redis
 from workers.lease import acquire_lease, current_owners
@@ -39,7 +40,6 @@ log = logging.getLogger("relay.worker.supervisor")
 CLAIM_BATCH = 20
 CANDIDATE_SCAN = 500
 COMMAND_BLOCK_MS = 500
-SETTLED_STATES = ("stopped", "logged_out", "failed")
 
 
 def make_worker_id() -> str:
@@ -103,9 +103,10 @@ class SessionSupervisor:
         room = self.settings.worker_capacity - len(self.runners)
         if room <= 0:
             return 0
-        needs_owner = Q(desired_state__in=["running", "logout", "deleted"]) | ~Q(status__in=SETTLED_STATES)
+        wants_an_owner = Q(desired_state__in=sorted(OWNED_DESIRED_STATES))
+        not_settled = ~Q(status__in=sorted(SETTLED_STATUSES))
         candidates = (
-            await Session.filter(needs_owner)
+            await Session.filter(wants_an_owner | not_settled)
             .exclude(id__in=list(self.runners))
             .order_by("updated_at")
             .limit(CANDIDATE_SCAN)
@@ -154,8 +155,8 @@ class SessionSupervisor:
             row = seen.get(session_id)
             if row is None or row["fence"] != runner.lease.token:
                 runner.on_lease_lost()
-            elif row["desired_state"] != "running" and runner._session.desired_state == "running":
-                runner.request_stop()
+            else:
+                runner.notice_desired_state(row["desired_state"])
 
     async def _wake_listener(self) -> None:
         while True:
@@ -169,7 +170,7 @@ class SessionSupervisor:
                 await asyncio.sleep(1)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py 5
 
     # -- leases -----------------------------------------------------------------------------
 
@@ -211,7 +212,7 @@ class SessionSupervisor:
             )
             for entry_id, fields in entries:
                 if fields:
-                    runner.commands.put_nowait((entry_id, Command.from_fields(fields)))
+                    runner.commands.submit(entry_id, Command.from_fields(fields))
             start = next_start.decode() if isinstance(next_start, bytes) else next_start
             if start == "0-0" or not entries:
                 return
@@ -248,4 +249,4 @@ class SessionSupervisor:
                 runner = self.runners.get(session_id) if session_id else None
                 for entry_id, fields in entries:
                     if runner is not None and fields:
-                        runner.commands.put_nowait((entry_id, Command.from_fields(fields)))
+                        runner.commands.submit(entry_id, Command.from_fields(fields))

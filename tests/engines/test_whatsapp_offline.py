@@ -131,10 +131,11 @@ async def test_many_sessions_start_and_stop_at_once_without_crashing_the_core(tm
     # The Go core's client maps have no locks; 200 concurrent connects and stops once aborted
     # the process. Here every lifecycle call is serialized, so a crowd is safe.
     policy = ReconnectPolicy(initial=0.2, maximum=0.5, jitter=0.1, preflight=False)
-    engines = [WhatsAppEngine(make_context(tmp_path), RecordingReporter(), policy=policy) for _ in range(40)]
+    reporters = [RecordingReporter() for _ in range(40)]
+    engines = [WhatsAppEngine(make_context(tmp_path), reporter, policy=policy) for reporter in reporters]
     tasks = [asyncio.create_task(engine.run()) for engine in engines]
-    for engine in engines:
-        await engine._reporter.wait_for(reconnecting_with_dial_failure, timeout=30)  # type: ignore[attr-defined]
+    for reporter in reporters:
+        await reporter.wait_for(reconnecting_with_dial_failure, timeout=30)
     await asyncio.gather(*(engine.stop() for engine in engines))
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
     assert all(engine.core_attempts >= 1 and not engine.connected for engine in engines)

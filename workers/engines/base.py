@@ -1,9 +1,10 @@
 """The one small protocol every engine speaks.
 
-The session runner (``workers.runner``) drives an engine and turns what it
-reports into ledger events and session state; nothing outside an engine module
-imports neonize. Engines report through an ``EngineReporter`` instead of
-returning events so the real engine can call it from neonize's callbacks.
+The session runner (``workers.runner``) drives an engine; its ``SessionReporter``
+turns what the engine reports into ledger events and session state. Nothing
+outside an engine module imports neonize. Engines report through an
+``EngineReporter`` instead of returning events so the real engine can call it
+from neonize's callbacks.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from relay.core.config import Settings
+from relay.core.enums import EngineKind, SessionStatus
 
-# Session states (SPEC "Session states").
-STARTING = "starting"
-QR = "qr"
-PAIRING = "pairing"
-CONNECTED = "connected"
-RECONNECTING = "reconnecting"
-LOGGED_OUT = "logged_out"
-FAILED = "failed"
-STOPPED = "stopped"
-TERMINAL_STATES = frozenset({LOGGED_OUT, FAILED})
+# A sandbox command's kind is this prefix and the action ``Engine.sandbox`` carries out.
+SANDBOX_COMMAND_PREFIX = "sandbox."
+
+
+def sandbox_action(kind: str) -> str:
+    """The ``Engine.sandbox`` action a sandbox command asks for: ``sandbox.scan`` → ``scan``."""
+    return kind.removeprefix(SANDBOX_COMMAND_PREFIX)
 
 
 class EngineError(Exception):
@@ -71,7 +70,7 @@ class EngineReporter(Protocol):
 
     async def status(
         self,
-        status: str,
+        status: SessionStatus,
         reason: str | None = None,
         *,
         phone: str | None = None,
@@ -115,11 +114,11 @@ class Engine(Protocol):
 
 def create_engine(engine: str, context: EngineContext, reporter: EngineReporter) -> Engine:
     """Engines are imported lazily: the sandbox must work where neonize cannot load."""
-    if engine == "sandbox":
+    if engine == EngineKind.SANDBOX:
         from workers.engines.sandbox import SandboxEngine
 
         return SandboxEngine(context, reporter)
-    if engine == "whatsapp":
+    if engine == EngineKind.WHATSAPP:
         from workers.engines.whatsapp import WhatsAppEngine
 
         return WhatsAppEngine(context, reporter)

@@ -22,14 +22,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from relay.core.enums import AckStatus, CommandKind, SessionStatus
 from relay.core.times import isoformat
 from workers.engines.base import (
-    CONNECTED,
-    LOGGED_OUT,
-    PAIRING,
-    QR,
-    RECONNECTING,
-    STARTING,
     EngineContext,
     EngineError,
     EngineReporter,
@@ -37,6 +32,7 @@ from workers.engines.base import (
     OutgoingMessage,
     SendReceipt,
     UnsupportedCommand,
+    sandbox_action,
 )
 
 DELIVERED_AFTER = 0.3
@@ -69,16 +65,16 @@ class SandboxEngine:
         self._reporter = reporter
         self._jid = context.jid
         self._phone = context.phone
-        self._state = STARTING
+        self._state: SessionStatus = SessionStatus.STARTING
         self._stopped = False
         self._changed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
 
     @property
     def connected(self) -> bool:
-        return self._state == CONNECTED and not self._stopped
+        return self._state == SessionStatus.CONNECTED and not self._stopped
 
-    def _set(self, state: str) -> None:
+    def _set(self, state: SessionStatus) -> None:
         self._state = state
         self._changed.set()
 
@@ -88,24 +84,24 @@ class SandboxEngine:
         self._changed.clear()
 
     async def run(self) -> None:
-        await self._reporter.status(STARTING)
+        await self._reporter.status(SessionStatus.STARTING)
         if self._jid:
             await self._connect("resumed with stored credentials")
         else:
-            self._set(QR)
-            await self._reporter.status(QR, "waiting for a scan")
+            self._set(SessionStatus.QR)
+            await self._reporter.status(SessionStatus.QR, "waiting for a scan")
         # Our own transitions above are not news for the loop below.
         self._changed.clear()
         try:
-            while not self._stopped and self._state != LOGGED_OUT:
-                if self._state == QR:
+            while not self._stopped and self._state != SessionStatus.LOGGED_OUT:
+                if self._state == SessionStatus.QR:
                     interval = self._context.settings.sandbox_qr_interval
                     expires_at = datetime.now(UTC) + timedelta(seconds=interval)
                     await self._reporter.qr(self._new_qr_code(), expires_at)
                     await self._wait_for_change(interval)
-                elif self._state == RECONNECTING:
+                elif self._state == SessionStatus.RECONNECTING:
                     await self._wait_for_change(RECONNECT_AFTER)
-                    if self._state == RECONNECTING and not self._stopped:
+                    if self._state == SessionStatus.RECONNECTING and not self._stopped:
                         await self._connect("connection restored")
                 else:
                     await self._wait_for_change(None)
@@ -120,8 +116,8 @@ class SandboxEngine:
         return "2@" + ",".join(parts)
 
     async def _connect(self, reason: str) -> None:
-        self._set(CONNECTED)
-        await self._reporter.status(CONNECTED, reason, phone=self._phone, jid=self._jid)
+        self._set(SessionStatus.CONNECTED)
+        await self._reporter.status(SessionStatus.CONNECTED, reason, phone=self._phone, jid=self._jid)
 
     async def stop(self) -> None:
         self._stopped = True
@@ -138,18 +134,18 @@ class SandboxEngine:
     async def _unlink(self, reason: str) -> None:
         self._jid = None
         self._phone = None
-        self._set(LOGGED_OUT)
-        await self._reporter.status(LOGGED_OUT, reason)
+        self._set(SessionStatus.LOGGED_OUT)
+        await self._reporter.status(SessionStatus.LOGGED_OUT, reason)
 
     async def pair_phone(self, phone: str) -> str:
-        if self._state not in {QR, PAIRING}:
+        if self._state not in {SessionStatus.QR, SessionStatus.PAIRING}:
             raise EngineError("a pairing code can only be requested while the session waits for a scan")
         alphabet = "ABCDEFGHJKLMNPQRSTVWXYZ0123456789"
         code = "".join(secrets.choice(alphabet) for _ in range(8))
         code = f"{code[:4]}-{code[4:]}"
         self._phone = phone
-        self._set(PAIRING)
-        await self._reporter.status(PAIRING, f"pairing code issued for +{phone}")
+        self._set(SessionStatus.PAIRING)
+        await self._reporter.status(SessionStatus.PAIRING, f"pairing code issued for +{phone}")
         await self._reporter.pair_code(code)
         return code
 
@@ -170,8 +166,8 @@ class SandboxEngine:
     async def _acknowledge(self, whatsapp_id: str, to: str) -> None:
         chat = to if "@" in to else jid_of(user_of(to))
         for delay, status in (
-            (DELIVERED_AFTER, "delivered"),
-            (READ_AFTER - DELIVERED_AFTER, "read"),
+            (DELIVERED_AFTER, AckStatus.DELIVERED),
+            (READ_AFTER - DELIVERED_AFTER, AckStatus.READ),
         ):
             await asyncio.sleep(delay)
             if self._stopped:
@@ -187,17 +183,17 @@ class SandboxEngine:
 
     async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         handler = {
-            "scan": self._scan,
-            "inbound": self._inbound,
-            "drop": self._drop,
-            "logout": self._phone_logout,
+            sandbox_action(CommandKind.SANDBOX_SCAN): self._scan,
+            sandbox_action(CommandKind.SANDBOX_INBOUND): self._inbound,
+            sandbox_action(CommandKind.SANDBOX_DROP): self._drop,
+            sandbox_action(CommandKind.SANDBOX_LOGOUT): self._phone_logout,
         }.get(action)
         if handler is None:
             raise UnsupportedCommand(f"unknown sandbox action {action!r}")
         return await handler(params)
 
     async def _scan(self, params: dict[str, Any]) -> dict[str, Any]:
-        if self._state not in {QR, PAIRING}:
+        if self._state not in {SessionStatus.QR, SessionStatus.PAIRING}:
             raise EngineError("the session is not waiting for a scan")
         phone = str(params.get("phone") or self._phone or made_up_phone()).lstrip("+")
         self._phone, self._jid = phone, jid_of(phone)
@@ -231,8 +227,8 @@ class SandboxEngine:
     async def _drop(self, params: dict[str, Any]) -> dict[str, Any]:
         if not self.connected:
             raise NotConnected("the session is not connected")
-        self._set(RECONNECTING)
-        await self._reporter.status(RECONNECTING, "sandbox: the connection dropped")
+        self._set(SessionStatus.RECONNECTING)
+        await self._reporter.status(SessionStatus.RECONNECTING, "sandbox: the connection dropped")
         return {}
 
     async def _phone_logout(self, params: dict[str, Any]) -> dict[str, Any]:

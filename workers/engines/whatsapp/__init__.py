@@ -1,13 +1,15 @@
 """The real WhatsApp engine (neonize / whatsmeow). Import it lazily: it loads a Go library.
 
 Modules, by concept:
-- ``engine``: connecting, backoff and the ``Engine`` protocol surface;
-- ``session_events``: neonize callbacks → reporter calls, in order, on one consumer task;
+- ``engine``: the session's lifecycle, its client, connecting with backoff, and the ``Engine``
+  protocol surface;
+- ``session_events``: neonize events → reporter calls, and what they say about the connection;
+- ``consumer``: one task per session that runs the event handlers in order;
 - ``runtime``: process-wide neonize plumbing (loop, lifecycle lock, one client per session);
-- ``connection``: connection events → states and reasons;
+- ``connection``: connection events → states and reasons, and how a connection ended;
 - ``inbound``: messages and receipts → event data;
 - ``outbound``: outgoing messages → protobufs, media fetching;
-- ``credentials``: the per-session SQLite store or the shared Postgres store;
+- ``credentials``: the linked account, and the per-session SQLite store or the shared Postgres store;
 - ``backoff``: the reconnect policy.
 """
 

@@ -1,6 +1,9 @@
-"""neonize's connection events → session states, each with a reason a person can act on.
+"""What a connection event means, and how a connection ended.
 
-whatsmeow semantics that shape this table (libraries.md §1.6):
+``transition_for`` maps neonize's connection events to session states, each with a
+reason a person can act on; a ``ConnectionEnd`` tells the connecting loop what next.
+
+whatsmeow semantics that shape the mapping:
 - ``Disconnected`` is only sent for unexpected drops and whatsmeow reconnects by itself;
 - ``LoggedOut`` means whatsmeow already deleted the device from its store;
 - ``StreamReplaced``, bans and an outdated client are not retried;
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum, auto
 
 from neonize.proto.Neonize_pb2 import (
     ClientOutdated,
@@ -25,20 +29,39 @@ from neonize.proto.Neonize_pb2 import (
     TemporaryBan,
 )
 
-from workers.engines.base import CONNECTED, FAILED, LOGGED_OUT, RECONNECTING
+from relay.core.enums import SessionStatus
 
-# Retry now, keep waiting, or stop for good.
-WAIT = "wait"  # whatsmeow is reconnecting by itself; we watch it
-RESTART = "restart"  # the connection is over; start a new one after a backoff
-TERMINAL = "terminal"  # do not retry (the state says why)
-RESUMED = "resumed"
+
+class Action(Enum):
+    """What the engine does about a connection event."""
+
+    WAIT = auto()  # whatsmeow is reconnecting by itself; we watch it
+    RESTART = auto()  # the connection is over; start a new one after a backoff
+    TERMINAL = auto()  # do not retry (the state says why)
+    RESUMED = auto()  # whatsmeow's own reconnect worked
+
+
+class EndKind(Enum):
+    STOPPED = auto()  # stop() was called
+    FINISHED = auto()  # for good: a terminal state, a logout, or the QR window closed
+    RESTART = auto()  # retry with a new connection after a backoff
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEnd:
+    """How one client connection ended, as far as the connecting loop needs to know."""
+
+    kind: EndKind
+    reason: str = ""
+    erase: bool = False  # the credentials are void: erase them
+    was_connected: bool = False  # it had been up, so the next one starts with a fresh backoff
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    status: str
+    status: SessionStatus
     reason: str
-    action: str
+    action: Action
     erase_credentials: bool = False
 
 
@@ -51,14 +74,14 @@ _LOGOUT_REASONS = {
 
 def _reason_name(value: int) -> str:
     try:
-        return ConnectFailureReason.Name(value).lower()
+        return str(ConnectFailureReason.Name(value)).lower()
     except ValueError:
         return f"reason_{value}"
 
 
 def _ban_name(value: int) -> str:
     try:
-        return TemporaryBan.TempBanReason.Name(value).lower()
+        return str(TemporaryBan.TempBanReason.Name(value)).lower()
     except ValueError:
         return f"code_{value}"
 
@@ -69,48 +92,58 @@ def logged_out(event: LoggedOut) -> Transition:
         reason = f"logged_out: {why} (refused at connect: {_reason_name(event.Reason)})"
     else:
         reason = f"logged_out: {_LOGOUT_REASONS.get(event.Reason, 'the phone unlinked this device')}"
-    return Transition(LOGGED_OUT, reason, TERMINAL, erase_credentials=True)
+    return Transition(SessionStatus.LOGGED_OUT, reason, Action.TERMINAL, erase_credentials=True)
 
 
 def temporary_ban(event: TemporaryBan) -> Transition:
     until = datetime.now(UTC).timestamp() + event.Expire
     expires = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return Transition(FAILED, f"temporary_ban: {_ban_name(event.Code)}, lifted around {expires}", TERMINAL)
+    return Transition(
+        SessionStatus.FAILED,
+        f"temporary_ban: {_ban_name(event.Code)}, lifted around {expires}",
+        Action.TERMINAL,
+    )
 
 
 def connect_failure(event: ConnectFailure) -> Transition:
     name = _reason_name(event.Reason)
     detail = f" ({event.Message})" if event.Message else ""
     if event.Reason in _LOGOUT_REASONS:
-        return Transition(LOGGED_OUT, f"logged_out: {_LOGOUT_REASONS[event.Reason]}", TERMINAL, True)
+        return Transition(
+            SessionStatus.LOGGED_OUT, f"logged_out: {_LOGOUT_REASONS[event.Reason]}", Action.TERMINAL, True
+        )
     if event.Reason == ConnectFailureReason.TEMP_BANNED:
-        return Transition(FAILED, f"temporary_ban: WhatsApp refused the connection{detail}", TERMINAL)
+        return Transition(
+            SessionStatus.FAILED, f"temporary_ban: WhatsApp refused the connection{detail}", Action.TERMINAL
+        )
     if event.Reason in (ConnectFailureReason.CLIENT_OUTDATED, ConnectFailureReason.BAD_USER_AGENT):
         return Transition(
-            FAILED, f"client_outdated: WhatsApp refused this client version ({name}){detail}", TERMINAL
+            SessionStatus.FAILED,
+            f"client_outdated: WhatsApp refused this client version ({name}){detail}",
+            Action.TERMINAL,
         )
-    return Transition(RECONNECTING, f"connect_failure: {name}{detail}", RESTART)
+    return Transition(SessionStatus.RECONNECTING, f"connect_failure: {name}{detail}", Action.RESTART)
 
 
 def transition_for(event: object) -> Transition | None:
     """The state change a neonize connection event means, or ``None`` if it is not one."""
     if isinstance(event, Disconnected):
-        return Transition(RECONNECTING, "connection lost; reconnecting", WAIT)
+        return Transition(SessionStatus.RECONNECTING, "connection lost; reconnecting", Action.WAIT)
     if isinstance(event, KeepAliveTimeout):
         return Transition(
-            RECONNECTING,
+            SessionStatus.RECONNECTING,
             f"keepalive timeout: WhatsApp stopped answering ({event.ErrorCount} missed)",
-            WAIT,
+            Action.WAIT,
         )
     if isinstance(event, KeepAliveRestored):
-        return Transition(CONNECTED, "keepalive restored", RESUMED)
+        return Transition(SessionStatus.CONNECTED, "keepalive restored", Action.RESUMED)
     if isinstance(event, LoggedOut):
         return logged_out(event)
     if isinstance(event, StreamReplaced):
         return Transition(
-            FAILED,
+            SessionStatus.FAILED,
             "stream_replaced: another client connected with this session's credentials",
-            TERMINAL,
+            Action.TERMINAL,
         )
     if isinstance(event, TemporaryBan):
         return temporary_ban(event)
@@ -118,8 +151,12 @@ def transition_for(event: object) -> Transition | None:
         return connect_failure(event)
     if isinstance(event, ClientOutdated):
         return Transition(
-            FAILED, "client_outdated: WhatsApp refused this client version; upgrade Relay", TERMINAL
+            SessionStatus.FAILED,
+            "client_outdated: WhatsApp refused this client version; upgrade Relay",
+            Action.TERMINAL,
         )
     if isinstance(event, StreamError):
-        return Transition(RECONNECTING, f"stream_error: code {event.Code or 'unknown'}", WAIT)
+        return Transition(
+            SessionStatus.RECONNECTING, f"stream_error: code {event.Code or 'unknown'}", Action.WAIT
+        )
     return None

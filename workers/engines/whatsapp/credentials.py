@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 from neonize.proto.Neonize_pb2 import JID
@@ -23,6 +24,17 @@ from workers.engines.whatsapp.runtime import parse_jid
 log = logging.getLogger("relay.whatsapp")
 
 SQLITE_SUFFIXES = ("", "-journal", "-wal", "-shm")
+
+
+@dataclass(slots=True)
+class LinkedAccount:
+    """The WhatsApp account the credentials belong to; both ``None`` until a device is linked."""
+
+    phone: str | None
+    jid: str | None
+
+    def forget(self) -> None:
+        self.phone = self.jid = None
 
 
 class CredentialStore:
@@ -66,7 +78,7 @@ class CredentialStore:
             await self._erase_shared(jid)
 
     async def _erase_shared(self, jid: str) -> None:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
         connection = await asyncpg.connect(self.shared_dsn)
         try:

@@ -1,7 +1,9 @@
 """The real WhatsApp engine: one neonize (whatsmeow) multi-device client per session.
 
-This half connects, backs off and answers the ``Engine`` protocol; the other half
-(``session_events.SessionEvents``) turns neonize's callbacks into reports, in order.
+The engine owns the session's lifecycle, its client and its credentials: it
+connects, backs off and answers the ``Engine`` protocol. What each connection
+shows (QR codes, connected, dropped, messages) is handled by its
+``SessionEvents``, which reads from the engine only what ``EngineLink`` names.
 """
 
 from __future__ import annotations
@@ -19,11 +21,8 @@ from neonize.exc import LogoutError, PairPhoneError, SendMessageError, UploadErr
 from neonize.utils.enum import ClientName, ClientType
 from tenacity import AsyncRetrying, retry_if_exception_type
 
+from relay.core.enums import SessionStatus
 from workers.engines.base import (
-    CONNECTED,
-    LOGGED_OUT,
-    RECONNECTING,
-    STARTING,
     EngineContext,
     EngineError,
     EngineReporter,
@@ -34,7 +33,8 @@ from workers.engines.base import (
 )
 from workers.engines.whatsapp import inbound, outbound
 from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy, probe_whatsapp
-from workers.engines.whatsapp.credentials import CredentialStore
+from workers.engines.whatsapp.connection import ConnectionEnd, EndKind
+from workers.engines.whatsapp.credentials import CredentialStore, LinkedAccount
 from workers.engines.whatsapp.runtime import (
     RelayClient,
     bind_event_loop,
@@ -43,7 +43,7 @@ from workers.engines.whatsapp.runtime import (
     logout_client,
     open_client,
 )
-from workers.engines.whatsapp.session_events import HANDLED_EVENTS, Outcome, SessionEvents
+from workers.engines.whatsapp.session_events import SessionEvents
 
 log = logging.getLogger("relay.whatsapp")
 
@@ -63,7 +63,7 @@ class _Reconnect(Exception):
     """A connection that had been up ended: start again with a fresh backoff."""
 
 
-class WhatsAppEngine(SessionEvents):
+class WhatsAppEngine:
     def __init__(
         self,
         context: EngineContext,
@@ -73,72 +73,71 @@ class WhatsAppEngine(SessionEvents):
         connector: Connector | None = None,
     ) -> None:
         self._context = context
-        self._reporter = reporter
         self._policy = policy or ReconnectPolicy()
         # The seam to the Go core: tests that feed events replace only the network connect.
         self._connector: Connector = connector or open_client
         self._store = CredentialStore(context)
-        self._jid = context.jid
-        self._phone = context.phone
+        self._account = LinkedAccount(phone=context.phone, jid=context.jid)
         self._recent = outbound.RecentMessages()
+        self._events = SessionEvents(
+            self,
+            reporter,
+            self._account,
+            self._recent,
+            session_id=context.session_id,
+            reconnect_grace=self._policy.reconnect_grace,
+        )
         self._limiter = AttemptLimiter(self._policy.max_attempts_per_minute)
-        self._state = STARTING
-        self._reported: tuple[str, str | None] | None = None
         self._client: RelayClient | None = None
-        self._queue: asyncio.Queue[tuple[Any, ...]] | None = None
-        self._outcome: asyncio.Future[Outcome] | None = None
         self._stop_event = asyncio.Event()
         self._finished = asyncio.Event()
-        self._qr_ready = asyncio.Event()
-        self._timers: list[asyncio.TimerHandle] = []
-        self._watchdog: asyncio.TimerHandle | None = None
         self._running = False
         self._stopping = False
-        self._ended = False
-        self._connected = False
-        self._episode_connected = False
-        self._ever_connected = False
-        self._pairing = False
-        self._qr_count = 0
-        self._offline_sync = False
         # Every try (including the cheap reachability checks) and the calls into the Go core.
         self.connect_attempts = 0
         self.core_attempts = 0
+
+    # -- what SessionEvents reads (EngineLink) -----------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def client(self) -> RelayClient | None:
+        return self._client
 
     # -- protocol surface -------------------------------------------------------------------
 
     @property
     def connected(self) -> bool:
-        return self._connected and self._client is not None and not self._stopping
+        return self._events.connected and self._client is not None and not self._stopping
 
     async def run(self) -> None:
         if self._running:
             raise EngineError("the engine is already running")
         if self._stopping:
             return  # stopped before it ran: an engine runs at most once after a stop
-        self._running, self._ended = True, False
+        self._running = True
         self._finished.clear()
         bind_event_loop()
-        self._queue = asyncio.Queue()
-        self._consumer_done = False
-        consumer = asyncio.create_task(self._consume(), name=f"whatsapp:{self._context.session_id}")
+        self._events.start()
         try:
-            await self._call(self._enter, STARTING, None)
-            if not self._jid:
+            await self._events.report(SessionStatus.STARTING, None)
+            if not self._account.jid:
                 # Not linked (never paired, or logged out): start from a clean store.
                 await self._store.erase(None)
             await self._run_with_backoff()
         finally:
             await self._release_client()
-            self._queue.put_nowait(("end",))
-            await consumer
+            await self._events.finish()
             self._running = False
             self._finished.set()
 
     async def stop(self) -> None:
         self._stopping = True
         self._stop_event.set()
-        self._resolve(Outcome("stopped"))
+        self._events.end_connection(ConnectionEnd(EndKind.STOPPED))
         if self._running:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._finished.wait(), STOP_WAIT_SECONDS)
@@ -150,16 +149,13 @@ class WhatsAppEngine(SessionEvents):
                 await logout_client(client)
             except LogoutError as exc:
                 raise EngineError(f"logout failed: {exc}") from exc
-            # whatsmeow sends no LoggedOut event for a logout we asked for.
-            self._ended = True
-            await self._call(self._enter, LOGGED_OUT, "logged out through the API")
-            self._resolve(Outcome("ended", erase=True))
+            await self._events.logged_out_through_api()
             return
         if self._running:
             raise NotConnected(
                 "the session is not connected; the device stays listed on the phone until removed there"
             )
-        if self._store.shared and not self._jid:
+        if self._store.shared and not self._account.jid:
             return
         if not self._store.shared and not self._store.has_device():
             return
@@ -169,33 +165,32 @@ class WhatsAppEngine(SessionEvents):
         client = self._client or live_client(self._context.session_id)
         if client is not None:
             await close_client(client)
-        await self._store.erase(self._jid)
-        self._jid = self._phone = None
+        await self._store.erase(self._account.jid)
+        self._account.forget()
 
     async def pair_phone(self, phone: str) -> str:
         digits = phone.strip().lstrip("+").replace(" ", "")
         if not _DIGITS.match(digits):
             raise EngineError("phone must be the international number, digits only")
-        if self._state == CONNECTED:
+        if self._events.status == SessionStatus.CONNECTED:
             raise EngineError("the session is already linked")
         if not self._running or self._stopping:
             raise NotConnected("the session is not running")
-        if self._state == RECONNECTING and not self._qr_ready.is_set():
-            why = self._reported[1] if self._reported else None
+        if self._events.status == SessionStatus.RECONNECTING and not self._events.qr_shown:
+            why = self._events.reason
             raise NotConnected(f"a pairing code needs a connection to WhatsApp, and there is none: {why}")
         try:
-            await asyncio.wait_for(self._qr_ready.wait(), PAIR_WAIT_SECONDS)
+            await self._events.wait_for_qr(PAIR_WAIT_SECONDS)
         except TimeoutError as exc:
             raise NotConnected("no connection to WhatsApp yet; retry once the session shows a QR") from exc
         client = self._client
         if client is None:
             raise NotConnected("the session is not connected to WhatsApp")
         try:
-            code = await client.PairPhone(digits, True, ClientName.LINUX, ClientType.CHROME)
+            code = str(await client.PairPhone(digits, True, ClientName.LINUX, ClientType.CHROME))
         except PairPhoneError as exc:
             raise EngineError(f"WhatsApp refused a pairing code: {exc}") from exc
-        self._pairing = True
-        await self._call(self._announce_pair_code, digits, code)
+        await self._events.announce_pair_code(digits, code)
         return code
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:
@@ -216,7 +211,7 @@ class WhatsAppEngine(SessionEvents):
                 raise NotConnected(f"the connection dropped while sending: {exc}") from exc
             raise EngineError(str(exc)) from exc
         chat_address = inbound.bare_jid(chat)
-        own = (self._jid or "").split(":")[0].split("@")[0]
+        own = (self._account.jid or "").split(":")[0].split("@")[0]
         sender = f"{own}@s.whatsapp.net" if own else ""
         self._recent.remember(
             response.ID, outbound.KnownMessage(chat_address, sender, True, str(payload.get("text") or ""))
@@ -233,12 +228,16 @@ class WhatsAppEngine(SessionEvents):
 
     # -- connecting -------------------------------------------------------------------------
 
+    def _done(self) -> bool:
+        """No more connections: stop() was called or the session ended for good."""
+        return self._stopping or self._events.ended
+
     async def _run_with_backoff(self) -> None:
-        while not self._stopping and not self._ended:
+        while not self._done():
             retrying = AsyncRetrying(
                 wait=self._policy.wait(),
                 retry=retry_if_exception_type(ConnectionLost),
-                stop=lambda _state: self._stopping or self._ended,
+                stop=lambda _state: self._done(),
                 sleep=self._sleep,
                 reraise=True,
             )
@@ -257,7 +256,7 @@ class WhatsAppEngine(SessionEvents):
             await asyncio.wait_for(self._stop_event.wait(), seconds)
 
     async def _attempt(self, *, first: bool) -> None:
-        if self._stopping or self._ended:
+        if self._done():
             return
         delay = self._limiter.delay()
         if delay > 0:
@@ -269,76 +268,49 @@ class WhatsAppEngine(SessionEvents):
         if not first and self._policy.preflight:
             problem = await probe_whatsapp(self._policy.preflight_timeout)
             if problem is not None:
-                await self._call(self._enter, RECONNECTING, f"network: {problem}")
+                await self._events.report(SessionStatus.RECONNECTING, f"network: {problem}")
                 raise ConnectionLost(problem)
-        outcome = await self._connect_once()
-        if outcome.kind == "stopped":
+        end = await self._connect_once()
+        if end.kind == EndKind.STOPPED:
             return
-        if outcome.kind == "ended":
-            if outcome.erase:
-                await self._store.erase(self._jid)
-                self._jid = self._phone = None
+        if end.kind == EndKind.FINISHED:
+            if end.erase:
+                await self._store.erase(self._account.jid)
+                self._account.forget()
             return
-        await self._call(self._enter, RECONNECTING, outcome.reason)
-        if outcome.was_connected:
+        await self._events.report(SessionStatus.RECONNECTING, end.reason)
+        if end.was_connected:
             raise _Reconnect()
-        raise ConnectionLost(outcome.reason)
+        raise ConnectionLost(end.reason)
 
-    async def _connect_once(self) -> Outcome:
-        loop = asyncio.get_running_loop()
-        self._outcome = loop.create_future()
-        if self._stopping or self._ended:
-            return Outcome("stopped")  # stop() came while we were waiting or probing
-        self._episode_connected = self._pairing = False
-        self._qr_count = 0
-        self._qr_ready.clear()
-        dsn, jid, new_device = self._store.client_arguments(self._jid)
+    async def _connect_once(self) -> ConnectionEnd:
+        ending = self._events.begin_connection()
+        if self._done():
+            return ConnectionEnd(EndKind.STOPPED)  # stop() came while we were waiting or probing
+        dsn, jid, new_device = self._store.client_arguments(self._account.jid)
         client = RelayClient(
             self._context.session_id,
             dsn,
             jid=jid,
             new_device=new_device,
-            on_login_status=self._on_login_status,
+            on_login_status=self._events.on_login_status,
         )
-        for event_type in HANDLED_EVENTS:
-            client.event(event_type)(self._on_event)
-        client.qr(self._on_qr)
+        self._events.listen_to(client)
         self._client = client
         self.core_attempts += 1
         try:
             task = await self._connector(client)
         except Exception as exc:
             log.exception("session %s: starting the client failed", self._context.session_id)
-            self._resolve(Outcome("restart", f"connect failed: {exc}"))
+            self._events.end_connection(ConnectionEnd(EndKind.RESTART, f"connect failed: {exc}"))
         else:
-            task.add_done_callback(self._on_core_exit)
-        outcome = await self._outcome
+            task.add_done_callback(self._events.on_core_exit)
+        end = await ending
         await self._release_client()
-        return outcome
-
-    def _on_core_exit(self, task: asyncio.Future[None]) -> None:
-        """neonize's connect task ended: a failed dial, or the client was stopped."""
-        if task.cancelled():
-            self._resolve(Outcome("restart", "network: the connection attempt was cancelled"))
-            return
-        error = task.exception()
-        if error is not None:
-            self._resolve(Outcome("restart", f"network: {error}", was_connected=self._episode_connected))
-        else:
-            self._resolve(
-                Outcome(
-                    "restart",
-                    "network: the WhatsApp core closed the connection",
-                    was_connected=self._episode_connected,
-                )
-            )
+        return end
 
     async def _release_client(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
-        self._cancel_watchdog()
-        self._connected = False
+        self._events.release()
         client, self._client = self._client, None
         if client is None:
             return
@@ -350,21 +322,21 @@ class WhatsAppEngine(SessionEvents):
     async def _logout_offline(self) -> None:
         """Connect with the stored credentials just long enough to unlink the device."""
         bind_event_loop()
-        linked = asyncio.Event()
-        dsn, jid, _ = self._store.client_arguments(self._jid)
+        linked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        dsn, jid, _ = self._store.client_arguments(self._account.jid)
         client = RelayClient(
             self._context.session_id, dsn, jid=jid, new_device=False, on_login_status=_ignore
         )
 
         async def on_connected(_client: object, _event: object) -> None:
-            linked.set()
+            if not linked.done():
+                linked.set_result(None)
 
         client.event(ConnectedEv)(on_connected)
         task = await self._connector(client)
-        waiter = asyncio.create_task(linked.wait())
         try:
-            await asyncio.wait({task, waiter}, timeout=PAIR_WAIT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-            if not linked.is_set():
+            await asyncio.wait({task, linked}, timeout=PAIR_WAIT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            if not linked.done():
                 why = task.exception() if task.done() and not task.cancelled() else "no answer"
                 raise NotConnected(f"could not reach WhatsApp to unlink the device: {why}")
             try:
@@ -372,7 +344,7 @@ class WhatsAppEngine(SessionEvents):
             except LogoutError as exc:
                 raise EngineError(f"logout failed: {exc}") from exc
         finally:
-            waiter.cancel()
+            linked.cancel()
             await close_client(client)
             await _await_core_exit(task)
 

@@ -15,6 +15,7 @@ from neonize.proto.Neonize_pb2 import JID, Message, Receipt
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 
+from relay.core.enums import AckStatus
 from relay.core.times import isoformat
 from workers.engines.whatsapp.runtime import format_jid
 
@@ -22,9 +23,9 @@ PHONE_SERVER = "s.whatsapp.net"
 LID_SERVER = "lid"
 
 RECEIPT_STATUS = {
-    Receipt.DELIVERED: "delivered",
-    Receipt.READ: "read",
-    Receipt.PLAYED: "played",
+    Receipt.DELIVERED: AckStatus.DELIVERED,
+    Receipt.READ: AckStatus.READ,
+    Receipt.PLAYED: AckStatus.PLAYED,
 }
 
 # Wrappers whose inner message is the real content.

@@ -15,7 +15,7 @@ import asyncio
 import ctypes
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 
@@ -90,7 +90,7 @@ def format_jid(jid: JID) -> str:
         return f"{jid.User}:{jid.Device}@{jid.Server}"
     if jid.User:
         return f"{jid.User}@{jid.Server}"
-    return jid.Server
+    return str(jid.Server)
 
 
 def parse_jid(value: str) -> JID:
@@ -109,12 +109,17 @@ def parse_jid(value: str) -> JID:
     )
 
 
-class RelayClient(NewAClient):
+class RelayClient(NewAClient):  # type: ignore[misc]  # neonize ships no types: its client is Any
     """A neonize client keyed by the session id, whatever account it resumes.
 
     neonize keys a client by ``jid.User`` when a JID is given, so two sessions linking the
     same phone would share one Go client; we always key by session id instead.
     """
+
+    # The attributes of neonize's client that Relay reads or replaces, typed here.
+    uuid: bytes
+    connect_task: asyncio.Task[None] | None
+    _stop_finalizer: weakref.finalize[..., object]
 
     def __init__(
         self,
@@ -123,7 +128,7 @@ class RelayClient(NewAClient):
         *,
         jid: JID | None,
         new_device: bool,
-        on_login_status: Callable[[str], Awaitable[None]],
+        on_login_status: Callable[[str], Coroutine[Any, Any, None]],
     ) -> None:
         super().__init__(dsn, jid=jid, props=DEVICE_PROPS, uuid=session_id, new_device=new_device)
         self.session_id = session_id

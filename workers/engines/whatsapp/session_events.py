@@ -1,23 +1,20 @@
-"""The session's event consumer: neonize callbacks in, reporter calls out, in order.
+"""One session's neonize events → reporter calls, in order, and what they say about the connection.
 
-neonize calls back on Go threads and schedules each handler as its own task, which
-neither keeps order nor surfaces exceptions (libraries.md §1.9). Every callback here
-only puts the raw event on the session's queue; one consumer task maps and reports
-them in order and logs whatever goes wrong. Status changes the engine decides itself
-(a dial failure, the QR window closing) travel through the same queue.
-
-``SessionEvents`` is the half of ``WhatsAppEngine`` that runs on that consumer; the
-engine (``engine.py``) owns connecting, backoff and the protocol surface.
+``SessionEvents`` owns what the current connection has shown: the status last
+reported, whether the connection is up, the QR flow, a pairing in progress and
+the timers that watch them. The engine owns the client and the session's
+lifecycle; it reads this state through the properties below and tells the events
+when a connection begins and ends. Every neonize callback only queues its event
+on the session's ``OrderedConsumer``; the handlers run there, one at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from neonize.aioze.events import (
     ClientOutdatedEv,
@@ -38,19 +35,12 @@ from neonize.aioze.events import (
     TemporaryBanEv,
 )
 
-from workers.engines.base import (
-    CONNECTED,
-    FAILED,
-    PAIRING,
-    QR,
-    RECONNECTING,
-    STOPPED,
-    EngineContext,
-    EngineReporter,
-)
+from relay.core.enums import SessionStatus
+from workers.engines.base import EngineReporter
 from workers.engines.whatsapp import inbound, outbound
-from workers.engines.whatsapp.backoff import ReconnectPolicy
-from workers.engines.whatsapp.connection import RESTART, RESUMED, TERMINAL, WAIT, transition_for
+from workers.engines.whatsapp.connection import Action, ConnectionEnd, EndKind, transition_for
+from workers.engines.whatsapp.consumer import OrderedConsumer
+from workers.engines.whatsapp.credentials import LinkedAccount
 from workers.engines.whatsapp.runtime import RelayClient, format_jid
 
 log = logging.getLogger("relay.whatsapp")
@@ -84,119 +74,170 @@ HANDLED_EVENTS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How one connection ended, as far as the connecting loop needs to know."""
+class EngineLink(Protocol):
+    """What the event handling reads from the engine it serves."""
 
-    kind: str  # "stopped" | "ended" (terminal or QR window closed) | "restart"
-    reason: str = ""
-    erase: bool = False
-    was_connected: bool = False
+    @property
+    def stopping(self) -> bool:
+        """``stop()`` was called: no event changes anything any more."""
+
+    @property
+    def client(self) -> RelayClient | None:
+        """The live client, or ``None`` between connections."""
 
 
 class SessionEvents:
-    """State shared with the engine, and everything that runs on the session's consumer task."""
+    """What one session's connections show, learned from neonize's events in the order they came."""
 
-    _context: EngineContext
-    _reporter: EngineReporter
-    _policy: ReconnectPolicy
-    _recent: outbound.RecentMessages
-    _client: RelayClient | None
-    _queue: asyncio.Queue[tuple[Any, ...]] | None
-    _outcome: asyncio.Future[Outcome] | None
-    _qr_ready: asyncio.Event
-    _timers: list[asyncio.TimerHandle]
-    _watchdog: asyncio.TimerHandle | None
-    _state: str
-    _reported: tuple[str, str | None] | None
-    _jid: str | None
-    _phone: str | None
-    _stopping: bool
-    _ended: bool
-    _connected: bool
-    _episode_connected: bool
-    _ever_connected: bool
-    _pairing: bool
-    _qr_count: int
-    _offline_sync: bool
-    _consumer_done: bool = False
+    def __init__(
+        self,
+        engine: EngineLink,
+        reporter: EngineReporter,
+        account: LinkedAccount,
+        recent: outbound.RecentMessages,
+        *,
+        session_id: str,
+        reconnect_grace: float,
+    ) -> None:
+        self._engine = engine
+        self._reporter = reporter
+        self._account = account
+        self._recent = recent
+        self._session_id = session_id
+        self._reconnect_grace = reconnect_grace
+        self._consumer = OrderedConsumer(session_id)
+        self._status = SessionStatus.STARTING
+        self._reported: tuple[SessionStatus, str | None] | None = None
+        self._ending: asyncio.Future[ConnectionEnd] | None = None
+        self._ended = False
+        self._connected = False
+        self._episode_connected = False
+        self._ever_connected = False
+        self._pairing = False
+        self._qr_count = 0
+        self._qr_ready = asyncio.Event()
+        self._offline_sync = False
+        self._timers: list[asyncio.TimerHandle] = []
+        self._watchdog: asyncio.TimerHandle | None = None
 
-    def _resolve(self, outcome: Outcome) -> None:
-        if self._outcome is not None and not self._outcome.done():
-            self._outcome.set_result(outcome)
+    # -- what the engine reads ---------------------------------------------------------------
 
-    # -- callbacks (Go threads → loop): enqueue only ------------------------------------------
+    @property
+    def status(self) -> SessionStatus:
+        return self._status
+
+    @property
+    def reason(self) -> str | None:
+        """The reason reported with the current status."""
+        return self._reported[1] if self._reported else None
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def ended(self) -> bool:
+        """The session ended for good in this run (terminal state, logout, QR window closed)."""
+        return self._ended
+
+    @property
+    def qr_shown(self) -> bool:
+        """The current connection has shown a QR code, so a pairing code may be asked for."""
+        return self._qr_ready.is_set()
+
+    async def wait_for_qr(self, timeout: float) -> None:
+        """Wait for the current connection's first QR code; raises ``TimeoutError``."""
+        await asyncio.wait_for(self._qr_ready.wait(), timeout)
+
+    # -- what the engine tells --------------------------------------------------------------
+
+    def start(self) -> None:
+        """An engine run begins."""
+        self._ended = False
+        self._consumer.start()
+
+    async def finish(self) -> None:
+        """The engine run is over: handle what is queued, then stop consuming."""
+        await self._consumer.finish()
+
+    def begin_connection(self) -> asyncio.Future[ConnectionEnd]:
+        """A new connection is about to start; the future says how it ended."""
+        self._ending = asyncio.get_running_loop().create_future()
+        self._episode_connected = self._pairing = False
+        self._qr_count = 0
+        self._qr_ready.clear()
+        return self._ending
+
+    def listen_to(self, client: RelayClient) -> None:
+        for event_type in HANDLED_EVENTS:
+            client.event(event_type)(self._on_event)
+        client.qr(self._on_qr)
+
+    def end_connection(self, end: ConnectionEnd) -> None:
+        """Settle how the current connection ended (the first word on it wins)."""
+        if self._ending is not None and not self._ending.done():
+            self._ending.set_result(end)
+
+    def release(self) -> None:
+        """The client is going away: nothing watches it any more and it is not connected."""
+        self._cancel_timers()
+        self._connected = False
+
+    def on_core_exit(self, task: asyncio.Future[None]) -> None:
+        """neonize's connect task ended: a failed dial, or the client was stopped."""
+        if task.cancelled():
+            self.end_connection(
+                ConnectionEnd(EndKind.RESTART, "network: the connection attempt was cancelled")
+            )
+            return
+        error = task.exception()
+        why = f"network: {error}" if error is not None else "network: the WhatsApp core closed the connection"
+        self.end_connection(ConnectionEnd(EndKind.RESTART, why, was_connected=self._episode_connected))
+
+    async def report(self, status: SessionStatus, reason: str | None) -> None:
+        """Report a status the engine decided itself, in order with the events before it."""
+        await self._consumer.call(partial(self._enter, status, reason))
+
+    async def announce_pair_code(self, phone: str, code: str) -> None:
+        self._pairing = True
+        await self._consumer.call(partial(self._announce_pair_code, phone, code))
+
+    async def logged_out_through_api(self) -> None:
+        """whatsmeow sends no ``LoggedOut`` for a logout we asked for: end as if it had."""
+        self._ended = True
+        await self.report(SessionStatus.LOGGED_OUT, "logged out through the API")
+        self.end_connection(ConnectionEnd(EndKind.FINISHED, erase=True))
+
+    # -- callbacks (Go threads → loop): queue only -------------------------------------------
+
+    async def on_login_status(self, status: str) -> None:
+        """The end of the QR flow; the engine hands this to each ``RelayClient`` it creates."""
+        self._consumer.push("login", partial(self._handle_login_status, status))
 
     async def _on_event(self, _client: object, event: object) -> None:
-        self._push(("event", event))
+        self._consumer.push("event", partial(self._handle_event, event))
 
     async def _on_qr(self, _client: object, code: bytes) -> None:
-        self._push(("qr", code.decode(errors="replace")))
+        self._consumer.push("qr", partial(self._handle_qr, code.decode(errors="replace")))
 
-    async def _on_login_status(self, status: str) -> None:
-        self._push(("login", status))
+    # -- handlers: on the consumer, in order -------------------------------------------------
 
-    def _push(self, item: tuple[Any, ...]) -> None:
-        if self._queue is not None:
-            self._queue.put_nowait(item)
-
-    async def _call(self, function: Callable[..., Awaitable[None]], *args: Any) -> None:
-        """Run ``function`` on the consumer, after everything queued before it."""
-        if self._queue is None or self._consumer_done:
-            await function(*args)  # no consumer (run() is over): nothing to keep order with
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._push(("call", function, args, done))
-        await done
-
-    # -- the consumer: one task per session, in order ------------------------------------------
-
-    async def _consume(self) -> None:
-        assert self._queue is not None
-        while True:
-            item = await self._queue.get()
-            kind = item[0]
-            if kind == "end":
-                self._consumer_done = True
-                self._fail_pending_calls()
-                return
-            try:
-                if kind == "call":
-                    _, function, args, done = item
-                    try:
-                        await function(*args)
-                    except Exception as exc:
-                        if not done.done():
-                            done.set_exception(exc)
-                    else:
-                        if not done.done():
-                            done.set_result(None)
-                elif kind == "event":
-                    await self._handle_event(item[1])
-                elif kind == "qr":
-                    await self._handle_qr(item[1])
-                elif kind == "login":
-                    await self._handle_login_status(item[1])
-                elif kind == "watchdog":
-                    await self._handle_watchdog()
-            except Exception:
-                log.exception("session %s: handling %s failed", self._context.session_id, kind)
-
-    def _fail_pending_calls(self) -> None:
-        """Calls queued behind the end marker would wait forever: fail them instead."""
-        assert self._queue is not None
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            if item[0] == "call" and not item[3].done():
-                item[3].set_exception(RuntimeError("the session's event consumer has ended"))
+    def _over(self) -> bool:
+        """Events no longer change anything: the engine is stopping or the session ended."""
+        return self._engine.stopping or self._ended
 
     async def _enter(
-        self, status: str, reason: str | None, *, phone: str | None = None, jid: str | None = None
+        self,
+        status: SessionStatus,
+        reason: str | None,
+        *,
+        phone: str | None = None,
+        jid: str | None = None,
     ) -> None:
         """Report a status once: the same status and reason again is not news."""
         if (status, reason) == self._reported and phone is None and jid is None:
             return
-        self._state = status
+        self._status = status
         self._reported = (status, reason)
         await self._reporter.status(status, reason, phone=phone, jid=jid)
 
@@ -214,12 +255,12 @@ class SessionEvents:
         elif isinstance(event, HistorySyncEv):
             log.info(
                 "session %s: history sync with %d conversations not forwarded",
-                self._context.session_id,
+                self._session_id,
                 len(event.Data.conversations),
             )
         elif isinstance(event, OfflineSyncPreviewEv):
             self._offline_sync = True
-            log.info("session %s: offline sync of %d messages", self._context.session_id, event.Message)
+            log.info("session %s: offline sync of %d messages", self._session_id, event.Message)
         elif isinstance(event, OfflineSyncCompletedEv):
             self._offline_sync = False
         else:
@@ -227,53 +268,55 @@ class SessionEvents:
 
     async def _handle_transition(self, event: object) -> None:
         transition = transition_for(event)
-        if transition is None or self._stopping or self._ended:
+        if transition is None or self._over():
             return
-        if transition.action == RESUMED:
-            if self._episode_connected and self._state == RECONNECTING:
+        if transition.action == Action.RESUMED:
+            if self._episode_connected and self._status == SessionStatus.RECONNECTING:
                 self._connected = True
                 self._cancel_watchdog()
-                await self._enter(CONNECTED, transition.reason)
+                await self._enter(SessionStatus.CONNECTED, transition.reason)
             return
         self._connected = False
         await self._enter(transition.status, transition.reason)
-        if transition.action == WAIT:
+        if transition.action == Action.WAIT:
             self._arm_watchdog()
-        elif transition.action == RESTART:
-            self._resolve(Outcome("restart", transition.reason, was_connected=self._episode_connected))
-        elif transition.action == TERMINAL:
+        elif transition.action == Action.RESTART:
+            self.end_connection(
+                ConnectionEnd(EndKind.RESTART, transition.reason, was_connected=self._episode_connected)
+            )
+        elif transition.action == Action.TERMINAL:
             self._ended = True
-            self._resolve(Outcome("ended", transition.reason, erase=transition.erase_credentials))
+            self.end_connection(
+                ConnectionEnd(EndKind.FINISHED, transition.reason, erase=transition.erase_credentials)
+            )
 
     async def _handle_connected(self) -> None:
-        if self._stopping or self._ended or self._client is None:
+        client = self._engine.client
+        if self._over() or client is None:
             return
-        phone, jid = inbound.own_address(self._client.me)
+        phone, jid = inbound.own_address(client.me)
         if jid:
-            self._phone, self._jid = phone, jid
+            self._account.phone, self._account.jid = phone, jid
         if self._pairing:
             reason = "linked with a pairing code"
-        elif self._state == QR:
+        elif self._status == SessionStatus.QR:
             reason = "linked by scanning the QR code"
         elif self._ever_connected:
             reason = "reconnected"
         else:
             reason = "resumed with stored credentials"
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
-        self._cancel_watchdog()
+        self._cancel_timers()
         self._connected = self._episode_connected = self._ever_connected = True
         self._pairing = False
         self._qr_ready.clear()
-        await self._enter(CONNECTED, reason, phone=self._phone, jid=self._jid)
+        await self._enter(SessionStatus.CONNECTED, reason, phone=self._account.phone, jid=self._account.jid)
 
     async def _handle_pair_status(self, event: Any) -> None:
         if event.Status == PairStatusEv.SUCCESS:
-            self._phone, self._jid = event.ID.User, format_jid(event.ID)
-            log.info("session %s: paired as %s", self._context.session_id, self._phone)
-        elif self._state in (QR, PAIRING):
-            await self._enter(self._state, f"pairing failed: {event.Error or 'unknown error'}")
+            self._account.phone, self._account.jid = event.ID.User, format_jid(event.ID)
+            log.info("session %s: paired as %s", self._session_id, self._account.phone)
+        elif self._status in (SessionStatus.QR, SessionStatus.PAIRING):
+            await self._enter(self._status, f"pairing failed: {event.Error or 'unknown error'}")
 
     async def _handle_message(self, event: Any) -> None:
         data = inbound.message_received(event, backfilled=self._offline_sync)
@@ -293,53 +336,67 @@ class SessionEvents:
         await self._reporter.message_received(data)
 
     async def _handle_qr(self, code: str) -> None:
-        if self._stopping or self._ended or self._client is None:
+        if self._over() or self._engine.client is None:
             return
         self._qr_count += 1
         if self._qr_count == 1:
             loop = asyncio.get_running_loop()
-            self._timers.append(loop.call_later(QR_WINDOW_SECONDS, self._push, ("login", "timeout")))
+            self._timers.append(loop.call_later(QR_WINDOW_SECONDS, self._close_qr_window))
         self._qr_ready.set()
         if self._pairing:
             return  # a pairing code is out; a QR would only confuse the user
-        if self._state != QR:
-            await self._enter(QR, "waiting for a scan")
+        if self._status != SessionStatus.QR:
+            await self._enter(SessionStatus.QR, "waiting for a scan")
         lifetime = QR_FIRST_SECONDS if self._qr_count == 1 else QR_NEXT_SECONDS
         await self._reporter.qr(code, datetime.now(UTC) + timedelta(seconds=lifetime))
 
+    def _close_qr_window(self) -> None:
+        self._consumer.push("login", partial(self._handle_login_status, "timeout"))
+
     async def _handle_login_status(self, status: str) -> None:
         """The QR flow ended: "success" (a Connected follows), "timeout", or an error."""
-        if self._stopping or self._ended or status == "success" or self._state == CONNECTED:
+        if self._over() or status == "success" or self._status == SessionStatus.CONNECTED:
             return
         if status == "err-scanned-without-multidevice":
-            await self._enter(self._state, "the phone scanned without multi-device support; update WhatsApp")
+            await self._enter(self._status, "the phone scanned without multi-device support; update WhatsApp")
             return
         self._ended = True
         if status == "err-client-outdated":
-            await self._enter(FAILED, "client_outdated: WhatsApp refused this client version; upgrade Relay")
+            await self._enter(
+                SessionStatus.FAILED, "client_outdated: WhatsApp refused this client version; upgrade Relay"
+            )
         elif status == "timeout":
-            await self._enter(STOPPED, QR_TIMEOUT_REASON)
+            await self._enter(SessionStatus.STOPPED, QR_TIMEOUT_REASON)
         else:
-            await self._enter(STOPPED, f"pairing_failed: {status}")
-        self._resolve(Outcome("ended", status))
+            await self._enter(SessionStatus.STOPPED, f"pairing_failed: {status}")
+        self.end_connection(ConnectionEnd(EndKind.FINISHED, status))
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is None:
             loop = asyncio.get_running_loop()
-            self._watchdog = loop.call_later(self._policy.reconnect_grace, self._push, ("watchdog",))
+            self._watchdog = loop.call_later(self._reconnect_grace, self._watchdog_fired)
+
+    def _watchdog_fired(self) -> None:
+        self._consumer.push("watchdog", self._handle_watchdog)
 
     def _cancel_watchdog(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
 
+    def _cancel_timers(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self._cancel_watchdog()
+
     async def _handle_watchdog(self) -> None:
         self._watchdog = None
-        if self._connected or self._stopping or self._ended or self._client is None:
+        if self._connected or self._over() or self._engine.client is None:
             return
-        reason = f"connection lost: no reconnect within {self._policy.reconnect_grace:g}s; starting over"
-        self._resolve(Outcome("restart", reason, was_connected=True))
+        reason = f"connection lost: no reconnect within {self._reconnect_grace:g}s; starting over"
+        self.end_connection(ConnectionEnd(EndKind.RESTART, reason, was_connected=True))
 
     async def _announce_pair_code(self, phone: str, code: str) -> None:
-        await self._enter(PAIRING, f"pairing code issued for +{phone}")
+        await self._enter(SessionStatus.PAIRING, f"pairing code issued for +{phone}")
         await self._reporter.pair_code(code)

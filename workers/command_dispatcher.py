@@ -1,0 +1,94 @@
+"""A session's commands, applied one at a time in the order they were sent.
+
+The supervisor reads every owned session's command stream and hands each entry
+to that session's dispatcher. The dispatcher applies it, posts the result for a
+caller that waits, and only then acknowledges the entry: a command whose owner
+died before finishing it stays pending, and the next owner applies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from relay.core.commands import Command, CommandResult, post_result
+from relay.core.constants import COMMAND_GROUP, session_commands_key
+from relay.core.enums import CommandKind
+from workers.engines.base import SANDBOX_COMMAND_PREFIX, Engine, EngineError, sandbox_action
+from workers.send_queue import SendQueue
+
+
+class CommandTarget(Protocol):
+    """What the dispatcher needs from the runner of its session."""
+
+    async def follow_desired_state(self) -> None:
+        """Re-read what the API wants and stop driving the session unless it should still run."""
+
+    async def settled_engine(self) -> Engine:
+        """The engine once it has left ``starting``; raises ``NotConnected`` if it does not in time."""
+
+
+class CommandDispatcher:
+    def __init__(self, session_id: str, redis: Redis, *, target: CommandTarget, sends: SendQueue) -> None:
+        self._session_id = session_id
+        self._redis = redis
+        self._target = target
+        self._sends = sends
+        self._pending: asyncio.Queue[tuple[bytes, Command]] = asyncio.Queue()
+        # Clear while a command is being applied: its reports must finish before the runner decides.
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, entry_id: bytes, command: Command) -> None:
+        """Queue a command read from the session's stream (``entry_id`` is acknowledged once applied)."""
+        self._pending.put_nowait((entry_id, command))
+
+    async def wait_idle(self, timeout: float) -> None:
+        """Wait, at most ``timeout`` seconds, until no command is being applied."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def run(self) -> None:
+        while True:
+            entry_id, command = await self._pending.get()
+            self._idle.clear()
+            try:
+                result = await self._apply(command)
+                if result is not None:
+                    await post_result(self._redis, command.id, result)
+                await self._acknowledge(entry_id)
+            finally:
+                self._idle.set()
+
+    async def _acknowledge(self, entry_id: bytes) -> None:
+        key = session_commands_key(self._session_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(key, COMMAND_GROUP, entry_id)
+            pipe.xdel(key, entry_id)
+            await pipe.execute()
+
+    async def _apply(self, command: Command) -> CommandResult | None:
+        """The command's result for its caller; ``None`` when the caller should keep waiting."""
+        try:
+            if command.kind in {CommandKind.STOP, CommandKind.LOGOUT}:
+                await self._target.follow_desired_state()
+                return CommandResult(ok=True)
+            if command.kind == CommandKind.START:
+                return CommandResult(ok=True)
+            if command.kind == CommandKind.SEND:
+                return await self._sends.send_now(str(command.params.get("message_id", "")))
+            engine = await self._target.settled_engine()
+            if command.kind == CommandKind.PAIR_CODE:
+                code = await engine.pair_phone(str(command.params["phone"]))
+                return CommandResult(ok=True, data={"code": code})
+            if command.kind.startswith(SANDBOX_COMMAND_PREFIX):
+                data = await engine.sandbox(sandbox_action(command.kind), command.params)
+                return CommandResult(ok=True, data=data)
+            return CommandResult(ok=False, error=f"unknown command {command.kind!r}")
+        except EngineError as exc:
+            return CommandResult(ok=False, error=str(exc))
+        except (KeyError, ValueError, TypeError) as exc:
+            return CommandResult(ok=False, error=f"invalid command: {exc}")

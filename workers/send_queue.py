@@ -1,0 +1,89 @@
+"""A session's queued outbound messages, sent one at a time in the order they were accepted.
+
+The web process stores a message as ``queued`` before any worker sees it. A
+``send`` command asks for it to go out now; messages accepted while the session
+was disconnected, or left queued by a worker that died, go out once the engine
+is connected again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from relay.core.commands import CommandResult
+from relay.core.enums import MessageStatus
+from relay.core.models import OutboundMessage
+from workers.engines.base import Engine, EngineError, NotConnected, OutgoingMessage
+from workers.message_outcomes import record_failed, record_sent
+from workers.reporter import SessionReporter
+
+# How often the queue looks for messages nobody asked to send now (accepted while disconnected).
+SEND_QUEUE_POLL_SECONDS = 1.0
+
+
+class SendQueue:
+    def __init__(
+        self, session_id: str, reporter: SessionReporter, current_engine: Callable[[], Engine | None]
+    ) -> None:
+        self._session_id = session_id
+        self._reporter = reporter
+        # The engine changes with every restart; the runner that owns it says which one is current.
+        self._current_engine = current_engine
+        self._lock = asyncio.Lock()
+        self._wakeup = asyncio.Event()
+
+    def _connected_engine(self) -> Engine | None:
+        engine = self._current_engine()
+        return engine if engine is not None and engine.connected else None
+
+    async def send_now(self, message_id: str) -> CommandResult | None:
+        """Send queued messages in order up to this one; answer the waiting caller if it went out."""
+        if self._connected_engine() is None:
+            # Stays queued and goes out once connected; the caller need not wait to learn that.
+            self._wakeup.set()
+            return CommandResult(ok=True, data={"status": MessageStatus.QUEUED})
+        await self._send_queued(until=message_id)
+        message = await OutboundMessage.get_or_none(id=message_id)
+        if message is None or message.status == MessageStatus.QUEUED:
+            return None
+        return CommandResult(
+            ok=message.status == MessageStatus.SENT, data={"status": message.status}, error=message.error
+        )
+
+    async def run(self) -> None:
+        """Queued messages (accepted while disconnected, or before a crash) go out once connected."""
+        while True:
+            if self._connected_engine() is not None:
+                await self._send_queued()
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), SEND_QUEUE_POLL_SECONDS)
+
+    async def _send_queued(self, until: str | None = None) -> None:
+        """Send the queued messages, oldest first (up to ``until``), while the engine stays connected."""
+        async with self._lock:
+            while (engine := self._connected_engine()) is not None and not self._reporter.lease_lost:
+                query = OutboundMessage.filter(session_id=self._session_id, status=MessageStatus.QUEUED)
+                if until is not None:
+                    query = query.filter(id__lte=until)
+                message = await query.order_by("id").first()
+                if message is None:
+                    return
+                try:
+                    await self._send(engine, message)
+                except NotConnected:
+                    return
+
+    async def _send(self, engine: Engine, message: OutboundMessage) -> None:
+        """Send one message and record what became of it; ``NotConnected`` leaves it queued."""
+        outgoing = OutgoingMessage(id=message.id, to=message.to, type=message.type, payload=message.payload)
+        try:
+            receipt = await engine.send(outgoing)
+        except NotConnected:
+            raise
+        except EngineError as exc:
+            await record_failed(self._reporter, message, str(exc))
+            return
+        await record_sent(self._reporter, message, receipt)
