@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -69,6 +71,29 @@ def envelope_of(event: Event) -> dict[str, Any]:
     }
 
 
+WriteInTransaction = Callable[[BaseDBAsyncClient], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewEvent:
+    """One event to publish, with what must change in the same transaction.
+
+    ``fence`` is the caller's lease token on ``session_id``: when given, the
+    write (and any ``session_updates``) only happens while that token is still
+    the session's current one, so a worker that lost its lease cannot speak for
+    the session any more. ``also_write`` runs in the same transaction, for rows
+    that must change together with the event (an outbound message's status).
+    """
+
+    tenant_id: str
+    session_id: str | None
+    type: EventType
+    data: dict[str, Any]
+    fence: int | None = None
+    session_updates: dict[str, Any] | None = None
+    also_write: WriteInTransaction | None = None
+
+
 async def publish_event(
     redis: Redis | None,
     *,
@@ -78,52 +103,79 @@ async def publish_event(
     data: dict[str, Any],
     fence: int | None = None,
     session_updates: dict[str, Any] | None = None,
-    also_write: Callable[[BaseDBAsyncClient], Awaitable[object]] | None = None,
+    also_write: WriteInTransaction | None = None,
 ) -> dict[str, Any]:
-    """Record and fan out one event; returns its envelope.
+    """Record and fan out one event (see ``NewEvent`` for the arguments); returns its envelope."""
+    new = NewEvent(
+        tenant_id=tenant_id,
+        session_id=session_id,
+        type=type,
+        data=data,
+        fence=fence,
+        session_updates=session_updates,
+        also_write=also_write,
+    )
+    return (await publish_events(redis, [new]))[0]
 
-    ``fence`` is the caller's lease token on ``session_id``: when given, the
-    write (and any ``session_updates``) only happens while that token is still
-    the session's current one, so a worker that lost its lease cannot speak for
-    the session any more. ``also_write`` runs in the same transaction, for rows
-    that must change together with the event (an outbound message's status).
+
+async def publish_events(redis: Redis | None, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+    """Record a group of events atomically and in order, then fan them out; returns their envelopes.
+
+    Returns after the commit. A fenced event whose fence no longer matches
+    refuses the whole group with ``LeaseLost``; database errors propagate (the
+    caller decides whether to retry: nothing was written).
     """
     if _publish_steps is None:
         raise RuntimeError("the event pipeline is not configured: call configure_publishing at start-up")
     now = now_ms()
-    event = Event(
-        id=new_id("evt"),
-        tenant_id=tenant_id,
-        session_id=session_id,
-        type=type,
-        created_at=now,
-        data=data,
-    )
-    envelope = envelope_of(event)
+    records = [
+        Event(
+            id=new_id("evt"),
+            tenant_id=new.tenant_id,
+            session_id=new.session_id,
+            type=new.type,
+            created_at=now,
+            data=new.data,
+        )
+        for new in events
+    ]
+    envelopes = [envelope_of(record) for record in records]
+    after_commit: list[AfterCommit | None] = []
     async with in_transaction() as connection:
-        if fence is not None:
-            if session_id is None:
-                raise ValueError("a fenced event needs a session_id")
-            updated = (
-                await Session.filter(id=session_id, fence=fence)
-                .using_db(connection)
-                .update(updated_at=now, **(session_updates or {}))
-            )
-            if not updated:
-                raise LeaseLost(session_id)
-        elif session_updates:
-            await Session.filter(id=session_id).using_db(connection).update(updated_at=now, **session_updates)
-        if also_write is not None:
-            await also_write(connection)
-        await event.save(using_db=connection, force_create=True)
-        after_commit = [await step(envelope, connection) for step in _publish_steps]
-    EVENTS_PUBLISHED.labels(type=type).inc()
+        for new, record, envelope in zip(events, records, envelopes, strict=True):
+            await _apply_session_writes(new, now, connection)
+            await record.save(using_db=connection, force_create=True)
+            after_commit += [await step(envelope, connection) for step in _publish_steps]
+    for new in events:
+        EVENTS_PUBLISHED.labels(type=new.type).inc()
     if redis is not None:
-        await append_to_feed(redis, envelope)
+        for envelope in envelopes:
+            await append_to_feed(redis, envelope)
         for hand_off in after_commit:
             if hand_off is not None:
                 await hand_off(redis)
-    return envelope
+    return envelopes
+
+
+async def _apply_session_writes(new: NewEvent, now: datetime, connection: BaseDBAsyncClient) -> None:
+    if new.fence is not None:
+        if new.session_id is None:
+            raise ValueError("a fenced event needs a session_id")
+        updated = (
+            await Session.filter(id=new.session_id, fence=new.fence)
+            .using_db(connection)
+            .update(updated_at=now, **(new.session_updates or {}))
+        )
+        if not updated:
+            raise LeaseLost(new.session_id)
+    elif new.session_updates:
+        await (
+            Session.filter(id=new.session_id)
+            .using_db(connection)
+            .update(updated_at=now, **new.session_updates)
+        )
+    if new.also_write is not None:
+        await new.also_write(connection)
 
 
 async def append_to_feed(redis: Redis, envelope: dict[str, Any]) -> None:
