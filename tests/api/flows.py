@@ -70,14 +70,6 @@ def served_routes() -> set[tuple[str, str]]:
 
 def webhook_routes() -> set[tuple[str, str]]:
     """Routes owned by the webhooks package; its own tests cover their isolation and input."""
-    from starlette.routing import Route
-
     from relay.web.api import webhooks
 
-    return {
-        (method, route.path)
-        for route in webhooks.routes
-        if isinstance(route, Route)
-        for method in route.methods or ()
-        if method != "HEAD"
-    }
+    return {(operation.method, operation.path) for operation in webhooks.routes.operations}
