@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.routing import BaseRoute
 
 from tests.helpers import wait_until
 
@@ -51,16 +52,21 @@ async def linked_sandbox_session(client: httpx.AsyncClient) -> dict[str, Any]:
     return await wait_for_status(client, session["id"], "connected")
 
 
-def served_routes() -> set[tuple[str, str]]:
-    """Every (method, path) the web process serves, read from the app's real route table."""
-    from starlette.routing import Route, WebSocketRoute
-
+def app_routes() -> list[BaseRoute]:
+    """The web process's real route table (the app is built, not started)."""
     from relay.core.config import Settings
     from relay.web.app import create_app
 
     settings = Settings(data_dir=Path("."), database_url="sqlite://:memory:", redis_url=None)
+    return create_app(settings).routes
+
+
+def served_routes() -> set[tuple[str, str]]:
+    """Every (method, path) the web process serves, read from the app's real route table."""
+    from starlette.routing import Route, WebSocketRoute
+
     served: set[tuple[str, str]] = set()
-    for route in create_app(settings).routes:
+    for route in app_routes():
         if isinstance(route, WebSocketRoute):
             served.add(("GET", route.path))
         elif isinstance(route, Route):
