@@ -1,4 +1,8 @@
-"""Small user stories the API tests share: make a session, wait for a status, link it."""
+"""What the API tests share: the problem+json check, making a session, the app's route table.
+
+Waiting for a session's status and linking a sandbox session are in ``tests.sessions``, shared with
+the end-to-end tests.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from typing import Any
 
 import httpx
 from starlette.routing import BaseRoute
-
-from tests.helpers import wait_until
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -31,25 +33,6 @@ async def create_session(
     response = await client.post("/v1/sessions", json={"name": name, "engine": engine, "start": start})
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
-
-
-async def wait_for_status(
-    client: httpx.AsyncClient, session_id: str, *statuses: str, timeout: float = 20
-) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        session: dict[str, Any] = (await client.get(f"/v1/sessions/{session_id}")).json()
-        return session if session.get("status") in statuses else None
-
-    return await wait_until(probe, timeout=timeout, what=f"{session_id} to be {statuses}")
-
-
-async def linked_sandbox_session(client: httpx.AsyncClient) -> dict[str, Any]:
-    """A sandbox session that is running, scanned and connected, as a user would get it."""
-    session = await create_session(client, engine="sandbox", start=True)
-    await wait_for_status(client, session["id"], "qr")
-    scan = await client.post(f"/v1/sessions/{session['id']}/sandbox/scan", json={})
-    assert scan.status_code == 202, scan.text
-    return await wait_for_status(client, session["id"], "connected")
 
 
 def app_routes() -> list[BaseRoute]:
@@ -76,6 +59,7 @@ def served_routes() -> set[tuple[str, str]]:
 
 def webhook_routes() -> set[tuple[str, str]]:
     """Routes owned by the webhooks package; its own tests cover their isolation and input."""
+
     from relay.web.api import webhooks
 
     return {(operation.method, operation.path) for operation in webhooks.routes.operations}
