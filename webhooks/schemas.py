@@ -25,6 +25,7 @@ from relay.core.schemas import (
     RequestBody,
     ResponseBody,
     Timestamp,
+    WrittenTimestamp,
     empty_as_none,
 )
 from webhooks.constants import (
@@ -197,7 +198,7 @@ def _endpoint_fields(endpoint: EndpointRow) -> dict[str, Any]:
 
 
 class Attempt(ResponseBody):
-    at: Timestamp
+    at: WrittenTimestamp
     status_code: int | None
     duration_ms: int
     error: str | None

@@ -110,15 +110,16 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-# Every time Relay writes (relay.core.times.isoformat): 2026-11-22T10:00:00.123Z.
+_TIMESTAMP_SCHEMA = {"type": "string", "format": "date-time", "examples": ["2026-11-22T10:00:00.123Z"]}
+
+# Every time Relay writes goes out through relay.core.times.isoformat: 2026-11-22T10:00:00.123Z.
 Timestamp = Annotated[
     datetime,
     PlainSerializer(isoformat, return_type=str),
-    WithJsonSchema(
-        {"type": "string", "format": "date-time", "examples": ["2026-11-22T10:00:00.123Z"]},
-        mode="serialization",
-    ),
+    WithJsonSchema(_TIMESTAMP_SCHEMA, mode="serialization"),
 ]
+# A time stored already written by isoformat (an envelope's created_at, an attempt's at): passed on as is.
+WrittenTimestamp = Annotated[str, WithJsonSchema(_TIMESTAMP_SCHEMA)]
 
 
 def empty_as_none(value: Any) -> Any:
@@ -163,12 +164,15 @@ class Page(ResponseBody, Generic[ItemT]):
 
 
 class Event(Identified):
-    """The envelope, the same on webhooks, the WebSocket feed and ``/v1/events`` (SPEC "Events")."""
+    """The envelope, the same on webhooks, the WebSocket feed and ``/v1/events`` (SPEC "Events").
+
+    Validated from what ``relay.core.events.envelope_of`` builds, the one place an event becomes JSON.
+    """
 
     type: EventType
     tenant_id: str
     session_id: str | None
-    created_at: Timestamp
+    created_at: WrittenTimestamp
     data: dict[str, Any]
 
 
