@@ -80,7 +80,7 @@ async def send_message(
     if result is None:
         return Message.of(message), 202
     await message.refresh_from_db()
-    # The worker may answer "queued" at once (session reconnecting): still 202.
+    # The worker may answer at once that the message waits (session reconnecting): still 202.
     return Message.of(message), 202 if message.status == MessageStatus.QUEUED else 201
 
 
