@@ -240,7 +240,7 @@ def _message(details: PydanticErrorDetails) -> str:
     if kind == "too_short":
         return "must not be empty"
     if kind in ("literal_error", "enum"):
-        # pydantic says "'json', 'png' or 'svg'"; the 422s have always listed "json, png, svg".
+        # pydantic says "'json', 'png' or 'svg'"; Relay's 422s list the choices as "json, png, svg".
         return "must be one of " + str(context.get("expected", "")).replace("'", "").replace(" or ", ", ")
     template = _MESSAGES.get(kind)
     if template is None:

@@ -19,11 +19,10 @@ routes = Routes(tag="auth", access=Access.TENANT_API_KEY)
     status=201,
 )
 async def create_token(call: Call[TokenCreate]) -> Token:
-    assert call.principal is not None
     token, expires_at = issue_jwt(
         call.settings,
         tenant_id=call.tenant_id,
-        subject=call.principal.subject,
+        subject=call.caller.subject,
         ttl_seconds=call.input.ttl_seconds,
     )
     return Token(token=token, expires_at=expires_at)

@@ -53,9 +53,15 @@ class Call(Generic[InputT]):
 
     def __init__(self, request: Request, principal: Principal | None, input: InputT, raw_body: Any) -> None:
         self.request = request
-        self.principal = principal
+        self._principal = principal
         self._input = input
         self._raw_body = raw_body
+
+    @property
+    def caller(self) -> Principal:
+        if self._principal is None:
+            raise TypeError("public routes have no caller")
+        return self._principal
 
     @property
     def input(self) -> InputT:
@@ -71,9 +77,9 @@ class Call(Generic[InputT]):
 
     @property
     def tenant_id(self) -> str:
-        if self.principal is None or self.principal.tenant_id is None:
+        if self.caller.tenant_id is None:
             raise TypeError("only tenant routes have a tenant")
-        return self.principal.tenant_id
+        return self.caller.tenant_id
 
     @property
     def redis(self) -> Redis:
@@ -190,7 +196,6 @@ class Routes:
         status: int = 200,
         also: Mapping[int, str] | None = None,
         errors: tuple[int, ...] = (),
-        access: Access | None = None,
         optional_body: bool = False,
         check_body_later: bool = False,
         content: Mapping[str, dict[str, Any]] | None = None,
@@ -207,7 +212,7 @@ class Routes:
                     path=path,
                     summary=summary,
                     tag=self.tag,
-                    access=access or self.access,
+                    access=self.access,
                     handler=handler,
                     takes=takes,
                     returns=returns,
