@@ -16,13 +16,17 @@ async def session_status(client: httpx.AsyncClient, session_id: str) -> dict[str
 
 
 async def wait_for_status(
-    client: httpx.AsyncClient, session_id: str, status: str, timeout: float = 20
+    client: httpx.AsyncClient, session_id: str, *statuses: str, timeout: float = 20
 ) -> dict[str, Any]:
+    """The session once its status is one of ``statuses``."""
+
     async def probe() -> dict[str, Any] | None:
         session = await session_status(client, session_id)
-        return session if session["status"] == status else None
+        return session if session["status"] in statuses else None
 
-    return await wait_until(probe, timeout=timeout, what=f"session {session_id} to be {status}")
+    return await wait_until(
+        probe, timeout=timeout, what=f"session {session_id} to be {' or '.join(statuses)}"
+    )
 
 
 async def connected_sandbox_session(client: httpx.AsyncClient, name: str = "sandbox") -> dict[str, Any]:

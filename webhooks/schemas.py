@@ -1,30 +1,188 @@
-"""Request validation and response shapes for webhook endpoints and deliveries.
+"""Webhook endpoints and deliveries as the REST API takes and shows them, each declared once.
 
-Every refusal is a 422 naming the field, so an integrator sees what to fix.
+Refusals are 422s naming the field. What needs the network (does the URL's
+host resolve to a public address? are the session ids the tenant's?) is checked
+by ``webhooks.service`` after these shapes pass.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Self
 
-from relay.core.enums import EventType
-from relay.core.problems import invalid
-from relay.core.times import isoformat
-from webhooks.constants import DESCRIPTION_MAX_LENGTH, EVENT_FILTER_MAX, SESSION_FILTER_MAX
-from webhooks.models import Delivery, WebhookEndpoint
-from webhooks.url_guard import UnsafeURL, check_webhook_url
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, RootModel, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
-ENDPOINT_FIELDS = {"url", "events", "session_ids", "description", "enabled"}
-DELIVERY_STATUSES = ("pending", "succeeded", "failed")
+# pydantic reads TypedDicts from typing_extensions on Python < 3.12.
+from typing_extensions import TypedDict
+
+from relay.core.enums import DeliveryStatus, DeliveryTrigger, EventType
+from relay.core.schemas import (
+    Between,
+    Event,
+    Identified,
+    PageQuery,
+    RequestBody,
+    ResponseBody,
+    Timestamp,
+    WrittenTimestamp,
+    empty_as_none,
+)
+from webhooks.constants import (
+    DESCRIPTION_MAX_LENGTH,
+    EVENT_FILTER_MAX,
+    ROTATION_GRACE_MAX_SECONDS,
+    ROTATION_GRACE_SECONDS,
+    SESSION_FILTER_MAX,
+    URL_MAX_LENGTH,
+)
+from webhooks.models import Delivery as DeliveryRow
+from webhooks.models import WebhookEndpoint as EndpointRow
+from webhooks.url_guard import UnsafeURL, parse_webhook_url
+
+ALL_EVENTS = "*"
 
 
-def _time(moment: datetime | None) -> str | None:
-    return isoformat(moment) if moment is not None else None
+def _webhook_url(value: str) -> str:
+    try:
+        parse_webhook_url(value)
+    except UnsafeURL as exc:
+        raise PydanticCustomError("webhook_url", "{reason}", {"reason": str(exc)}) from None
+    return value
 
 
-def endpoint_json(endpoint: WebhookEndpoint, *, with_secret: bool = False) -> dict[str, Any]:
-    shaped: dict[str, Any] = {
+def _known_event_type(value: str) -> str:
+    if value != ALL_EVENTS and value not in EventType.__members__.values():
+        raise PydanticCustomError("event_type", "unknown event type {value}", {"value": repr(value)})
+    return value
+
+
+def _event_filter(types: list[str]) -> list[str]:
+    return [ALL_EVENTS] if ALL_EVENTS in types else list(dict.fromkeys(types))
+
+
+def _session_filter(session_ids: list[str] | None) -> list[str] | None:
+    if session_ids is None:
+        return None
+    # An empty filter would match nothing; it means what null means: every session.
+    return list(dict.fromkeys(session_ids)) or None
+
+
+def _moment(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise PydanticCustomError("moment", "must be an ISO 8601 time")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise PydanticCustomError("moment", "must be an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise PydanticCustomError("moment", "must carry a timezone (e.g. a trailing Z)")
+    return moment
+
+
+WebhookURL = Annotated[
+    str,
+    Field(min_length=1, max_length=URL_MAX_LENGTH, json_schema_extra={"format": "uri"}),
+    AfterValidator(_webhook_url),
+]
+EventFilter = Annotated[
+    list[
+        Annotated[str, AfterValidator(_known_event_type), WithJsonSchema({"enum": [ALL_EVENTS, *EventType]})]
+    ],
+    Field(min_length=1, max_length=EVENT_FILTER_MAX, description='["*"] or event types'),
+    AfterValidator(_event_filter),
+]
+SessionFilter = Annotated[
+    Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=SESSION_FILTER_MAX)] | None,
+    Field(description="Only these sessions' events; null for every session"),
+    AfterValidator(_session_filter),
+]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)] | None
+# A time given by the caller: ISO 8601 with a timezone.
+Moment = Annotated[
+    datetime, BeforeValidator(_moment), WithJsonSchema({"type": "string", "format": "date-time"})
+]
+
+
+class WebhookEndpointCreate(RequestBody):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookURL
+    events: EventFilter = [ALL_EVENTS]
+    session_ids: SessionFilter = None
+    description: Description = None
+    enabled: bool = True
+
+
+class WebhookEndpointChanges(TypedDict, total=False):
+    """The fields of a PATCH: each one sent is changed, a field left out keeps its value."""
+
+    __pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[misc]  # read by pydantic
+
+    url: WebhookURL
+    events: EventFilter
+    session_ids: SessionFilter
+    description: Description
+    enabled: bool
+
+
+class WebhookEndpointUpdate(RootModel[WebhookEndpointChanges]):
+    """``PATCH /v1/webhooks/{id}``: only the fields sent change."""
+
+
+class WebhookRotate(RequestBody):
+    grace_period_seconds: Annotated[int, Between(0, ROTATION_GRACE_MAX_SECONDS)] = Field(
+        default=ROTATION_GRACE_SECONDS, description="How long the old secret keeps signing too"
+    )
+
+
+class WebhookReplay(RequestBody):
+    since: Moment
+    until: Moment | None = Field(default=None, description="Defaults to now")
+
+
+class DeliveryQuery(PageQuery):
+    status: Annotated[DeliveryStatus | None, BeforeValidator(empty_as_none)] = Field(
+        default=None, description="pending, succeeded or failed"
+    )
+
+
+class WebhookEndpoint(Identified):
+    url: str
+    events: list[str]
+    session_ids: list[str] | None
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    last_success_at: Timestamp | None
+    failing_since: Timestamp | None
+
+    @classmethod
+    def of(cls, endpoint: EndpointRow) -> Self:
+        return cls.model_validate(_endpoint_fields(endpoint))
+
+
+class WebhookEndpointWithSecret(WebhookEndpoint):
+    """The endpoint as created or rotated: the only answers that show the signing secret."""
+
+    secret: str
+    previous_secret_expires_at: Timestamp | None
+
+    @classmethod
+    def of(cls, endpoint: EndpointRow) -> Self:
+        return cls.model_validate(
+            {
+                **_endpoint_fields(endpoint),
+                "secret": endpoint.secret,
+                "previous_secret_expires_at": endpoint.previous_secret_expires_at,
+            }
+        )
+
+
+def _endpoint_fields(endpoint: EndpointRow) -> dict[str, Any]:
+    return {
         "id": endpoint.id,
         "url": endpoint.url,
         "events": endpoint.events,
@@ -32,116 +190,59 @@ def endpoint_json(endpoint: WebhookEndpoint, *, with_secret: bool = False) -> di
         "description": endpoint.description,
         "enabled": endpoint.enabled,
         "disabled_reason": endpoint.disabled_reason,
-        "created_at": _time(endpoint.created_at),
-        "updated_at": _time(endpoint.updated_at),
-        "last_success_at": _time(endpoint.last_success_at),
-        "failing_since": _time(endpoint.failing_since),
-    }
-    if with_secret:
-        shaped["secret"] = endpoint.secret
-        shaped["previous_secret_expires_at"] = _time(endpoint.previous_secret_expires_at)
-    return shaped
-
-
-def delivery_json(delivery: Delivery) -> dict[str, Any]:
-    return {
-        "id": delivery.id,
-        "event_id": delivery.event_id,
-        "endpoint_id": delivery.endpoint_id,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "next_attempt_at": _time(delivery.next_attempt_at) if delivery.status == "pending" else None,
-        "last_status_code": delivery.last_status_code,
-        "attempt_log": delivery.attempt_log,
-        "created_at": _time(delivery.created_at),
-        "updated_at": _time(delivery.updated_at),
+        "created_at": endpoint.created_at,
+        "updated_at": endpoint.updated_at,
+        "last_success_at": endpoint.last_success_at,
+        "failing_since": endpoint.failing_since,
     }
 
 
-async def valid_url(value: Any, *, allow_private: bool) -> str:
-    if not isinstance(value, str) or not value:
-        raise invalid("url", "must be a non-empty string")
-    try:
-        await check_webhook_url(value, allow_private=allow_private)
-    except UnsafeURL as exc:
-        raise invalid("url", str(exc)) from exc
-    return value
+class Attempt(ResponseBody):
+    at: WrittenTimestamp
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+    response_excerpt: str | None
+    trigger: DeliveryTrigger
 
 
-def valid_events(value: Any) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise invalid("events", 'must be a non-empty list: ["*"] or event types')
-    if len(value) > EVENT_FILTER_MAX:
-        raise invalid("events", f"must list at most {EVENT_FILTER_MAX} types")
-    for item in value:
-        if item != "*" and item not in EventType.__members__.values():
-            raise invalid("events", f"unknown event type {item!r}")
-    return ["*"] if "*" in value else list(dict.fromkeys(value))
+class Delivery(Identified):
+    event_id: str
+    endpoint_id: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: Timestamp | None = Field(description="Only while pending")
+    last_status_code: int | None
+    attempt_log: list[Attempt]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, delivery: DeliveryRow) -> Self:
+        pending = delivery.status == DeliveryStatus.PENDING
+        return cls.model_validate(
+            {
+                "id": delivery.id,
+                "event_id": delivery.event_id,
+                "endpoint_id": delivery.endpoint_id,
+                "status": delivery.status,
+                "attempts": delivery.attempts,
+                "next_attempt_at": delivery.next_attempt_at if pending else None,
+                "last_status_code": delivery.last_status_code,
+                "attempt_log": delivery.attempt_log,
+                "created_at": delivery.created_at,
+                "updated_at": delivery.updated_at,
+            }
+        )
 
 
-def valid_session_ids(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise invalid("session_ids", "must be a list of session ids or null")
-    if len(value) > SESSION_FILTER_MAX:
-        raise invalid("session_ids", f"must list at most {SESSION_FILTER_MAX} sessions")
-    return list(dict.fromkeys(value)) or None
+class WebhookTestSent(ResponseBody):
+    event: Event
+    delivery: Delivery
 
 
-def valid_description(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > DESCRIPTION_MAX_LENGTH:
-        raise invalid("description", f"must be a string of at most {DESCRIPTION_MAX_LENGTH} characters")
-    return value
-
-
-def valid_enabled(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise invalid("enabled", "must be true or false")
-    return value
-
-
-async def endpoint_changes(body: dict[str, Any], *, allow_private: bool, creating: bool) -> dict[str, Any]:
-    """The validated fields of a create (url required) or a partial update."""
-    unknown = sorted(set(body) - ENDPOINT_FIELDS)
-    if unknown:
-        raise invalid(unknown[0], "is not a webhook endpoint field")
-    if creating and "url" not in body:
-        raise invalid("url", "is required")
-    changes: dict[str, Any] = {}
-    if "url" in body:
-        changes["url"] = await valid_url(body["url"], allow_private=allow_private)
-    if "events" in body or creating:
-        changes["events"] = valid_events(body.get("events", ["*"]))
-    if "session_ids" in body:
-        changes["session_ids"] = valid_session_ids(body["session_ids"])
-    if "description" in body:
-        changes["description"] = valid_description(body["description"])
-    if "enabled" in body:
-        changes["enabled"] = valid_enabled(body["enabled"])
-    return changes
-
-
-def valid_status_filter(value: str | None) -> str | None:
-    if value is not None and value not in DELIVERY_STATUSES:
-        raise invalid("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
-    return value
-
-
-def valid_moment(body: dict[str, Any], name: str, *, required: bool) -> datetime | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise invalid(name, "is required (an ISO 8601 time)")
-        return None
-    if not isinstance(value, str):
-        raise invalid(name, "must be an ISO 8601 time")
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise invalid(name, "must be an ISO 8601 time") from exc
-    if moment.tzinfo is None:
-        raise invalid(name, "must carry a timezone (e.g. a trailing Z)")
-    return moment
+class WebhookReplayed(ResponseBody):
+    endpoint_id: str
+    since: Timestamp
+    until: Timestamp
+    replayed: int

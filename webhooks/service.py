@@ -8,20 +8,25 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from relay.core.config import Settings
-from relay.core.enums import EventType
+from relay.core.enums import DeliveryStatus, DeliveryTrigger, EventType
 from relay.core.events import envelope_of, publish_event
 from relay.core.ledger import event_pages
 from relay.core.models import Event, Session
 from relay.core.problems import Problem, invalid, not_found
+from relay.core.schemas import Event as EventShape
+from relay.core.schemas import parse
 from webhooks import queue, schemas
-from webhooks.constants import ROTATION_GRACE_MAX_SECONDS, ROTATION_GRACE_SECONDS
 from webhooks.models import Delivery, WebhookEndpoint
 from webhooks.outbox import endpoint_matches, new_delivery
 from webhooks.signing import generate_secret
+from webhooks.url_guard import UnsafeURL, check_webhook_url
+
+DISABLED_BY_TENANT = "disabled by the tenant"
 
 
 async def _endpoint(tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
@@ -31,11 +36,20 @@ async def _endpoint(tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
     return endpoint
 
 
+async def _check_url(settings: Settings, url: str) -> None:
+    """Where the host resolves to: the one check of a URL that needs the network."""
+    try:
+        await check_webhook_url(url, allow_private=settings.webhook_allow_private)
+    except UnsafeURL as exc:
+        raise invalid("url", str(exc)) from exc
+
+
 async def _check_sessions(tenant_id: str, session_ids: list[str] | None) -> None:
     """A filter may only name the tenant's own sessions (others' ids are unknown ids)."""
     if not session_ids:
         return
-    known = set(await Session.filter(tenant_id=tenant_id, id__in=session_ids).values_list("id", flat=True))
+    rows = await Session.filter(tenant_id=tenant_id, id__in=session_ids).values_list("id", flat=True)
+    known = {str(session_id) for session_id in rows}
     missing = [sid for sid in session_ids if sid not in known]
     if missing:
         raise invalid("session_ids", f"unknown session {missing[0]!r}")
@@ -52,57 +66,61 @@ async def _queue_later(redis: Redis | None, delivery_ids: list[str]) -> None:
         pass  # the sweeper will find them in the database
 
 
-async def create_endpoint(settings: Settings, tenant_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    changes = await schemas.endpoint_changes(
-        body, allow_private=settings.webhook_allow_private, creating=True
-    )
-    await _check_sessions(tenant_id, changes.get("session_ids"))
-    enabled = changes.pop("enabled", True)
+async def create_endpoint(
+    settings: Settings, tenant_id: str, body: schemas.WebhookEndpointCreate
+) -> schemas.WebhookEndpointWithSecret:
+    await _check_url(settings, body.url)
+    await _check_sessions(tenant_id, body.session_ids)
     endpoint = await WebhookEndpoint.create(
         id=WebhookEndpoint.make_id(),
         tenant_id=tenant_id,
         secret=generate_secret(),
-        enabled=enabled,
-        disabled_reason=None if enabled else "disabled by the tenant",
-        **changes,
+        url=body.url,
+        events=body.events,
+        session_ids=body.session_ids,
+        description=body.description,
+        enabled=body.enabled,
+        disabled_reason=None if body.enabled else DISABLED_BY_TENANT,
     )
-    return schemas.endpoint_json(endpoint, with_secret=True)
+    return schemas.WebhookEndpointWithSecret.of(endpoint)
 
 
-async def list_endpoints(tenant_id: str, *, limit: int, cursor: str | None) -> list[dict[str, Any]]:
+async def list_endpoints(tenant_id: str, *, limit: int, cursor: str | None) -> list[schemas.WebhookEndpoint]:
     query = WebhookEndpoint.filter(tenant_id=tenant_id)
     if cursor:
         query = query.filter(id__gt=cursor)
-    return [schemas.endpoint_json(e) for e in await query.order_by("id").limit(limit)]
+    return [schemas.WebhookEndpoint.of(e) for e in await query.order_by("id").limit(limit)]
 
 
-async def get_endpoint(tenant_id: str, endpoint_id: str) -> dict[str, Any]:
-    return schemas.endpoint_json(await _endpoint(tenant_id, endpoint_id))
+async def get_endpoint(tenant_id: str, endpoint_id: str) -> schemas.WebhookEndpoint:
+    return schemas.WebhookEndpoint.of(await _endpoint(tenant_id, endpoint_id))
 
 
 async def update_endpoint(
     settings: Settings, redis: Redis | None, tenant_id: str, endpoint_id: str, body: dict[str, Any]
-) -> dict[str, Any]:
+) -> schemas.WebhookEndpoint:
+    """``body`` is checked as a ``WebhookEndpointUpdate`` once the endpoint is known (foreign ids: 404)."""
     endpoint = await _endpoint(tenant_id, endpoint_id)
-    changes = await schemas.endpoint_changes(
-        body, allow_private=settings.webhook_allow_private, creating=False
-    )
+    changes: dict[str, Any] = dict(parse(schemas.WebhookEndpointUpdate, body).root)
+    if "url" in changes:
+        await _check_url(settings, changes["url"])
     await _check_sessions(tenant_id, changes.get("session_ids"))
     resuming = changes.get("enabled") is True and not endpoint.enabled
     if "enabled" in changes:
         if changes["enabled"]:
             changes.update(disabled_reason=None, failing_since=None)
         elif endpoint.enabled:
-            changes["disabled_reason"] = "disabled by the tenant"
+            changes["disabled_reason"] = DISABLED_BY_TENANT
     if changes:
         await WebhookEndpoint.filter(id=endpoint.id).update(updated_at=datetime.now(UTC), **changes)
     if resuming:
         # Deliveries paused while the endpoint was disabled go out again.
-        paused = await Delivery.filter(
-            endpoint_id=endpoint.id, status="pending", next_attempt_at__isnull=True
+        rows = await Delivery.filter(
+            endpoint_id=endpoint.id, status=DeliveryStatus.PENDING, next_attempt_at__isnull=True
         ).values_list("id", flat=True)
-        await Delivery.filter(id__in=list(paused)).update(next_attempt_at=datetime.now(UTC))
-        await _queue_later(redis, list(paused))
+        paused = [str(delivery_id) for delivery_id in rows]
+        await Delivery.filter(id__in=paused).update(next_attempt_at=datetime.now(UTC))
+        await _queue_later(redis, paused)
     return await get_endpoint(tenant_id, endpoint_id)
 
 
@@ -113,22 +131,26 @@ async def delete_endpoint(tenant_id: str, endpoint_id: str) -> None:
         await WebhookEndpoint.filter(id=endpoint.id).using_db(connection).delete()
 
 
-async def rotate_secret(tenant_id: str, endpoint_id: str, body: dict[str, Any]) -> dict[str, Any]:
+async def delete_tenant_webhooks(tenant_id: str, connection: BaseDBAsyncClient) -> None:
+    """Part of deleting a tenant, in its transaction (pending deliveries would find no endpoint)."""
+    await Delivery.filter(tenant_id=tenant_id).using_db(connection).delete()
+    await WebhookEndpoint.filter(tenant_id=tenant_id).using_db(connection).delete()
+
+
+async def rotate_secret(
+    tenant_id: str, endpoint_id: str, body: schemas.WebhookRotate
+) -> schemas.WebhookEndpointWithSecret:
     """New secret now; the old one keeps signing (second signature) for the grace period."""
-    grace = body.get("grace_period_seconds", ROTATION_GRACE_SECONDS)
-    if isinstance(grace, bool) or not isinstance(grace, int):
-        raise invalid("grace_period_seconds", "must be an integer")
-    if not 0 <= grace <= ROTATION_GRACE_MAX_SECONDS:
-        raise invalid("grace_period_seconds", f"must be between 0 and {ROTATION_GRACE_MAX_SECONDS}")
+    grace = body.grace_period_seconds
     endpoint = await _endpoint(tenant_id, endpoint_id)
     endpoint.previous_secret = endpoint.secret if grace else None
     endpoint.previous_secret_expires_at = datetime.now(UTC) + timedelta(seconds=grace) if grace else None
     endpoint.secret = generate_secret()
     await endpoint.save()
-    return schemas.endpoint_json(endpoint, with_secret=True)
+    return schemas.WebhookEndpointWithSecret.of(endpoint)
 
 
-async def send_test(redis: Redis | None, tenant_id: str, endpoint_id: str) -> dict[str, Any]:
+async def send_test(redis: Redis | None, tenant_id: str, endpoint_id: str) -> schemas.WebhookTestSent:
     """A ``webhook.test`` event through the normal pipeline, addressed to this endpoint only."""
     endpoint = await _endpoint(tenant_id, endpoint_id)
     if not endpoint.enabled:
@@ -141,19 +163,21 @@ async def send_test(redis: Redis | None, tenant_id: str, endpoint_id: str) -> di
         data={"endpoint_id": endpoint.id},
     )
     delivery = await Delivery.get(event_id=envelope["id"], endpoint_id=endpoint.id)
-    return {"event": envelope, "delivery": schemas.delivery_json(delivery)}
+    return schemas.WebhookTestSent(
+        event=EventShape.model_validate(envelope), delivery=schemas.Delivery.of(delivery)
+    )
 
 
 async def list_deliveries(
-    tenant_id: str, endpoint_id: str, *, status: str | None, limit: int, cursor: str | None
-) -> list[dict[str, Any]]:
+    tenant_id: str, endpoint_id: str, *, status: DeliveryStatus | None, limit: int, cursor: str | None
+) -> list[schemas.Delivery]:
     endpoint = await _endpoint(tenant_id, endpoint_id)
     query = Delivery.filter(endpoint_id=endpoint.id)
     if status:
         query = query.filter(status=status)
     if cursor:
         query = query.filter(id__gt=cursor)
-    return [schemas.delivery_json(d) for d in await query.order_by("id").limit(limit)]
+    return [schemas.Delivery.of(d) for d in await query.order_by("id").limit(limit)]
 
 
 async def _delivery(tenant_id: str, delivery_id: str) -> Delivery:
@@ -163,11 +187,11 @@ async def _delivery(tenant_id: str, delivery_id: str) -> Delivery:
     return delivery
 
 
-async def get_delivery(tenant_id: str, delivery_id: str) -> dict[str, Any]:
-    return schemas.delivery_json(await _delivery(tenant_id, delivery_id))
+async def get_delivery(tenant_id: str, delivery_id: str) -> schemas.Delivery:
+    return schemas.Delivery.of(await _delivery(tenant_id, delivery_id))
 
 
-async def retry_delivery(redis: Redis | None, tenant_id: str, delivery_id: str) -> dict[str, Any]:
+async def retry_delivery(redis: Redis | None, tenant_id: str, delivery_id: str) -> schemas.Delivery:
     """One manual attempt now, whatever the delivery's state (logged as ``manual``)."""
     delivery = await _delivery(tenant_id, delivery_id)
     endpoint = await WebhookEndpoint.get_or_none(id=delivery.endpoint_id)
@@ -178,8 +202,8 @@ async def retry_delivery(redis: Redis | None, tenant_id: str, delivery_id: str) 
     updated = await Delivery.filter(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now), id=delivery.id
     ).update(
-        status="pending",
-        trigger="manual",
+        status=DeliveryStatus.PENDING,
+        trigger=DeliveryTrigger.MANUAL,
         next_attempt_at=now,
         lease_owner=None,
         lease_until=None,
@@ -192,12 +216,10 @@ async def retry_delivery(redis: Redis | None, tenant_id: str, delivery_id: str) 
 
 
 async def replay(
-    redis: Redis | None, tenant_id: str, endpoint_id: str, body: dict[str, Any]
-) -> dict[str, Any]:
+    redis: Redis | None, tenant_id: str, endpoint_id: str, body: schemas.WebhookReplay
+) -> schemas.WebhookReplayed:
     """New deliveries for exactly the ledger events in [since, until] this endpoint matches."""
-    since = schemas.valid_moment(body, "since", required=True)
-    until = schemas.valid_moment(body, "until", required=False) or datetime.now(UTC)
-    assert since is not None
+    since, until = body.since, body.until or datetime.now(UTC)
     if since > until:
         raise invalid("since", "must not be after until")
     endpoint = await _endpoint(tenant_id, endpoint_id)
@@ -221,9 +243,4 @@ async def replay(
             await Delivery.bulk_create(deliveries)
             await _queue_later(redis, [d.id for d in deliveries])
             count += len(deliveries)
-    return {
-        "endpoint_id": endpoint.id,
-        "since": schemas._time(since),
-        "until": schemas._time(until),
-        "replayed": count,
-    }
+    return schemas.WebhookReplayed(endpoint_id=endpoint.id, since=since, until=until, replayed=count)

@@ -53,6 +53,23 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
 
 
+class MessageType(StrEnum):
+    """What an outbound message carries (SPEC "outbound message"); the engine sends each kind its way."""
+
+    TEXT = "text"
+    REACTION = "reaction"
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    DOCUMENT = "document"
+    LOCATION = "location"
+
+
+MEDIA_MESSAGE_TYPES = frozenset(
+    {MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT}
+)
+
+
 class AckStatus(StrEnum):
     """What a ``message.ack`` reports about messages already sent."""
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NotRequired
+
+# pydantic reads TypedDicts from typing_extensions on Python < 3.12 (they document the body in /openapi.json).
+from typing_extensions import TypedDict
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -24,6 +27,22 @@ _TITLES = {
 }
 
 
+class FieldErrorDetails(TypedDict):
+    field: str
+    message: str
+
+
+class ProblemDetails(TypedDict):
+    """The body of every error answer (RFC 9457), as ``/openapi.json`` documents it."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: NotRequired[str]
+    errors: NotRequired[list[FieldErrorDetails]]
+
+
 @dataclass
 class FieldError:
     field: str
@@ -42,8 +61,8 @@ class Problem(Exception):
     def __str__(self) -> str:
         return self.detail
 
-    def to_dict(self, instance: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {
+    def to_dict(self, instance: str | None = None) -> ProblemDetails:
+        body: ProblemDetails = {
             "type": "about:blank",
             "title": self.title or _TITLES.get(self.status, "Error"),
             "status": self.status,

@@ -1,4 +1,8 @@
-"""Small user stories the API tests share: make a session, wait for a status, link it."""
+"""What the API tests share: the problem+json check, making a session, the app's route table.
+
+Waiting for a session's status and linking a sandbox session are in ``tests.sessions``, shared with
+the end-to-end tests.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from tests.helpers import wait_until
+from starlette.routing import BaseRoute
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -32,35 +35,21 @@ async def create_session(
     return response.json()  # type: ignore[no-any-return]
 
 
-async def wait_for_status(
-    client: httpx.AsyncClient, session_id: str, *statuses: str, timeout: float = 20
-) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        session: dict[str, Any] = (await client.get(f"/v1/sessions/{session_id}")).json()
-        return session if session.get("status") in statuses else None
+def app_routes() -> list[BaseRoute]:
+    """The web process's real route table (the app is built, not started)."""
+    from relay.core.config import Settings
+    from relay.web.app import create_app
 
-    return await wait_until(probe, timeout=timeout, what=f"{session_id} to be {statuses}")
-
-
-async def linked_sandbox_session(client: httpx.AsyncClient) -> dict[str, Any]:
-    """A sandbox session that is running, scanned and connected, as a user would get it."""
-    session = await create_session(client, engine="sandbox", start=True)
-    await wait_for_status(client, session["id"], "qr")
-    scan = await client.post(f"/v1/sessions/{session['id']}/sandbox/scan", json={})
-    assert scan.status_code == 202, scan.text
-    return await wait_for_status(client, session["id"], "connected")
+    settings = Settings(data_dir=Path("."), database_url="sqlite://:memory:", redis_url=None)
+    return create_app(settings).routes
 
 
 def served_routes() -> set[tuple[str, str]]:
     """Every (method, path) the web process serves, read from the app's real route table."""
     from starlette.routing import Route, WebSocketRoute
 
-    from relay.core.config import Settings
-    from relay.web.app import create_app
-
-    settings = Settings(data_dir=Path("."), database_url="sqlite://:memory:", redis_url=None)
     served: set[tuple[str, str]] = set()
-    for route in create_app(settings).routes:
+    for route in app_routes():
         if isinstance(route, WebSocketRoute):
             served.add(("GET", route.path))
         elif isinstance(route, Route):
@@ -70,14 +59,7 @@ def served_routes() -> set[tuple[str, str]]:
 
 def webhook_routes() -> set[tuple[str, str]]:
     """Routes owned by the webhooks package; its own tests cover their isolation and input."""
-    from starlette.routing import Route
 
     from relay.web.api import webhooks
 
-    return {
-        (method, route.path)
-        for route in webhooks.routes
-        if isinstance(route, Route)
-        for method in route.methods or ()
-        if method != "HEAD"
-    }
+    return {(operation.method, operation.path) for operation in webhooks.routes.operations}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.api.flows import linked_sandbox_session
 from tests.conftest import TenantHandle
+from tests.sessions import connected_sandbox_session
 
 ENVELOPE_FIELDS = {"id", "type", "tenant_id", "session_id", "created_at", "data"}
 
@@ -12,7 +12,7 @@ async def test_history_is_ordered_filterable_and_resumable(
     tenant: TenantHandle, other_tenant: TenantHandle
 ) -> None:
     client = tenant.client
-    session = await linked_sandbox_session(client)
+    session = await connected_sandbox_session(client)
 
     everything = (await client.get("/v1/events", params={"limit": 1000})).json()["data"]
     assert everything and all(set(e) == ENVELOPE_FIELDS for e in everything)

@@ -10,13 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.flows import (
-    assert_problem,
-    linked_sandbox_session,
-    served_routes,
-    webhook_routes,
-)
+from tests.api.flows import assert_problem, served_routes, webhook_routes
 from tests.conftest import TenantHandle
+from tests.sessions import connected_sandbox_session
 
 # (method, path template, JSON body): routes that take an id of the other tenant's.
 ID_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -58,7 +54,7 @@ def test_every_tenant_route_is_listed() -> None:
 @pytest.fixture
 async def foreign(other_tenant: TenantHandle) -> dict[str, Any]:
     """Objects of the other tenant: a linked session with one sent message."""
-    session = await linked_sandbox_session(other_tenant.client)
+    session = await connected_sandbox_session(other_tenant.client)
     sent = await other_tenant.client.post(
         f"/v1/sessions/{session['id']}/messages", json={"to": "4915112345678", "text": "mine"}
     )

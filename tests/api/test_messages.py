@@ -7,16 +7,17 @@ import base64
 
 import pytest
 
-from tests.api.flows import assert_problem, create_session, linked_sandbox_session, wait_for_status
+from tests.api.flows import assert_problem, create_session
 from tests.conftest import TenantHandle
 from tests.helpers import wait_until
+from tests.sessions import connected_sandbox_session, wait_for_status
 
 MESSAGE_FIELDS = {"id", "session_id", "to", "type", "status", "whatsapp_id", "error", "created_at"}
 
 
 async def test_text_message_is_sent_and_listed(tenant: TenantHandle) -> None:
     client = tenant.client
-    session = await linked_sandbox_session(client)
+    session = await connected_sandbox_session(client)
     path = f"/v1/sessions/{session['id']}/messages"
 
     response = await client.post(path, json={"to": "+4915112345678", "type": "text", "text": "hi"})
@@ -51,14 +52,14 @@ async def test_text_message_is_sent_and_listed(tenant: TenantHandle) -> None:
     ids=["group-text", "reaction", "unreact", "image-url", "document-base64", "location"],
 )
 async def test_every_message_type_is_accepted(tenant: TenantHandle, body: dict[str, object]) -> None:
-    session = await linked_sandbox_session(tenant.client)
+    session = await connected_sandbox_session(tenant.client)
     response = await tenant.client.post(f"/v1/sessions/{session['id']}/messages", json=body)
     assert response.status_code == 201, response.text
     assert response.json()["type"] == body["type"]
 
 
 async def test_a_failed_send_is_reported(tenant: TenantHandle) -> None:
-    session = await linked_sandbox_session(tenant.client)
+    session = await connected_sandbox_session(tenant.client)
     response = await tenant.client.post(
         f"/v1/sessions/{session['id']}/messages", json={"to": "0001234567", "text": "nobody"}
     )
@@ -68,7 +69,7 @@ async def test_a_failed_send_is_reported(tenant: TenantHandle) -> None:
 
 async def test_idempotency_key_sends_once(tenant: TenantHandle) -> None:
     client = tenant.client
-    session = await linked_sandbox_session(client)
+    session = await connected_sandbox_session(client)
     path = f"/v1/sessions/{session['id']}/messages"
     body = {"to": "+4915112345678", "type": "text", "text": "once"}
     headers = {"Idempotency-Key": "order-42-confirmation"}
@@ -115,7 +116,7 @@ async def test_sending_needs_a_running_session(tenant: TenantHandle) -> None:
 
 async def test_concurrent_retries_with_one_key_send_once(tenant: TenantHandle) -> None:
     client = tenant.client
-    session = await linked_sandbox_session(client)
+    session = await connected_sandbox_session(client)
     path = f"/v1/sessions/{session['id']}/messages"
     headers = {"Idempotency-Key": "burst-1"}
 

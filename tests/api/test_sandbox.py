@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tests.api.flows import assert_problem, create_session, linked_sandbox_session, wait_for_status
+from tests.api.flows import assert_problem, create_session
 from tests.conftest import TenantHandle
 from tests.helpers import wait_until
+from tests.sessions import connected_sandbox_session, wait_for_status
 
 
 async def test_scan_links_the_session_with_the_given_phone(tenant: TenantHandle) -> None:
@@ -20,7 +21,7 @@ async def test_scan_links_the_session_with_the_given_phone(tenant: TenantHandle)
 
 async def test_inbound_messages_appear_as_events(tenant: TenantHandle) -> None:
     client = tenant.client
-    session = await linked_sandbox_session(client)
+    session = await connected_sandbox_session(client)
     response = await client.post(
         f"/v1/sessions/{session['id']}/sandbox/inbound",
         json={"from": "+4915112345678", "text": "hello", "count": 3},
@@ -40,7 +41,7 @@ async def test_inbound_messages_appear_as_events(tenant: TenantHandle) -> None:
 
 async def test_drop_and_phone_logout(tenant: TenantHandle) -> None:
     client = tenant.client
-    session = await linked_sandbox_session(client)
+    session = await connected_sandbox_session(client)
     path = f"/v1/sessions/{session['id']}/sandbox"
 
     assert (await client.post(f"{path}/drop")).status_code == 202

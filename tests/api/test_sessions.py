@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.api.flows import assert_problem, create_session, wait_for_status
+from tests.api.flows import assert_problem, create_session
 from tests.conftest import TenantHandle
+from tests.sessions import wait_for_status
 
 SESSION_FIELDS = {
     "id",

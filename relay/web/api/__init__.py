@@ -1,7 +1,8 @@
 """The REST API of the web process: every route, in one list.
 
-Each module holds the routes of one resource; this package only assembles
-them. The WebSocket feed (``relay.web.ws``) is a sibling, joined in ``relay.web.app``.
+Each module declares the routes of one resource (``operations.Routes``); this
+package only assembles them. The WebSocket feed (``relay.web.ws``) is a
+sibling, joined in ``relay.web.app``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from starlette.routing import BaseRoute
 
 
 def routes() -> list[BaseRoute]:
-    # Imported on call: route modules import ``relay.web.api.common``, and importing this
-    # package must not drag every route in with it.
+    # Imported on call: importing this package must not drag every route in with it.
     from relay.web.api import (
         auth_tokens,
         events,
@@ -25,13 +25,17 @@ def routes() -> list[BaseRoute]:
     from relay.web.api import webhooks as webhook_routes
 
     return [
-        *ops.routes,
-        *openapi.routes,
-        *tenants.routes,
-        *auth_tokens.routes,
-        *sessions.routes,
-        *sandbox.routes,
-        *messages.routes,
-        *events.routes,
-        *webhook_routes.routes,
+        route
+        for module in (
+            ops,
+            openapi,
+            tenants,
+            auth_tokens,
+            sessions,
+            sandbox,
+            messages,
+            events,
+            webhook_routes,
+        )
+        for route in module.routes.routes()
     ]

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
-from relay.web.api.common import JSONResponse, page, page_params, require_tenant
+from relay.core.schemas import Event, Page
+from relay.web.api.operations import Access, Call, Routes
+from relay.web.schemas.events import EventQuery
 from relay.web.services.events import list_events
 
+routes = Routes(tag="events", access=Access.TENANT)
 
-async def event_history(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    limit, cursor = page_params(request)
-    params = request.query_params
+
+@routes.add("GET", "/v1/events", "Event history, oldest first", takes=EventQuery, returns=Page[Event])
+async def event_history(call: Call[EventQuery]) -> Page[Event]:
+    query = call.input
     events = await list_events(
-        tenant_id,
-        session_id=params.get("session_id") or None,
-        event_type=params.get("type") or None,
-        # `after` is the documented name; `cursor` is what every list's next_cursor feeds.
-        after=params.get("after") or cursor,
-        limit=limit,
+        call.tenant_id,
+        session_id=query.session_id,
+        event_type=query.type,
+        after=query.after or query.cursor,
+        limit=query.limit,
     )
-    return JSONResponse(page(events, limit))
-
-
-routes = [Route("/v1/events", event_history, methods=["GET"])]
+    return Page.of(events, query.limit)

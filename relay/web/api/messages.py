@@ -2,44 +2,65 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
-from relay.web.api.common import JSONResponse, page, page_params, read_json_object, require_tenant
+from relay.core.schemas import Page, PageQuery
+from relay.web.api.operations import Access, Call, Reply, Routes
+from relay.web.schemas.messages import Message, MessageCreate
 from relay.web.services import messages as service
 
+routes = Routes(tag="messages", access=Access.TENANT)
 
-async def send_message(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    body = await read_json_object(request)
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "schema": {"type": "string", "minLength": 1, "maxLength": service.MAX_IDEMPOTENCY_KEY},
+    "description": "Retries with the same key return the first message and send nothing",
+}
+
+
+@routes.add(
+    "POST",
+    "/v1/sessions/{session_id}/messages",
+    "Send a message",
+    takes=MessageCreate,
+    # The service checks the body after finding the session (also for the WebSocket `send` frame).
+    check_body_later=True,
+    returns=Message,
+    status=201,
+    also={
+        200: "Idempotency-Key seen before: the earlier message",
+        202: "Queued; the outcome arrives as message.sent or message.failed",
+    },
+    errors=(404, 409),
+    parameters=[IDEMPOTENCY_KEY],
+)
+async def send_message(call: Call[MessageCreate]) -> Reply[Message]:
     message, status = await service.send_message(
-        redis=request.state.redis,
-        settings=request.state.settings,
-        tenant_id=tenant_id,
-        session_id=request.path_params["session_id"],
-        body=body,
-        idempotency_key=request.headers.get("idempotency-key"),
+        redis=call.redis,
+        settings=call.settings,
+        tenant_id=call.tenant_id,
+        session_id=call.path("session_id"),
+        body=call.raw_body,
+        idempotency_key=call.request.headers.get("idempotency-key"),
     )
-    return JSONResponse(message, status_code=status)
+    return Reply(message, status)
 
 
-async def list_messages(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    limit, cursor = page_params(request)
+@routes.add(
+    "GET",
+    "/v1/sessions/{session_id}/messages",
+    "List a session's outbound messages",
+    takes=PageQuery,
+    returns=Page[Message],
+    errors=(404,),
+)
+async def list_messages(call: Call[PageQuery]) -> Page[Message]:
+    page = call.input
     messages = await service.list_messages(
-        tenant_id, request.path_params["session_id"], limit=limit, cursor=cursor
+        call.tenant_id, call.path("session_id"), limit=page.limit, cursor=page.cursor
     )
-    return JSONResponse(page(messages, limit))
+    return Page.of(messages, page.limit)
 
 
-async def get_message(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    return JSONResponse(await service.get_message(tenant_id, request.path_params["message_id"]))
-
-
-routes = [
-    Route("/v1/sessions/{session_id}/messages", send_message, methods=["POST"]),
-    Route("/v1/sessions/{session_id}/messages", list_messages, methods=["GET"]),
-    Route("/v1/messages/{message_id}", get_message, methods=["GET"]),
-]
+@routes.add("GET", "/v1/messages/{message_id}", "Get an outbound message", returns=Message, errors=(404,))
+async def get_message(call: Call[None]) -> Message:
+    return await service.get_message(call.tenant_id, call.path("message_id"))

@@ -6,68 +6,65 @@ import asyncio
 import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.requests import Request
+from redis.asyncio import Redis
 from starlette.responses import Response
-from starlette.routing import Route
 from tortoise import connections
 from tortoise.functions import Count
 
 from relay.core.metrics import SESSIONS_BY_STATUS
 from relay.core.models import Session
 from relay.core.problems import Problem
-from relay.web.api.common import JSONResponse
-from relay.web.responses import problem_response
+from relay.web.api.operations import Access, Call, Routes
+from relay.web.schemas.ops import Health, Ready
 
 log = logging.getLogger("relay.web.api")
 
 # A readiness probe must answer even when a dependency hangs.
 READY_CHECK_TIMEOUT = 2.0
 
+routes = Routes(tag="ops", access=Access.PUBLIC)
 
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+
+@routes.add("GET", "/healthz", "Liveness", returns=Health)
+async def healthz(call: Call[None]) -> Health:
+    return Health(status="ok")
 
 
 async def _check_database() -> None:
     await connections.get("default").execute_query("SELECT 1")
 
 
-async def _check_redis(request: Request) -> None:
-    await request.state.redis.ping()
+async def _check_redis(redis: Redis) -> None:
+    await redis.ping()
 
 
-async def readyz(request: Request) -> Response:
-    checks = {"database": _check_database(), "redis": _check_redis(request)}
+@routes.add("GET", "/readyz", "Readiness: database and Redis reachable", returns=Ready, errors=(503,))
+async def readyz(call: Call[None]) -> Ready:
+    checks = {"database": _check_database(), "redis": _check_redis(call.redis)}
     results = await asyncio.gather(
         *(asyncio.wait_for(check, READY_CHECK_TIMEOUT) for check in checks.values()),
         return_exceptions=True,
     )
-    report = {}
+    failed = []
     for name, result in zip(checks, results, strict=True):
         if isinstance(result, BaseException):
             log.warning("readiness: %s failed: %r", name, result)
-            report[name] = "timeout" if isinstance(result, TimeoutError) else "unavailable"
-        else:
-            report[name] = "ok"
-    failed = [name for name, state in report.items() if state != "ok"]
+            failed.append(name)
     if failed:
-        problem = Problem(503, f"not ready: {', '.join(failed)} unreachable")
-        response = problem_response(problem, instance=request.url.path)
-        return response
-    return JSONResponse(report)
+        raise Problem(503, f"not ready: {', '.join(failed)} unreachable")
+    return Ready(database="ok", redis="ok")
 
 
-async def metrics(request: Request) -> Response:
+@routes.add(
+    "GET",
+    "/metrics",
+    "Prometheus metrics",
+    content={"text/plain": {"schema": {"type": "string", "description": "Prometheus text format"}}},
+)
+async def metrics(call: Call[None]) -> Response:
     # Counted at scrape time: a gauge kept in memory would drift across processes.
     rows = await Session.annotate(count=Count("id")).group_by("status").values("status", "count")
     SESSIONS_BY_STATUS.clear()
     for row in rows:
         SESSIONS_BY_STATUS.labels(status=row["status"]).set(row["count"])
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-routes = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
-]

@@ -2,64 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from pydantic import BaseModel
 
-from relay.core.problems import invalid
-from relay.web.api.common import JSONResponse, read_json_object, require_tenant
+from relay.core.enums import CommandKind
+from relay.web.api.operations import Access, Call, Handler, Routes
+from relay.web.schemas.sandbox import NoBody, SandboxAccepted, SandboxInbound, SandboxScan
 from relay.web.services.sandbox import sandbox_action
-from relay.web.services.validation import optional_int, phone_digits, recipient, require_string
 
-MAX_INBOUND_BURST = 1000
-
-
-def _scan_params(body: dict[str, Any]) -> dict[str, Any]:
-    if body.get("phone") is None:
-        return {}
-    return {"phone": phone_digits(body["phone"], "phone")}
-
-
-def _inbound_params(body: dict[str, Any]) -> dict[str, Any]:
-    if body.get("from") is None:
-        raise invalid("from", "is required")
-    return {
-        "from": recipient(body["from"], "from"),
-        "text": require_string(body, "text", max_length=65_536),
-        "count": optional_int(body, "count", minimum=1, maximum=MAX_INBOUND_BURST, default=1),
-    }
-
-
-def _no_params(body: dict[str, Any]) -> dict[str, Any]:
-    return {}
+routes = Routes(tag="sandbox", access=Access.TENANT)
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
 def _action(
-    name: str, parse: Callable[[dict[str, Any]], dict[str, Any]]
-) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        tenant_id = require_tenant(request)
-        body = await read_json_object(request, allow_empty=True)
-        params = parse(body)
-        result = await sandbox_action(
-            request.state.redis, tenant_id, request.path_params["session_id"], name, params
-        )
-        return JSONResponse(result, status_code=202)
+    kind: CommandKind, summary: str, takes: type[BodyT]
+) -> Callable[[Handler[BodyT, SandboxAccepted]], Handler[BodyT, SandboxAccepted]]:
+    return routes.add(
+        "POST",
+        f"/v1/sessions/{{session_id}}/sandbox/{kind.removeprefix('sandbox.')}",
+        summary,
+        takes=takes,
+        optional_body=True,
+        returns=SandboxAccepted,
+        status=202,
+        errors=(404, 409),
+    )
 
-    endpoint.__name__ = f"sandbox_{name}"
-    return endpoint
+
+async def _ask(call: Call[BaseModel], kind: CommandKind, **params: object) -> SandboxAccepted:
+    return await sandbox_action(call.redis, call.tenant_id, call.path("session_id"), kind, params)
 
 
-routes = [
-    Route("/v1/sessions/{session_id}/sandbox/scan", _action("scan", _scan_params), methods=["POST"]),
-    Route(
-        "/v1/sessions/{session_id}/sandbox/inbound",
-        _action("inbound", _inbound_params),
-        methods=["POST"],
-    ),
-    Route("/v1/sessions/{session_id}/sandbox/drop", _action("drop", _no_params), methods=["POST"]),
-    Route("/v1/sessions/{session_id}/sandbox/logout", _action("logout", _no_params), methods=["POST"]),
-]
+@_action(CommandKind.SANDBOX_SCAN, "Sandbox: the phone scans the QR", SandboxScan)
+async def sandbox_scan(call: Call[SandboxScan]) -> SandboxAccepted:
+    return await _ask(call, CommandKind.SANDBOX_SCAN, **call.input.model_dump(exclude_none=True))
+
+
+@_action(CommandKind.SANDBOX_INBOUND, "Sandbox: a contact writes to the session", SandboxInbound)
+async def sandbox_inbound(call: Call[SandboxInbound]) -> SandboxAccepted:
+    return await _ask(call, CommandKind.SANDBOX_INBOUND, **call.input.model_dump(by_alias=True))
+
+
+@_action(CommandKind.SANDBOX_DROP, "Sandbox: the connection breaks", NoBody)
+async def sandbox_drop(call: Call[NoBody]) -> SandboxAccepted:
+    return await _ask(call, CommandKind.SANDBOX_DROP)
+
+
+@_action(CommandKind.SANDBOX_LOGOUT, "Sandbox: the phone unlinks the device", NoBody)
+async def sandbox_logout(call: Call[NoBody]) -> SandboxAccepted:
+    return await _ask(call, CommandKind.SANDBOX_LOGOUT)

@@ -2,105 +2,115 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from relay.core.problems import invalid
-from relay.web.api.common import JSONResponse, page, page_params, read_json_object, require_tenant
+from relay.core.schemas import Page, PageQuery
+from relay.web.api.operations import Access, Call, Routes
+from relay.web.schemas.sessions import PairCode, PairCodeRequest, Qr, QrQuery, Session, SessionCreate
 from relay.web.services import pairing
 from relay.web.services import sessions as service
-from relay.web.services.validation import optional_bool, phone_digits, require_string
+
+routes = Routes(tag="sessions", access=Access.TENANT)
 
 
-async def create_session(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    body = await read_json_object(request)
-    name = require_string(body, "name", max_length=200)
-    engine = body.get("engine", "whatsapp")
-    if engine not in service.ENGINES:
-        raise invalid("engine", f"must be one of {', '.join(service.ENGINES)}")
-    start = optional_bool(body, "start", default=True)
-    session = await service.create_session(
-        request.state.redis, tenant_id, name=name, engine=engine, start=bool(start)
-    )
-    return JSONResponse(session, status_code=201)
-
-
-async def list_sessions(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    limit, cursor = page_params(request)
-    return JSONResponse(page(await service.list_sessions(tenant_id, limit=limit, cursor=cursor), limit))
-
-
-async def get_session(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    return JSONResponse(await service.get_session(tenant_id, request.path_params["session_id"]))
-
-
-async def delete_session(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    await service.delete_session(request.state.redis, tenant_id, request.path_params["session_id"])
-    return Response(status_code=204)
-
-
-async def start_session(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    session_id = request.path_params["session_id"]
-    return JSONResponse(
-        await service.start_session(request.state.redis, tenant_id, session_id), status_code=202
+@routes.add("POST", "/v1/sessions", "Create a session", takes=SessionCreate, returns=Session, status=201)
+async def create_session(call: Call[SessionCreate]) -> Session:
+    body = call.input
+    return await service.create_session(
+        call.redis, call.tenant_id, name=body.name, engine=body.engine, start=body.start
     )
 
 
-async def stop_session(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    session_id = request.path_params["session_id"]
-    return JSONResponse(
-        await service.stop_session(request.state.redis, tenant_id, session_id), status_code=202
+@routes.add("GET", "/v1/sessions", "List sessions", takes=PageQuery, returns=Page[Session])
+async def list_sessions(call: Call[PageQuery]) -> Page[Session]:
+    page = call.input
+    return Page.of(
+        await service.list_sessions(call.tenant_id, limit=page.limit, cursor=page.cursor), page.limit
     )
 
 
-async def logout_session(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    session_id = request.path_params["session_id"]
-    return JSONResponse(
-        await service.logout_session(request.state.redis, tenant_id, session_id), status_code=202
-    )
+@routes.add("GET", "/v1/sessions/{session_id}", "Get a session", returns=Session, errors=(404,))
+async def get_session(call: Call[None]) -> Session:
+    return await service.get_session(call.tenant_id, call.path("session_id"))
 
 
-async def get_qr(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    image_format = request.query_params.get("format", "json")
-    if image_format != "json" and image_format not in pairing.QR_FORMATS:
-        raise invalid("format", "must be json, png or svg")
-    qr = await pairing.current_qr(tenant_id, request.path_params["session_id"])
-    if image_format == "json":
-        return JSONResponse(qr)
-    image = pairing.render_qr(qr["qr"], image_format)
+@routes.add(
+    "DELETE",
+    "/v1/sessions/{session_id}",
+    "Delete a session: stop it and erase its WhatsApp credentials",
+    status=204,
+    errors=(404,),
+)
+async def delete_session(call: Call[None]) -> None:
+    await service.delete_session(call.redis, call.tenant_id, call.path("session_id"))
+
+
+@routes.add(
+    "POST",
+    "/v1/sessions/{session_id}/start",
+    "Start a session (idempotent)",
+    returns=Session,
+    status=202,
+    errors=(404, 409),
+)
+async def start_session(call: Call[None]) -> Session:
+    return await service.start_session(call.redis, call.tenant_id, call.path("session_id"))
+
+
+@routes.add(
+    "POST",
+    "/v1/sessions/{session_id}/stop",
+    "Stop a session (idempotent)",
+    returns=Session,
+    status=202,
+    errors=(404, 409),
+)
+async def stop_session(call: Call[None]) -> Session:
+    return await service.stop_session(call.redis, call.tenant_id, call.path("session_id"))
+
+
+@routes.add(
+    "POST",
+    "/v1/sessions/{session_id}/logout",
+    "Unlink the device and erase its credentials",
+    returns=Session,
+    status=202,
+    errors=(404, 409),
+)
+async def logout_session(call: Call[None]) -> Session:
+    return await service.logout_session(call.redis, call.tenant_id, call.path("session_id"))
+
+
+@routes.add(
+    "GET",
+    "/v1/sessions/{session_id}/qr",
+    "The QR code to scan, as JSON or an image",
+    takes=QrQuery,
+    returns=Qr,
+    errors=(404, 409),
+    content={
+        media_type: {"schema": {"type": "string", "contentMediaType": media_type}}
+        for media_type in pairing.QR_FORMATS.values()
+    },
+)
+async def get_qr(call: Call[QrQuery]) -> Qr | Response:
+    qr = await pairing.current_qr(call.tenant_id, call.path("session_id"))
+    if call.input.format == "json":
+        return qr
+    image = pairing.render_qr(qr.qr, call.input.format)
     # A QR code is a short-lived credential: never let a proxy or browser keep it.
     return Response(image.content, media_type=image.media_type, headers={"Cache-Control": "no-store"})
 
 
-async def request_pair_code(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    body = await read_json_object(request)
-    if body.get("phone") is None:
-        raise invalid("phone", "is required")
-    phone = phone_digits(body["phone"], "phone")
-    code = await pairing.request_pair_code(
-        request.state.redis, tenant_id, request.path_params["session_id"], phone
+@routes.add(
+    "POST",
+    "/v1/sessions/{session_id}/pair-code",
+    "Link by phone number: get the code to type on the phone",
+    takes=PairCodeRequest,
+    returns=PairCode,
+    errors=(404, 409, 504),
+)
+async def request_pair_code(call: Call[PairCodeRequest]) -> PairCode:
+    return await pairing.request_pair_code(
+        call.redis, call.tenant_id, call.path("session_id"), call.input.phone
     )
-    return JSONResponse(code)
-
-
-routes = [
-    Route("/v1/sessions", create_session, methods=["POST"]),
-    Route("/v1/sessions", list_sessions, methods=["GET"]),
-    Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
-    Route("/v1/sessions/{session_id}", delete_session, methods=["DELETE"]),
-    Route("/v1/sessions/{session_id}/start", start_session, methods=["POST"]),
-    Route("/v1/sessions/{session_id}/stop", stop_session, methods=["POST"]),
-    Route("/v1/sessions/{session_id}/logout", logout_session, methods=["POST"]),
-    Route("/v1/sessions/{session_id}/qr", get_qr, methods=["GET"]),
-    Route("/v1/sessions/{session_id}/pair-code", request_pair_code, methods=["POST"]),
-]

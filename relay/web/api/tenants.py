@@ -2,66 +2,75 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
-from relay.web.api.common import JSONResponse, page, page_params, read_json_object, require_admin
+from relay.core.schemas import Page, PageQuery
+from relay.web.api.operations import Access, Call, Routes
+from relay.web.schemas.tenants import ApiKey, ApiKeyCreate, ApiKeyCreated, Tenant, TenantCreate
 from relay.web.services import tenants as service
-from relay.web.services.validation import optional_string, require_string
+
+routes = Routes(tag="admin", access=Access.ADMIN)
 
 
-async def create_tenant(request: Request) -> Response:
-    require_admin(request)
-    body = await read_json_object(request)
-    name = require_string(body, "name", max_length=200)
-    return JSONResponse(await service.create_tenant(name), status_code=201)
+@routes.add("POST", "/v1/tenants", "Create a tenant", takes=TenantCreate, returns=Tenant, status=201)
+async def create_tenant(call: Call[TenantCreate]) -> Tenant:
+    return await service.create_tenant(call.input.name)
 
 
-async def list_tenants(request: Request) -> Response:
-    require_admin(request)
-    limit, cursor = page_params(request)
-    return JSONResponse(page(await service.list_tenants(limit=limit, cursor=cursor), limit))
+@routes.add("GET", "/v1/tenants", "List tenants", takes=PageQuery, returns=Page[Tenant])
+async def list_tenants(call: Call[PageQuery]) -> Page[Tenant]:
+    page = call.input
+    return Page.of(await service.list_tenants(limit=page.limit, cursor=page.cursor), page.limit)
 
 
-async def get_tenant(request: Request) -> Response:
-    require_admin(request)
-    return JSONResponse(await service.get_tenant(request.path_params["tenant_id"]))
+@routes.add("GET", "/v1/tenants/{tenant_id}", "Get a tenant", returns=Tenant, errors=(404,))
+async def get_tenant(call: Call[None]) -> Tenant:
+    return await service.get_tenant(call.path("tenant_id"))
 
 
-async def delete_tenant(request: Request) -> Response:
-    require_admin(request)
-    await service.delete_tenant(request.state.redis, request.path_params["tenant_id"])
-    return Response(status_code=204)
+@routes.add(
+    "DELETE",
+    "/v1/tenants/{tenant_id}",
+    "Delete a tenant, its keys, webhooks and sessions",
+    status=204,
+    errors=(404,),
+)
+async def delete_tenant(call: Call[None]) -> None:
+    await service.delete_tenant(call.redis, call.path("tenant_id"))
 
 
-async def create_api_key(request: Request) -> Response:
-    require_admin(request)
-    body = await read_json_object(request, allow_empty=True)
-    name = optional_string(body, "name", max_length=200)
-    key = await service.create_api_key(request.path_params["tenant_id"], name)
-    return JSONResponse(key, status_code=201)
+@routes.add(
+    "POST",
+    "/v1/tenants/{tenant_id}/api-keys",
+    "Create an API key (the key is shown once)",
+    takes=ApiKeyCreate,
+    optional_body=True,
+    returns=ApiKeyCreated,
+    status=201,
+    errors=(404,),
+)
+async def create_api_key(call: Call[ApiKeyCreate]) -> ApiKeyCreated:
+    return await service.create_api_key(call.path("tenant_id"), call.input.name)
 
 
-async def list_api_keys(request: Request) -> Response:
-    require_admin(request)
-    limit, cursor = page_params(request)
-    keys = await service.list_api_keys(request.path_params["tenant_id"], limit=limit, cursor=cursor)
-    return JSONResponse(page(keys, limit))
+@routes.add(
+    "GET",
+    "/v1/tenants/{tenant_id}/api-keys",
+    "List a tenant's API keys",
+    takes=PageQuery,
+    returns=Page[ApiKey],
+    errors=(404,),
+)
+async def list_api_keys(call: Call[PageQuery]) -> Page[ApiKey]:
+    page = call.input
+    keys = await service.list_api_keys(call.path("tenant_id"), limit=page.limit, cursor=page.cursor)
+    return Page.of(keys, page.limit)
 
 
-async def delete_api_key(request: Request) -> Response:
-    require_admin(request)
-    await service.delete_api_key(request.path_params["tenant_id"], request.path_params["key_id"])
-    return Response(status_code=204)
-
-
-routes = [
-    Route("/v1/tenants", create_tenant, methods=["POST"]),
-    Route("/v1/tenants", list_tenants, methods=["GET"]),
-    Route("/v1/tenants/{tenant_id}", get_tenant, methods=["GET"]),
-    Route("/v1/tenants/{tenant_id}", delete_tenant, methods=["DELETE"]),
-    Route("/v1/tenants/{tenant_id}/api-keys", create_api_key, methods=["POST"]),
-    Route("/v1/tenants/{tenant_id}/api-keys", list_api_keys, methods=["GET"]),
-    Route("/v1/tenants/{tenant_id}/api-keys/{key_id}", delete_api_key, methods=["DELETE"]),
-]
+@routes.add(
+    "DELETE",
+    "/v1/tenants/{tenant_id}/api-keys/{key_id}",
+    "Revoke an API key at once",
+    status=204,
+    errors=(404,),
+)
+async def delete_api_key(call: Call[None]) -> None:
+    await service.delete_api_key(call.path("tenant_id"), call.path("key_id"))

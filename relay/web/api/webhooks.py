@@ -2,100 +2,145 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
-from relay.web.api.common import JSONResponse, page, page_params, read_json_object, require_tenant
+from relay.core.schemas import Page, PageQuery
+from relay.web.api.operations import Access, Call, Routes
 from webhooks import service
-from webhooks.schemas import valid_status_filter
+from webhooks.schemas import (
+    Delivery,
+    DeliveryQuery,
+    WebhookEndpoint,
+    WebhookEndpointCreate,
+    WebhookEndpointUpdate,
+    WebhookEndpointWithSecret,
+    WebhookReplay,
+    WebhookReplayed,
+    WebhookRotate,
+    WebhookTestSent,
+)
+
+routes = Routes(tag="webhooks", access=Access.TENANT)
 
 
-async def create_webhook(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    body = await read_json_object(request)
-    endpoint = await service.create_endpoint(request.state.settings, tenant_id, body)
-    return JSONResponse(endpoint, status_code=201)
+@routes.add(
+    "POST",
+    "/v1/webhooks",
+    "Create a webhook endpoint (returns its secret)",
+    takes=WebhookEndpointCreate,
+    returns=WebhookEndpointWithSecret,
+    status=201,
+)
+async def create_webhook(call: Call[WebhookEndpointCreate]) -> WebhookEndpointWithSecret:
+    return await service.create_endpoint(call.settings, call.tenant_id, call.input)
 
 
-async def list_webhooks(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    limit, cursor = page_params(request)
-    return JSONResponse(page(await service.list_endpoints(tenant_id, limit=limit, cursor=cursor), limit))
-
-
-async def get_webhook(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    return JSONResponse(await service.get_endpoint(tenant_id, request.path_params["webhook_id"]))
-
-
-async def update_webhook(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    body = await read_json_object(request)
-    endpoint = await service.update_endpoint(
-        request.state.settings, request.state.redis, tenant_id, request.path_params["webhook_id"], body
+@routes.add("GET", "/v1/webhooks", "List webhook endpoints", takes=PageQuery, returns=Page[WebhookEndpoint])
+async def list_webhooks(call: Call[PageQuery]) -> Page[WebhookEndpoint]:
+    page = call.input
+    return Page.of(
+        await service.list_endpoints(call.tenant_id, limit=page.limit, cursor=page.cursor), page.limit
     )
-    return JSONResponse(endpoint)
 
 
-async def delete_webhook(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    await service.delete_endpoint(tenant_id, request.path_params["webhook_id"])
-    return Response(status_code=204)
+@routes.add(
+    "GET", "/v1/webhooks/{webhook_id}", "Get a webhook endpoint", returns=WebhookEndpoint, errors=(404,)
+)
+async def get_webhook(call: Call[None]) -> WebhookEndpoint:
+    return await service.get_endpoint(call.tenant_id, call.path("webhook_id"))
 
 
-async def rotate_secret(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    body = await read_json_object(request, allow_empty=True)
-    return JSONResponse(await service.rotate_secret(tenant_id, request.path_params["webhook_id"], body))
+@routes.add(
+    "PATCH",
+    "/v1/webhooks/{webhook_id}",
+    "Update a webhook endpoint",
+    takes=WebhookEndpointUpdate,
+    # The service checks the body once the endpoint is found: a foreign id is a 404 first.
+    check_body_later=True,
+    returns=WebhookEndpoint,
+    errors=(404,),
+)
+async def update_webhook(call: Call[WebhookEndpointUpdate]) -> WebhookEndpoint:
+    return await service.update_endpoint(
+        call.settings, call.redis, call.tenant_id, call.path("webhook_id"), call.raw_body
+    )
 
 
-async def test_webhook(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    result = await service.send_test(request.state.redis, tenant_id, request.path_params["webhook_id"])
-    return JSONResponse(result, status_code=202)
+@routes.add("DELETE", "/v1/webhooks/{webhook_id}", "Delete a webhook endpoint", status=204, errors=(404,))
+async def delete_webhook(call: Call[None]) -> None:
+    await service.delete_endpoint(call.tenant_id, call.path("webhook_id"))
 
 
-async def list_deliveries(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    limit, cursor = page_params(request)
-    status = valid_status_filter(request.query_params.get("status") or None)
+@routes.add(
+    "POST",
+    "/v1/webhooks/{webhook_id}/rotate-secret",
+    "Rotate the signing secret; the old one keeps signing during the grace period",
+    takes=WebhookRotate,
+    optional_body=True,
+    returns=WebhookEndpointWithSecret,
+    errors=(404,),
+)
+async def rotate_secret(call: Call[WebhookRotate]) -> WebhookEndpointWithSecret:
+    return await service.rotate_secret(call.tenant_id, call.path("webhook_id"), call.input)
+
+
+@routes.add(
+    "POST",
+    "/v1/webhooks/{webhook_id}/test",
+    "Send a webhook.test event to this endpoint",
+    returns=WebhookTestSent,
+    status=202,
+    errors=(404, 409),
+)
+async def test_webhook(call: Call[None]) -> WebhookTestSent:
+    return await service.send_test(call.redis, call.tenant_id, call.path("webhook_id"))
+
+
+@routes.add(
+    "GET",
+    "/v1/webhooks/{webhook_id}/deliveries",
+    "An endpoint's deliveries with their attempt logs",
+    takes=DeliveryQuery,
+    returns=Page[Delivery],
+    errors=(404,),
+)
+async def list_deliveries(call: Call[DeliveryQuery]) -> Page[Delivery]:
+    query = call.input
     deliveries = await service.list_deliveries(
-        tenant_id, request.path_params["webhook_id"], status=status, limit=limit, cursor=cursor
+        call.tenant_id, call.path("webhook_id"), status=query.status, limit=query.limit, cursor=query.cursor
     )
-    return JSONResponse(page(deliveries, limit))
+    return Page.of(deliveries, query.limit)
 
 
-async def replay(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    body = await read_json_object(request)
-    result = await service.replay(request.state.redis, tenant_id, request.path_params["webhook_id"], body)
-    return JSONResponse(result, status_code=202)
+@routes.add(
+    "POST",
+    "/v1/webhooks/{webhook_id}/replay",
+    "Redeliver every matching event between since and until",
+    takes=WebhookReplay,
+    returns=WebhookReplayed,
+    status=202,
+    errors=(404, 409),
+)
+async def replay(call: Call[WebhookReplay]) -> WebhookReplayed:
+    return await service.replay(call.redis, call.tenant_id, call.path("webhook_id"), call.input)
 
 
-async def get_delivery(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    return JSONResponse(await service.get_delivery(tenant_id, request.path_params["delivery_id"]))
+@routes.add(
+    "GET",
+    "/v1/deliveries/{delivery_id}",
+    "Get a delivery with its attempt log",
+    returns=Delivery,
+    errors=(404,),
+)
+async def get_delivery(call: Call[None]) -> Delivery:
+    return await service.get_delivery(call.tenant_id, call.path("delivery_id"))
 
 
-async def retry_delivery(request: Request) -> Response:
-    tenant_id = require_tenant(request)
-    delivery = await service.retry_delivery(
-        request.state.redis, tenant_id, request.path_params["delivery_id"]
-    )
-    return JSONResponse(delivery, status_code=202)
-
-
-routes: list[Route] = [
-    Route("/v1/webhooks", create_webhook, methods=["POST"]),
-    Route("/v1/webhooks", list_webhooks, methods=["GET"]),
-    Route("/v1/webhooks/{webhook_id}", get_webhook, methods=["GET"]),
-    Route("/v1/webhooks/{webhook_id}", update_webhook, methods=["PATCH"]),
-    Route("/v1/webhooks/{webhook_id}", delete_webhook, methods=["DELETE"]),
-    Route("/v1/webhooks/{webhook_id}/rotate-secret", rotate_secret, methods=["POST"]),
-    Route("/v1/webhooks/{webhook_id}/test", test_webhook, methods=["POST"]),
-    Route("/v1/webhooks/{webhook_id}/deliveries", list_deliveries, methods=["GET"]),
-    Route("/v1/webhooks/{webhook_id}/replay", replay, methods=["POST"]),
-    Route("/v1/deliveries/{delivery_id}", get_delivery, methods=["GET"]),
-    Route("/v1/deliveries/{delivery_id}/retry", retry_delivery, methods=["POST"]),
-]
+@routes.add(
+    "POST",
+    "/v1/deliveries/{delivery_id}/retry",
+    "Retry one delivery now",
+    returns=Delivery,
+    status=202,
+    errors=(404, 409),
+)
+async def retry_delivery(call: Call[None]) -> Delivery:
+    return await service.retry_delivery(call.redis, call.tenant_id, call.path("delivery_id"))

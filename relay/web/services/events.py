@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from relay.core.events import envelope_of
 from relay.core.ledger import tenant_events
+from relay.core.schemas import Event
 
 
 async def list_events(
@@ -15,7 +14,7 @@ async def list_events(
     event_type: str | None,
     after: str | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[Event]:
     """Oldest first, strictly after ``after``; ids are time-ordered so ``id`` is the cursor.
 
     Filters on ids the tenant does not own simply match nothing: an empty list
@@ -23,4 +22,4 @@ async def list_events(
     """
     query = tenant_events(tenant_id, session_id=session_id, event_type=event_type)
     page = await query.filter(id__gt=after or "").order_by("id").limit(limit)
-    return [envelope_of(event) for event in page]
+    return [Event.model_validate(envelope_of(event)) for event in page]

@@ -15,10 +15,10 @@ from tortoise.exceptions import IntegrityError
 
 from relay.core.commands import submit_command
 from relay.core.config import Settings
+from relay.core.enums import CommandKind, DesiredState, MessageStatus
 from relay.core.models import OutboundMessage
 from relay.core.problems import Problem, invalid, not_found
-from relay.web.services.message_bodies import parse_message
-from relay.web.services.serializers import message_json
+from relay.web.schemas.messages import Message, parse_message
 from relay.web.services.session_lookup import visible_session
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -32,10 +32,13 @@ async def send_message(
     session_id: str,
     body: dict[str, Any],
     idempotency_key: str | None,
-) -> tuple[dict[str, Any], int]:
+) -> tuple[Message, int]:
     """Queue a message and ask the session's owner to send it.
 
-    Returns ``(message JSON, HTTP status)``: 201 when the worker answered
+    ``body`` is the JSON object of ``POST .../messages`` or of a WebSocket
+    ``send`` frame, checked here against ``MessageCreate`` only once the session
+    is known, so a foreign session is a 404 whatever the body says.
+    Returns ``(message, HTTP status)``: 201 when the worker answered
     within ``settings.send_wait`` (the status is then ``sent`` or ``failed``),
     202 when it is still ``queued``, 200 when ``idempotency_key`` was already
     used by this tenant (the earlier message is returned and nothing is sent).
@@ -48,19 +51,19 @@ async def send_message(
     if idempotency_key is not None:
         earlier = await _by_idempotency_key(tenant_id, idempotency_key)
         if earlier is not None:
-            return message_json(earlier), 200
-    to, kind, payload = parse_message(body)
-    if session.desired_state != "running":
+            return Message.of(earlier), 200
+    outgoing = parse_message(body)
+    if session.desired_state != DesiredState.RUNNING:
         raise Problem(409, f"session is {session.desired_state}; start it before sending")
     try:
         message = await OutboundMessage.create(
             id=OutboundMessage.make_id(),
             tenant_id=tenant_id,
             session_id=session.id,
-            to=to,
-            type=kind,
-            payload=payload,
-            status="queued",
+            to=outgoing.to,
+            type=outgoing.type,
+            payload=outgoing.payload(),
+            status=MessageStatus.QUEUED,
             idempotency_key=idempotency_key,
         )
     except IntegrityError:
@@ -70,33 +73,31 @@ async def send_message(
         earlier = await _by_idempotency_key(tenant_id, idempotency_key)
         if earlier is None:
             raise
-        return message_json(earlier), 200
+        return Message.of(earlier), 200
     result = await submit_command(
-        redis, session.id, "send", {"message_id": message.id}, wait=settings.send_wait
+        redis, session.id, CommandKind.SEND, {"message_id": message.id}, wait=settings.send_wait
     )
     if result is None:
-        return message_json(message), 202
+        return Message.of(message), 202
     await message.refresh_from_db()
-    # The worker may answer "queued" at once (session reconnecting): still 202.
-    return message_json(message), 202 if message.status == "queued" else 201
+    # The worker may answer at once that the message waits (session reconnecting): still 202.
+    return Message.of(message), 202 if message.status == MessageStatus.QUEUED else 201
 
 
 async def _by_idempotency_key(tenant_id: str, key: str) -> OutboundMessage | None:
     return await OutboundMessage.get_or_none(tenant_id=tenant_id, idempotency_key=key)
 
 
-async def get_message(tenant_id: str, message_id: str) -> dict[str, Any]:
+async def get_message(tenant_id: str, message_id: str) -> Message:
     message = await OutboundMessage.get_or_none(id=message_id, tenant_id=tenant_id)
     if message is None:
         raise not_found("message")
-    return message_json(message)
+    return Message.of(message)
 
 
-async def list_messages(
-    tenant_id: str, session_id: str, *, limit: int, cursor: str | None
-) -> list[dict[str, Any]]:
+async def list_messages(tenant_id: str, session_id: str, *, limit: int, cursor: str | None) -> list[Message]:
     await visible_session(tenant_id, session_id)
     query = OutboundMessage.filter(tenant_id=tenant_id, session_id=session_id)
     if cursor:
         query = query.filter(id__gt=cursor)
-    return [message_json(m) for m in await query.order_by("id").limit(limit)]
+    return [Message.of(m) for m in await query.order_by("id").limit(limit)]

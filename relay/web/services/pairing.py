@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
 
 import segno
 from redis.asyncio import Redis
 
 from relay.core.commands import submit_command
+from relay.core.enums import CommandKind, DesiredState, SessionStatus
 from relay.core.problems import Problem
-from relay.core.times import isoformat
+from relay.web.schemas.sessions import PairCode, Qr
 from relay.web.services.session_lookup import visible_session
 
 QR_FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
@@ -28,13 +28,12 @@ class QrImage:
     media_type: str
 
 
-async def current_qr(tenant_id: str, session_id: str) -> dict[str, Any]:
+async def current_qr(tenant_id: str, session_id: str) -> Qr:
     """The code the worker last received; 409 when the session is not waiting for a scan."""
     session = await visible_session(tenant_id, session_id)
-    if session.status != "qr" or not session.qr:
+    if session.status != SessionStatus.QR or not session.qr:
         raise Problem(409, f"session is {session.status}, not waiting for a QR scan")
-    expires_at = isoformat(session.qr_expires_at) if session.qr_expires_at else None
-    return {"qr": session.qr, "expires_at": expires_at}
+    return Qr(qr=session.qr, expires_at=session.qr_expires_at)
 
 
 def render_qr(code: str, image_format: str) -> QrImage:
@@ -44,13 +43,15 @@ def render_qr(code: str, image_format: str) -> QrImage:
     return QrImage(buffer.getvalue(), QR_FORMATS[image_format])
 
 
-async def request_pair_code(redis: Redis, tenant_id: str, session_id: str, phone: str) -> dict[str, Any]:
+async def request_pair_code(redis: Redis, tenant_id: str, session_id: str, phone: str) -> PairCode:
     session = await visible_session(tenant_id, session_id)
-    if session.desired_state != "running":
+    if session.desired_state != DesiredState.RUNNING:
         raise Problem(409, f"session is {session.desired_state}; start it before pairing")
-    result = await submit_command(redis, session.id, "pair_code", {"phone": phone}, wait=PAIR_CODE_WAIT)
+    result = await submit_command(
+        redis, session.id, CommandKind.PAIR_CODE, {"phone": phone}, wait=PAIR_CODE_WAIT
+    )
     if result is None:
         raise Problem(504, "the session's worker did not answer in time; retry")
     if not result.ok:
         raise Problem(409, result.error or "pairing code refused")
-    return {"code": result.data.get("code")}
+    return PairCode(code=result.data["code"])

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from relay.core.enums import DesiredState
 from relay.core.models import Session
 from relay.core.problems import not_found
-
-DELETED = "deleted"
 
 
 async def visible_session(tenant_id: str, session_id: str) -> Session:
     """The session, or 404: a tenant never learns whether another tenant's id exists."""
-    session = await Session.filter(id=session_id, tenant_id=tenant_id).exclude(desired_state=DELETED).first()
+    session = (
+        await Session.filter(id=session_id, tenant_id=tenant_id)
+        .exclude(desired_state=DesiredState.DELETED)
+        .first()
+    )
     if session is None:
         raise not_found("session")
     return session

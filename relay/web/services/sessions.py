@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import LockError
@@ -22,41 +21,37 @@ from relay.core.constants import (
     SUPERVISOR_WAKE_CHANNEL,
     session_lifecycle_lock_key,
 )
+from relay.core.enums import CommandKind, DesiredState, EngineKind
 from relay.core.models import Session
 from relay.core.problems import Problem
-from relay.web.services.serializers import session_json
-from relay.web.services.session_lookup import DELETED, visible_session
-
-ENGINES = ("whatsapp", "sandbox")
-RUNNING = "running"
-STOPPED = "stopped"
-LOGOUT = "logout"
+from relay.web.schemas import sessions as schemas
+from relay.web.services.session_lookup import visible_session
 
 
 async def create_session(
-    redis: Redis, tenant_id: str, *, name: str, engine: str, start: bool
-) -> dict[str, Any]:
+    redis: Redis, tenant_id: str, *, name: str, engine: EngineKind, start: bool
+) -> schemas.Session:
     session = await Session.create(
         id=Session.make_id(),
         tenant_id=tenant_id,
         name=name,
         engine=engine,
-        desired_state=RUNNING if start else STOPPED,
+        desired_state=DesiredState.RUNNING if start else DesiredState.STOPPED,
     )
     if start:
         await redis.publish(SUPERVISOR_WAKE_CHANNEL, session.id)
-    return session_json(session)
+    return schemas.Session.of(session)
 
 
-async def get_session(tenant_id: str, session_id: str) -> dict[str, Any]:
-    return session_json(await visible_session(tenant_id, session_id))
+async def get_session(tenant_id: str, session_id: str) -> schemas.Session:
+    return schemas.Session.of(await visible_session(tenant_id, session_id))
 
 
-async def list_sessions(tenant_id: str, *, limit: int, cursor: str | None) -> list[dict[str, Any]]:
-    query = Session.filter(tenant_id=tenant_id).exclude(desired_state=DELETED)
+async def list_sessions(tenant_id: str, *, limit: int, cursor: str | None) -> list[schemas.Session]:
+    query = Session.filter(tenant_id=tenant_id).exclude(desired_state=DesiredState.DELETED)
     if cursor:
         query = query.filter(id__gt=cursor)
-    return [session_json(s) for s in await query.order_by("id").limit(limit)]
+    return [schemas.Session.of(s) for s in await query.order_by("id").limit(limit)]
 
 
 @asynccontextmanager
@@ -80,7 +75,12 @@ async def lifecycle_lock(redis: Redis, session_id: str) -> AsyncIterator[None]:
 
 
 async def change_desired_state(
-    redis: Redis, tenant_id: str, session_id: str, desired_state: str, *, command: str | None
+    redis: Redis,
+    tenant_id: str,
+    session_id: str,
+    desired_state: DesiredState,
+    *,
+    command: CommandKind | None,
 ) -> None:
     """Record what the tenant wants, wake the workers, and tell the owner if it must act now.
 
@@ -92,7 +92,7 @@ async def change_desired_state(
         session = await visible_session(tenant_id, session_id)
         await (
             Session.filter(id=session.id)
-            .exclude(desired_state=DELETED)
+            .exclude(desired_state=DesiredState.DELETED)
             .update(desired_state=desired_state, updated_at=datetime.now(UTC))
         )
         await redis.publish(SUPERVISOR_WAKE_CHANNEL, session.id)
@@ -100,21 +100,21 @@ async def change_desired_state(
             await submit_command(redis, session.id, command)
 
 
-async def start_session(redis: Redis, tenant_id: str, session_id: str) -> dict[str, Any]:
-    await change_desired_state(redis, tenant_id, session_id, RUNNING, command=None)
+async def start_session(redis: Redis, tenant_id: str, session_id: str) -> schemas.Session:
+    await change_desired_state(redis, tenant_id, session_id, DesiredState.RUNNING, command=None)
     return await get_session(tenant_id, session_id)
 
 
-async def stop_session(redis: Redis, tenant_id: str, session_id: str) -> dict[str, Any]:
-    await change_desired_state(redis, tenant_id, session_id, STOPPED, command="stop")
+async def stop_session(redis: Redis, tenant_id: str, session_id: str) -> schemas.Session:
+    await change_desired_state(redis, tenant_id, session_id, DesiredState.STOPPED, command=CommandKind.STOP)
     return await get_session(tenant_id, session_id)
 
 
-async def logout_session(redis: Redis, tenant_id: str, session_id: str) -> dict[str, Any]:
-    await change_desired_state(redis, tenant_id, session_id, LOGOUT, command="logout")
+async def logout_session(redis: Redis, tenant_id: str, session_id: str) -> schemas.Session:
+    await change_desired_state(redis, tenant_id, session_id, DesiredState.LOGOUT, command=CommandKind.LOGOUT)
     return await get_session(tenant_id, session_id)
 
 
 async def delete_session(redis: Redis, tenant_id: str, session_id: str) -> None:
     """Hide the session now; its owner logs out, erases credentials and deletes the row."""
-    await change_desired_state(redis, tenant_id, session_id, DELETED, command=None)
+    await change_desired_state(redis, tenant_id, session_id, DesiredState.DELETED, command=None)

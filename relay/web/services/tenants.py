@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
 from relay.core.constants import SUPERVISOR_WAKE_CHANNEL
+from relay.core.enums import DesiredState
 from relay.core.models import ApiKey, Session, Tenant
 from relay.core.problems import not_found
 from relay.web.auth import generate_api_key, hash_api_key
-from relay.web.services.serializers import api_key_json, tenant_json
-from relay.web.services.session_lookup import DELETED
-from webhooks.models import Delivery, WebhookEndpoint
+from relay.web.schemas import tenants as schemas
+from webhooks.service import delete_tenant_webhooks
 
 # Shown in key lists so a user can tell keys apart without the secret part.
 KEY_PREFIX_LENGTH = 10
 
 
-async def create_tenant(name: str) -> dict[str, Any]:
+async def create_tenant(name: str) -> schemas.Tenant:
     tenant = await Tenant.create(id=Tenant.make_id(), name=name)
-    return tenant_json(tenant)
+    return schemas.Tenant.of(tenant)
 
 
 async def _tenant(tenant_id: str) -> Tenant:
@@ -32,15 +31,15 @@ async def _tenant(tenant_id: str) -> Tenant:
     return tenant
 
 
-async def get_tenant(tenant_id: str) -> dict[str, Any]:
-    return tenant_json(await _tenant(tenant_id))
+async def get_tenant(tenant_id: str) -> schemas.Tenant:
+    return schemas.Tenant.of(await _tenant(tenant_id))
 
 
-async def list_tenants(*, limit: int, cursor: str | None) -> list[dict[str, Any]]:
+async def list_tenants(*, limit: int, cursor: str | None) -> list[schemas.Tenant]:
     query = Tenant.all()
     if cursor:
         query = query.filter(id__gt=cursor)
-    return [tenant_json(t) for t in await query.order_by("id").limit(limit)]
+    return [schemas.Tenant.of(t) for t in await query.order_by("id").limit(limit)]
 
 
 async def delete_tenant(redis: Redis, tenant_id: str) -> None:
@@ -54,23 +53,21 @@ async def delete_tenant(redis: Redis, tenant_id: str) -> None:
     now = datetime.now(UTC)
     async with in_transaction() as connection:
         await ApiKey.filter(tenant_id=tenant_id).using_db(connection).delete()
-        # Pending deliveries would only find their endpoint gone; drop them with it.
-        await Delivery.filter(tenant_id=tenant_id).using_db(connection).delete()
-        await WebhookEndpoint.filter(tenant_id=tenant_id).using_db(connection).delete()
+        await delete_tenant_webhooks(tenant_id, connection)
         session_ids = (
             await Session.filter(tenant_id=tenant_id).using_db(connection).values_list("id", flat=True)
         )
         await (
             Session.filter(tenant_id=tenant_id)
             .using_db(connection)
-            .update(desired_state=DELETED, updated_at=now)
+            .update(desired_state=DesiredState.DELETED, updated_at=now)
         )
         await Tenant.filter(id=tenant_id).using_db(connection).delete()
     for session_id in session_ids:
         await redis.publish(SUPERVISOR_WAKE_CHANNEL, str(session_id))
 
 
-async def create_api_key(tenant_id: str, name: str | None) -> dict[str, Any]:
+async def create_api_key(tenant_id: str, name: str | None) -> schemas.ApiKeyCreated:
     """The only time the key itself is returned; the database keeps its hash."""
     await _tenant(tenant_id)
     key = generate_api_key()
@@ -81,15 +78,15 @@ async def create_api_key(tenant_id: str, name: str | None) -> dict[str, Any]:
         prefix=key[:KEY_PREFIX_LENGTH],
         key_hash=hash_api_key(key),
     )
-    return {**api_key_json(row), "key": key}
+    return schemas.ApiKeyCreated.of(row, key=key)
 
 
-async def list_api_keys(tenant_id: str, *, limit: int, cursor: str | None) -> list[dict[str, Any]]:
+async def list_api_keys(tenant_id: str, *, limit: int, cursor: str | None) -> list[schemas.ApiKey]:
     await _tenant(tenant_id)
     query = ApiKey.filter(tenant_id=tenant_id)
     if cursor:
         query = query.filter(id__gt=cursor)
-    return [api_key_json(k) for k in await query.order_by("id").limit(limit)]
+    return [schemas.ApiKey.of(k) for k in await query.order_by("id").limit(limit)]
 
 
 async def delete_api_key(tenant_id: str, key_id: str) -> None:

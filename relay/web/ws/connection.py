@@ -312,6 +312,6 @@ class FeedConnection:
             log.exception("send over the feed failed")
             self._enqueue(protocol.result_error(frame.request_id, "internal error"))
         else:
-            self._enqueue(protocol.result_ok(frame.request_id, message))
+            self._enqueue(protocol.result_ok(frame.request_id, message.model_dump(mode="json")))
         finally:
             self._sends_in_flight -= 1
