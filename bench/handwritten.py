@@ -2,7 +2,7 @@
 
 Frozen here, trimmed to the bodies ``bench/schemas.py`` measures, so that the
 baseline keeps running after the code it measures is gone. Only the webhook URL
-check is simplified: the original awaited ``check_webhook_url``, which with
+check is simplified: the original awaited ``check_url``, which with
 private addresses allowed (as here, no DNS) only parses the URL's shape.
 """
 
@@ -20,8 +20,8 @@ import orjson
 from relay.core.enums import EventType
 from relay.core.problems import invalid
 from relay.core.times import isoformat
+from relay.core.url_guard import UnsafeURL, parse_url
 from webhooks.constants import DESCRIPTION_MAX_LENGTH, EVENT_FILTER_MAX, SESSION_FILTER_MAX
-from webhooks.url_guard import UnsafeURL, parse_webhook_url
 
 _PHONE = re.compile(r"^\+?\d{6,15}$")
 _JID = re.compile(r"^[^@\s]+@(s\.whatsapp\.net|g\.us|lid)$")
@@ -158,7 +158,7 @@ def endpoint_create(raw: bytes) -> dict[str, Any]:
     if not isinstance(url, str) or not url:
         raise invalid("url", "must be a non-empty string")
     try:
-        parse_webhook_url(url)
+        parse_url(url)
     except UnsafeURL as exc:
         raise invalid("url", str(exc)) from exc
     changes: dict[str, Any] = {"url": url}

@@ -43,10 +43,10 @@ from relay.core.models import Event as EventRow
 from relay.core.models import Session as SessionRow
 from relay.core.schemas import Event, Page, parse
 from relay.core.times import isoformat
+from relay.core.url_guard import UnsafeURL, parse_url
 from relay.web.schemas.messages import MessageCreate
 from relay.web.schemas.sessions import Session, SessionCreate
 from webhooks.schemas import WebhookEndpointCreate
-from webhooks.url_guard import UnsafeURL, parse_webhook_url
 
 PAGE = 50
 NOW = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
@@ -158,7 +158,7 @@ class MsgEndpointCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
 
     def __post_init__(self) -> None:
         try:
-            parse_webhook_url(self.url)
+            parse_url(self.url)
         except UnsafeURL as exc:
             raise ValueError(str(exc)) from exc
 

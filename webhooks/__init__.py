@@ -10,7 +10,8 @@ Where things happen:
   ``signing`` the Standard Webhooks signatures, ``retry`` the schedule;
 - ``writer`` and ``store``: batched claims and outcomes in the database;
   ``queue``: the Redis side; ``sweeper``: what Redis lost, found again;
-- ``url_guard``: the SSRF guard (registration and connect time);
+- the SSRF guard (registration and connect time) is ``relay.core.url_guard``,
+  shared with media fetches;
 - ``service`` and ``schemas``: what the REST routes do; ``worker``: the hooks
   the arq worker calls.
 """

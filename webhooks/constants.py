@@ -62,8 +62,7 @@ RESPONSE_EXCERPT_BYTES = 20 * 1024
 ROTATION_GRACE_SECONDS = 24 * 3600
 ROTATION_GRACE_MAX_SECONDS = 7 * 24 * 3600
 
-# Endpoint validation limits.
-URL_MAX_LENGTH = 2048
+# Endpoint validation limits (the URL's is the guard's, relay.core.url_guard.URL_MAX_LENGTH).
 DESCRIPTION_MAX_LENGTH = 500
 EVENT_FILTER_MAX = 100
 SESSION_FILTER_MAX = 1000

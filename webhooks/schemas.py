@@ -28,24 +28,23 @@ from relay.core.schemas import (
     WrittenTimestamp,
     empty_as_none,
 )
+from relay.core.url_guard import URL_MAX_LENGTH, UnsafeURL, parse_url
 from webhooks.constants import (
     DESCRIPTION_MAX_LENGTH,
     EVENT_FILTER_MAX,
     ROTATION_GRACE_MAX_SECONDS,
     ROTATION_GRACE_SECONDS,
     SESSION_FILTER_MAX,
-    URL_MAX_LENGTH,
 )
 from webhooks.models import Delivery as DeliveryRow
 from webhooks.models import WebhookEndpoint as EndpointRow
-from webhooks.url_guard import UnsafeURL, parse_webhook_url
 
 ALL_EVENTS = "*"
 
 
 def _webhook_url(value: str) -> str:
     try:
-        parse_webhook_url(value)
+        parse_url(value)
     except UnsafeURL as exc:
         raise PydanticCustomError("webhook_url", "{reason}", {"reason": str(exc)}) from None
     return value

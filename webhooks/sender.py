@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
+from relay.core.url_guard import GuardedResolver, RefusedHost, UnsafeURL, connect_time_check
 from webhooks.constants import RESPONSE_EXCERPT_BYTES
 from webhooks.retry import parse_retry_after
 from webhooks.signing import WebhookSigner
-from webhooks.url_guard import GuardedResolver, UnsafeURL, connect_time_check
 
 USER_AGENT = "Relay-Webhooks/1"
 
@@ -113,7 +113,8 @@ class WebhookSender:
         except TimeoutError:
             error = f"timeout after {self.timeout:g}s"
         except aiohttp.ClientConnectorDNSError as exc:
-            error = f"dns: {exc.os_error}"
+            refused = isinstance(exc.os_error, RefusedHost)
+            error = f"refused: {exc.os_error}" if refused else f"dns: {exc.os_error}"
         except aiohttp.ClientConnectorError as exc:
             error = f"connect: {exc.os_error.strerror or exc.os_error}"
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:

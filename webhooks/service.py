@@ -20,11 +20,11 @@ from relay.core.models import Event, Session
 from relay.core.problems import Problem, invalid, not_found
 from relay.core.schemas import Event as EventShape
 from relay.core.schemas import parse
+from relay.core.url_guard import UnsafeURL, check_url
 from webhooks import queue, schemas
 from webhooks.models import Delivery, WebhookEndpoint
 from webhooks.outbox import endpoint_matches, new_delivery
 from webhooks.signing import generate_secret
-from webhooks.url_guard import UnsafeURL, check_webhook_url
 
 DISABLED_BY_TENANT = "disabled by the tenant"
 
@@ -39,7 +39,7 @@ async def _endpoint(tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
 async def _check_url(settings: Settings, url: str) -> None:
     """Where the host resolves to: the one check of a URL that needs the network."""
     try:
-        await check_webhook_url(url, allow_private=settings.webhook_allow_private)
+        await check_url(url, allow_private=settings.webhook_allow_private)
     except UnsafeURL as exc:
         raise invalid("url", str(exc)) from exc
 

@@ -140,10 +140,11 @@ def file_server() -> Iterator[str]:
 
 
 async def test_media_urls_are_fetched_with_a_size_cap(file_server: str) -> None:
-    assert await outbound.load_media({"url": f"{file_server}/dot.png"}) == PNG
+    # The file server is on loopback, which only RELAY_MEDIA_ALLOW_PRIVATE lets through.
+    assert await outbound.load_media({"url": f"{file_server}/dot.png"}, allow_private=True) == PNG
     with pytest.raises(EngineError, match="larger than"):
-        await outbound.load_media({"url": f"{file_server}/big"}, limit=1024)
+        await outbound.load_media({"url": f"{file_server}/big"}, allow_private=True, limit=1024)
     with pytest.raises(EngineError, match="HTTP 404"):
-        await outbound.load_media({"url": f"{file_server}/missing"})
+        await outbound.load_media({"url": f"{file_server}/missing"}, allow_private=True)
     with pytest.raises(EngineError, match="http"):
         await outbound.load_media({"url": "file:///etc/passwd"})

@@ -17,7 +17,7 @@ class Reply:
     status: int = 200
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
-    body: str = "ok"
+    body: str | bytes = "ok"
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ class Receiver:
         reply = script.pop(0) if script else self._defaults.get(request.path, self.default)
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if isinstance(reply.body, bytes):
+            return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
         return web.Response(status=reply.status, text=reply.body, headers=reply.headers)
 
     async def start(self) -> None:

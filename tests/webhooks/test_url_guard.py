@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from relay.core.url_guard import UnsafeURL, check_url, is_forbidden_address
 from tests.conftest import TenantHandle
 from tests.stack import RelayStack
 from tests.webhooks.receiver import Receiver
 from webhooks.sender import WebhookSender
 from webhooks.signing import WebhookSigner, generate_secret
-from webhooks.url_guard import UnsafeURL, check_webhook_url, is_forbidden_address
 
 FORBIDDEN = [
     "10.0.0.1",
@@ -60,13 +60,13 @@ def _url(address: str) -> str:
 async def test_forbidden_addresses_are_refused(address: str) -> None:
     assert is_forbidden_address(address)
     with pytest.raises(UnsafeURL):
-        await check_webhook_url(_url(address), allow_private=False)
-    await check_webhook_url(_url(address), allow_private=True)
+        await check_url(_url(address), allow_private=False)
+    await check_url(_url(address), allow_private=True)
 
 
 @pytest.mark.parametrize("address", PUBLIC)
 async def test_public_addresses_pass(address: str) -> None:
-    await check_webhook_url(_url(address), allow_private=False)
+    await check_url(_url(address), allow_private=False)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,10 @@ Handy behaviours for integrators:
 - the QR refreshes every ``RELAY_SANDBOX_QR_INTERVAL`` seconds until scanned;
 - a sent message is acknowledged ``delivered`` then ``read`` a moment later;
 - sending to a number that starts with ``000`` fails ("not on WhatsApp"), so
-  ``message.failed`` handling can be exercised too.
+  ``message.failed`` handling can be exercised too;
+- a media message's ``media.url`` is fetched exactly as the real engine fetches
+  it (``workers.engines.media``: behind the SSRF guard, size-capped), so a URL
+  the real engine would refuse fails here with the same reason.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from relay.core.enums import AckStatus, CommandKind, SessionStatus
+from relay.core.enums import MEDIA_MESSAGE_TYPES, AckStatus, CommandKind, SessionStatus
 from relay.core.times import isoformat
 from workers.engines.base import (
     EngineContext,
@@ -34,6 +37,7 @@ from workers.engines.base import (
     UnsupportedCommand,
     sandbox_action,
 )
+from workers.engines.media import load_media
 
 DELIVERED_AFTER = 0.3
 READ_AFTER = 0.6
@@ -154,6 +158,10 @@ class SandboxEngine:
             raise NotConnected("the session is not connected")
         if user_of(message.to).startswith(FAILING_NUMBER_PREFIX):
             raise EngineError(f"sandbox: {message.to} is not on WhatsApp")
+        if message.type in MEDIA_MESSAGE_TYPES:
+            # Loaded and dropped: the simulated phone has nowhere to upload it.
+            allow_private = self._context.settings.media_allow_private
+            await load_media(message.payload.get("media"), allow_private=allow_private)
         receipt = SendReceipt(whatsapp_id=whatsapp_message_id(), timestamp=datetime.now(UTC))
         self._spawn(self._acknowledge(receipt.whatsapp_id, message.to))
         return receipt

@@ -204,7 +204,14 @@ class WhatsAppEngine:
                 text = str(payload.get("text") or "")
                 response = await client.send_message(chat, text, link_preview=True)
             else:
-                built = await outbound.build_message(client, message.type, payload, chat, self._recent)
+                built = await outbound.build_message(
+                    client,
+                    message.type,
+                    payload,
+                    chat,
+                    self._recent,
+                    media_allow_private=self._context.settings.media_allow_private,
+                )
                 response = await client.send_message(chat, built)
         except (SendMessageError, UploadError) as exc:
             if "not connected" in str(exc).lower():

@@ -1,22 +1,19 @@
 """``OutgoingMessage`` → a WhatsApp protobuf ready for ``send_message``.
 
-Media is fetched here (URL or base64, size-limited) and uploaded through the live client;
-everything else is built locally. Replies and reactions need to know who wrote the
-message they point at; ``RecentMessages`` remembers that for messages this session saw.
+Media is loaded by ``workers.engines.media`` (a URL behind the SSRF guard, or base64) and
+uploaded through the live client; everything else is built locally. Replies and reactions
+need to know who wrote the message they point at; ``RecentMessages`` remembers that for
+messages this session saw.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from neonize.proto.Neonize_pb2 import JID
 from neonize.proto.waCommon.WACommon_pb2 import MessageKey
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
@@ -33,10 +30,9 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
 from neonize.utils.enum import MediaType
 
 from workers.engines.base import EngineError
+from workers.engines.media import load_media
 from workers.engines.whatsapp.runtime import parse_jid
 
-MAX_MEDIA_BYTES = 16 * 1024 * 1024
-MEDIA_FETCH_TIMEOUT = 30.0
 RECENT_MESSAGES = 500
 MEDIA_UPLOAD_TYPES = {
     "image": MediaType.MediaImage,
@@ -142,43 +138,6 @@ def build_location(payload: dict[str, Any]) -> Message:
     return Message(locationMessage=location)
 
 
-async def load_media(
-    spec: Any, *, limit: int = MAX_MEDIA_BYTES, timeout: float = MEDIA_FETCH_TIMEOUT
-) -> bytes:
-    """The bytes of ``{"url": …}`` (http/https, streamed with a size cap) or ``{"base64": …}``."""
-    if not isinstance(spec, dict) or not (spec.get("url") or spec.get("base64")):
-        raise EngineError("media needs 'media': {'url': …} or {'base64': …}")
-    if spec.get("base64"):
-        encoded = str(spec["base64"])
-        if "," in encoded and encoded.startswith("data:"):
-            encoded = encoded.split(",", 1)[1]
-        if len(encoded) * 3 // 4 > limit + 3:
-            raise EngineError(f"media is larger than {limit // (1024 * 1024)} MB")
-        try:
-            return base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise EngineError("media.base64 is not valid base64") from exc
-    url = str(spec["url"])
-    if not url.startswith(("http://", "https://")):
-        raise EngineError("media.url must be an http(s) URL")
-    try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as http:
-            async with http.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    raise EngineError(f"fetching media failed: HTTP {response.status_code}")
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > limit:
-                    raise EngineError(f"media is larger than {limit // (1024 * 1024)} MB")
-                buffer = io.BytesIO()
-                async for chunk in response.aiter_bytes():
-                    buffer.write(chunk)
-                    if buffer.tell() > limit:
-                        raise EngineError(f"media is larger than {limit // (1024 * 1024)} MB")
-                return buffer.getvalue()
-    except httpx.HTTPError as exc:
-        raise EngineError(f"fetching media failed: {exc.__class__.__name__}: {exc}") from exc
-
-
 def sniff_mimetype(data: bytes) -> str:
     import magic
 
@@ -212,7 +171,13 @@ def media_message(
 
 
 async def build_message(
-    client: Any, kind: str, payload: dict[str, Any], chat: JID, recent: RecentMessages
+    client: Any,
+    kind: str,
+    payload: dict[str, Any],
+    chat: JID,
+    recent: RecentMessages,
+    *,
+    media_allow_private: bool = False,
 ) -> Message:
     """The protobuf for one outgoing message; media is fetched and uploaded through ``client``."""
     if kind == "text":
@@ -222,7 +187,7 @@ async def build_message(
     if kind == "location":
         return build_location(payload)
     if kind in MEDIA_UPLOAD_TYPES:
-        data = await load_media(payload.get("media"))
+        data = await load_media(payload.get("media"), allow_private=media_allow_private)
         mimetype = str(payload.get("mimetype") or sniff_mimetype(data))
         upload = await client.upload(data, MEDIA_UPLOAD_TYPES[kind])
         return media_message(kind, upload, len(data), payload, mimetype)

@@ -1,11 +1,22 @@
-"""Which URLs a webhook may point at (the SSRF guard).
+"""Where Relay's own outbound HTTP may go: the SSRF guard for webhooks and media.
 
-Checked twice: when an endpoint is registered (the URL shape, and every address
-its host resolves to) and again when a worker connects, on the addresses the
-connection will actually use. The second check is what defeats DNS rebinding:
-a name that resolved to a public address at registration and to 127.0.0.1 now
-is refused, because the worker resolves, filters, and connects only to what
-passed the filter (the resolver below), never resolving twice.
+A tenant chooses the URLs Relay fetches (a webhook endpoint, a message's
+``media.url``); without a guard a tenant could make a worker reach the cloud
+metadata service or the private network. One guard serves both:
+
+- the URL's shape (``parse_url``), and where its host resolves now
+  (``check_url``): a webhook is checked so when it is registered;
+- at connect time, on the addresses the connection will actually use: aiohttp
+  connectors get a ``GuardedResolver``, which drops non-public answers, and
+  IP literals (which aiohttp never resolves) go through ``connect_time_check``.
+  This is what defeats DNS rebinding: a name that resolved to a public address
+  at registration and to 127.0.0.1 now is refused, because the connection is
+  made only to what passed the filter, never resolving twice. A client that
+  follows redirects must check every hop the same way (``media`` fetches do;
+  webhook deliveries never follow redirects).
+
+Each caller has its own switch to allow private addresses
+(``RELAY_WEBHOOK_ALLOW_PRIVATE``, ``RELAY_MEDIA_ALLOW_PRIVATE``).
 """
 
 from __future__ import annotations
@@ -18,9 +29,11 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from webhooks.constants import URL_MAX_LENGTH
-
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Longer URLs are refused by most servers anyway, and are where oddities hide.
+URL_MAX_LENGTH = 2048
+NON_PUBLIC = "points to a private, loopback or otherwise non-public address"
 
 # Ranges that ``is_global`` lets through in some Python versions or that embed
 # another address we cannot vouch for (NAT64, 6to4), plus ones named by the spec.
@@ -59,7 +72,11 @@ _BLOCKED_NETWORKS = [
 
 
 class UnsafeURL(ValueError):
-    """The URL is malformed or points somewhere a webhook must not go."""
+    """The URL is malformed or points somewhere Relay must not connect to."""
+
+
+class RefusedHost(OSError):
+    """Raised by ``GuardedResolver`` (aiohttp wraps it in ``ClientConnectorDNSError.os_error``)."""
 
 
 def is_forbidden_address(address: IPAddress | str) -> bool:
@@ -79,7 +96,7 @@ def is_forbidden_address(address: IPAddress | str) -> bool:
     return not ip.is_global
 
 
-def parse_webhook_url(url: str) -> tuple[str, str, int]:
+def parse_url(url: str) -> tuple[str, str, int]:
     """Check the URL's shape; returns (scheme, host, port). Raises ``UnsafeURL``."""
     if len(url) > URL_MAX_LENGTH:
         raise UnsafeURL(f"must be at most {URL_MAX_LENGTH} characters")
@@ -109,18 +126,18 @@ def literal_address(host: str) -> IPAddress | None:
         return None
 
 
-async def check_webhook_url(url: str, *, allow_private: bool) -> None:
-    """The registration check: shape always, then every resolved address unless allowed."""
-    _, host, port = parse_webhook_url(url)
+async def check_url(url: str, *, allow_private: bool) -> None:
+    """The shape always, then every address the host resolves to now, unless private ones are allowed."""
+    _, host, port = parse_url(url)
     if allow_private:
         return
     literal = literal_address(host)
     if literal is not None:
         if is_forbidden_address(literal):
-            raise UnsafeURL("points to a private, loopback or otherwise non-public address")
+            raise UnsafeURL(NON_PUBLIC)
         return
     if host.rstrip(".").lower() == "localhost" or host.lower().endswith(".localhost"):
-        raise UnsafeURL("points to a private, loopback or otherwise non-public address")
+        raise UnsafeURL(NON_PUBLIC)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
@@ -148,7 +165,7 @@ class GuardedResolver(AbstractResolver):
             return answers
         allowed = [answer for answer in answers if not is_forbidden_address(answer["host"])]
         if not allowed:
-            raise OSError(f"{host} resolves only to non-public addresses")
+            raise RefusedHost(f"host {host!r} resolves only to non-public addresses")
         return allowed
 
     async def close(self) -> None:
@@ -161,14 +178,16 @@ def connect_time_check(host: str, *, allow_private: bool) -> None:
         return
     literal = literal_address(host)
     if literal is not None and is_forbidden_address(literal):
-        raise UnsafeURL("non-public address refused")
+        raise UnsafeURL(NON_PUBLIC)
 
 
 __all__ = [
+    "URL_MAX_LENGTH",
     "GuardedResolver",
+    "RefusedHost",
     "UnsafeURL",
-    "check_webhook_url",
+    "check_url",
     "connect_time_check",
     "is_forbidden_address",
-    "parse_webhook_url",
+    "parse_url",
 ]
