@@ -24,9 +24,11 @@ pytestmark = pytest.mark.timeout(180)
 class RelayUp:
     """A `relay up` process group with its printed output captured."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, **settings: str) -> None:
         self.data_dir = data_dir
         self.port = port
+        # RELAY_* variables a test sets beyond the newcomer's defaults.
+        self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
         self.output = data_dir.parent / f"relay-up-{port}.out"
 
@@ -48,6 +50,7 @@ class RelayUp:
             RELAY_SEND_WAIT="1",
             RELAY_SANDBOX_QR_INTERVAL="1",
         )
+        env.update(self.settings)
         handle = self.output.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "relay", "up"],

@@ -4,6 +4,10 @@ Every delivery needs its endpoint's URL and secrets; reading the row per
 delivery would double the database load at thousands of deliveries a second.
 A one-second cache means a rotation or a disable reaches workers within a
 second, which the rotation grace (24 h) and the disable semantics absorb.
+
+The secrets are decrypted here, into this process's memory only (as HMAC keys
+inside the signer): the cache is a dict, never Redis, so no plaintext secret
+reaches Redis or its append-only file.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from relay.core.crypto import decrypt_secret
 from webhooks.constants import ENDPOINT_CACHE_SECONDS
 from webhooks.models import WebhookEndpoint
 from webhooks.signing import WebhookSigner
@@ -33,10 +38,10 @@ class EndpointView:
 
     @classmethod
     def of(cls, endpoint: WebhookEndpoint) -> EndpointView:
-        secrets_in_use = [endpoint.secret]
+        secrets_in_use = [decrypt_secret(endpoint.encrypted_secret)]
         expires = endpoint.previous_secret_expires_at
-        if endpoint.previous_secret and expires is not None and expires > datetime.now(UTC):
-            secrets_in_use.append(endpoint.previous_secret)
+        if endpoint.encrypted_previous_secret and expires is not None and expires > datetime.now(UTC):
+            secrets_in_use.append(decrypt_secret(endpoint.encrypted_previous_secret))
         return cls(
             id=endpoint.id,
             tenant_id=endpoint.tenant_id,

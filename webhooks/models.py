@@ -7,6 +7,7 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from relay.core.crypto import EncryptedField
 from relay.core.enums import DeliveryStatus, DeliveryTrigger
 from relay.core.ids import new_id
 
@@ -20,8 +21,9 @@ class WebhookEndpoint(Model):
     description = fields.CharField(max_length=500, null=True)
     enabled = fields.BooleanField(default=True)
     disabled_reason = fields.CharField(max_length=500, null=True)
-    secret = fields.CharField(max_length=100)
-    previous_secret = fields.CharField(max_length=100, null=True)
+    # The signing secrets, encrypted (relay.core.crypto); the previous one signs too until it expires.
+    encrypted_secret = EncryptedField()
+    encrypted_previous_secret = EncryptedField(null=True)
     previous_secret_expires_at = fields.DatetimeField(null=True)
     last_success_at = fields.DatetimeField(null=True)
     failing_since = fields.DatetimeField(null=True)

@@ -170,11 +170,12 @@ class WebhookEndpointWithSecret(WebhookEndpoint):
     previous_secret_expires_at: Timestamp | None
 
     @classmethod
-    def of(cls, endpoint: EndpointRow) -> Self:
+    def of(cls, endpoint: EndpointRow, secret: str) -> Self:  # type: ignore[override]
+        """``secret`` is the plaintext just generated: the row holds only its ciphertext."""
         return cls.model_validate(
             {
                 **_endpoint_fields(endpoint),
-                "secret": endpoint.secret,
+                "secret": secret,
                 "previous_secret_expires_at": endpoint.previous_secret_expires_at,
             }
         )

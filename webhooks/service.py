@@ -13,6 +13,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from relay.core.config import Settings
+from relay.core.crypto import encrypt_secret
 from relay.core.enums import DeliveryStatus, DeliveryTrigger, EventType
 from relay.core.events import envelope_of, publish_event
 from relay.core.ledger import event_pages
@@ -71,10 +72,11 @@ async def create_endpoint(
 ) -> schemas.WebhookEndpointWithSecret:
     await _check_url(settings, body.url)
     await _check_sessions(tenant_id, body.session_ids)
+    secret = generate_secret()
     endpoint = await WebhookEndpoint.create(
         id=WebhookEndpoint.make_id(),
         tenant_id=tenant_id,
-        secret=generate_secret(),
+        encrypted_secret=encrypt_secret(secret),
         url=body.url,
         events=body.events,
         session_ids=body.session_ids,
@@ -82,7 +84,7 @@ async def create_endpoint(
         enabled=body.enabled,
         disabled_reason=None if body.enabled else DISABLED_BY_TENANT,
     )
-    return schemas.WebhookEndpointWithSecret.of(endpoint)
+    return schemas.WebhookEndpointWithSecret.of(endpoint, secret)
 
 
 async def list_endpoints(tenant_id: str, *, limit: int, cursor: str | None) -> list[schemas.WebhookEndpoint]:
@@ -140,14 +142,22 @@ async def delete_tenant_webhooks(tenant_id: str, connection: BaseDBAsyncClient) 
 async def rotate_secret(
     tenant_id: str, endpoint_id: str, body: schemas.WebhookRotate
 ) -> schemas.WebhookEndpointWithSecret:
-    """New secret now; the old one keeps signing (second signature) for the grace period."""
+    """New secret now; the old one keeps signing (second signature) for the grace period.
+
+    The old ciphertext moves as it is: no secret is decrypted to rotate it.
+    """
     grace = body.grace_period_seconds
     endpoint = await _endpoint(tenant_id, endpoint_id)
-    endpoint.previous_secret = endpoint.secret if grace else None
-    endpoint.previous_secret_expires_at = datetime.now(UTC) + timedelta(seconds=grace) if grace else None
-    endpoint.secret = generate_secret()
-    await endpoint.save()
-    return schemas.WebhookEndpointWithSecret.of(endpoint)
+    now = datetime.now(UTC)
+    secret = generate_secret()
+    await WebhookEndpoint.filter(id=endpoint.id).update(
+        encrypted_secret=encrypt_secret(secret),
+        encrypted_previous_secret=endpoint.encrypted_secret if grace else None,
+        previous_secret_expires_at=now + timedelta(seconds=grace) if grace else None,
+        updated_at=now,
+    )
+    endpoint = await _endpoint(tenant_id, endpoint_id)
+    return schemas.WebhookEndpointWithSecret.of(endpoint, secret)
 
 
 async def send_test(redis: Redis | None, tenant_id: str, endpoint_id: str) -> schemas.WebhookTestSent:

@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 
+from relay.cli.keys import cmd_rotate_key
 from relay.core.config import ConfigError, Settings, read_or_create_secret
 from relay.core.constants import WS_MAX_FRAME_BYTES
+from relay.core.crypto import install_keys
 
 
 def configure_logging(level: str) -> None:
@@ -150,7 +152,13 @@ def cmd_up(settings: Settings) -> int:
     return exit_code
 
 
-COMMANDS = {"up": cmd_up, "serve": cmd_serve, "worker": cmd_worker, "migrate": cmd_migrate}
+COMMANDS = {
+    "up": cmd_up,
+    "serve": cmd_serve,
+    "worker": cmd_worker,
+    "migrate": cmd_migrate,
+    "rotate-key": cmd_rotate_key,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"relay: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     configure_logging(settings.log_level)
+    install_keys(settings.encryption_keys)
     try:
         raise SystemExit(COMMANDS[args.command](settings))
     except ConfigError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from relay.core.constants import WS_SEND_BUFFER
+from relay.core.crypto import parse_keys
 
 T = TypeVar("T")
 # Turns a variable's text into the setting's value; gets the variable's name for its error messages.
@@ -103,12 +104,14 @@ def read_or_create_secret(path: Path, nbytes: int = 32) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    # ``from_env`` reads these four itself: the database and the JWT secret default to files in the
-    # data dir, and only `relay up` has a Redis of its own to fall back on.
+    # ``from_env`` reads these five itself: the database, the JWT secret and the encryption keys
+    # default to files in the data dir, and only `relay up` has a Redis of its own to fall back on.
     data_dir: Path
     database_url: str
     redis_url: str | None
     jwt_secret: str = field(default="", repr=False)
+    # RELAY_ENCRYPTION_KEY: the first key encrypts stored secrets, every key decrypts (relay.core.crypto).
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     host: str = _setting("RELAY_HOST", "127.0.0.1", _text)
     port: int = _setting("RELAY_PORT", 8080, _int)
     admin_token: str | None = _setting("RELAY_ADMIN_TOKEN", None, _text)
@@ -139,6 +142,12 @@ class Settings:
         jwt_secret = env.get("RELAY_JWT_SECRET") or read_or_create_secret(data_dir / "jwt_secret")
         if len(jwt_secret.encode()) < 32:
             raise ConfigError("RELAY_JWT_SECRET must be at least 32 bytes")
+        try:
+            encryption_keys = parse_keys(
+                env.get("RELAY_ENCRYPTION_KEY") or read_or_create_secret(data_dir / "encryption_key")
+            )
+        except ValueError as exc:
+            raise ConfigError(f"RELAY_ENCRYPTION_KEY: {exc}") from exc
         overrides = {
             setting.name: variable.read(variable.name, env[variable.name])
             for setting in fields(cls)
@@ -149,6 +158,7 @@ class Settings:
             database_url=database_url,
             redis_url=env.get("REDIS_URL") or None,
             jwt_secret=jwt_secret,
+            encryption_keys=encryption_keys,
             **overrides,
         )
         if settings.worker_capacity < 1:
