@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import signal
 import sqlite3
@@ -98,6 +99,13 @@ async def delivery_signed_with(
     raise AssertionError(f"no delivery to {endpoint_id} was signed with the expected secret")
 
 
+def sqlite_rows(path: Path, query: str, parameters: list[Any] | None = None) -> list[sqlite3.Row]:
+    """One statement on its own connection, committed and closed (an open one would keep the WAL)."""
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.row_factory = sqlite3.Row
+        return db.execute(query, parameters or []).fetchall()
+
+
 def run_relay(command: str, data_dir: Path, **env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_") and k != "DATABASE_URL"}
     result = subprocess.run(
@@ -145,10 +153,7 @@ async def test_secrets_never_reach_the_disk_in_clear_and_survive_a_key_rotation(
     assert files_holding(relay_up.data_dir, needles) == []
     # What the database holds is the secrets, encrypted with the key generated under the data dir.
     old_key = (relay_up.data_dir / "encryption_key").read_text().strip()
-    with sqlite3.connect(relay_up.data_dir / "relay.db") as db:
-        stored = db.execute(
-            "SELECT encrypted_secret, encrypted_previous_secret FROM webhook_endpoints"
-        ).fetchone()
+    (stored,) = sqlite_rows(relay_up.data_dir / "relay.db", STORED_SECRETS)
     assert [Keyring([old_key]).decrypt(value) for value in stored] == [second_secret, first_secret]
 
     # Rotation: a new key first, the old one after it; re-encrypt; then the old key goes.
@@ -168,10 +173,7 @@ async def test_secrets_never_reach_the_disk_in_clear_and_survive_a_key_rotation(
             assert Webhook(secret).verify(request.body, request.headers) == event
     assert relay_up.stop() == 0
     assert files_holding(relay_up.data_dir, needles) == []
-    with sqlite3.connect(relay_up.data_dir / "relay.db") as db:
-        stored = db.execute(
-            "SELECT encrypted_secret, encrypted_previous_secret FROM webhook_endpoints"
-        ).fetchone()
+    (stored,) = sqlite_rows(relay_up.data_dir / "relay.db", STORED_SECRETS)
     assert all(Keyring([new_key]).is_current(value) for value in stored)
     assert not any(Keyring([old_key]).is_current(value) for value in stored)
 
@@ -198,10 +200,8 @@ async def _insert_plaintext_row(database_url: str) -> None:
     columns = ", ".join(PLAINTEXT_ROW)
     if database_url.startswith("sqlite://"):
         marks = ", ".join("?" for _ in PLAINTEXT_ROW)
-        with sqlite3.connect(database_url.removeprefix("sqlite://")) as db:
-            db.execute(
-                f"INSERT INTO webhook_endpoints ({columns}) VALUES ({marks})", list(PLAINTEXT_ROW.values())
-            )
+        insert = f"INSERT INTO webhook_endpoints ({columns}) VALUES ({marks})"
+        sqlite_rows(Path(database_url.removeprefix("sqlite://")), insert, list(PLAINTEXT_ROW.values()))
         return
     values = [datetime.fromisoformat(v) if k.endswith("_at") else v for k, v in PLAINTEXT_ROW.items()]
     marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
@@ -215,9 +215,8 @@ async def _insert_plaintext_row(database_url: str) -> None:
 async def _stored_row(database_url: str) -> dict[str, Any]:
     query = "SELECT * FROM webhook_endpoints WHERE id = 'whk_legacy'"
     if database_url.startswith("sqlite://"):
-        with sqlite3.connect(database_url.removeprefix("sqlite://")) as db:
-            db.row_factory = sqlite3.Row
-            return dict(db.execute(query).fetchone())
+        (row,) = sqlite_rows(Path(database_url.removeprefix("sqlite://")), query)
+        return dict(row)
     connection = await asyncpg.connect(database_url)
     try:
         return dict(await connection.fetchrow(query))
@@ -251,3 +250,6 @@ async def test_relay_migrate_encrypts_secrets_stored_in_clear(legacy_database: s
     keys = Keyring([key])
     assert keys.decrypt(row["encrypted_secret"]) == PLAINTEXT_ROW["secret"]
     assert keys.decrypt(row["encrypted_previous_secret"]) == PLAINTEXT_ROW["previous_secret"]
+    if legacy_database.startswith("sqlite://"):
+        plaintexts = [str(PLAINTEXT_ROW["secret"]).encode(), str(PLAINTEXT_ROW["previous_secret"]).encode()]
+        assert files_holding(Path(legacy_database.removeprefix("sqlite://")).parent, plaintexts) == []

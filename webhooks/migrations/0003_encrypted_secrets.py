@@ -5,6 +5,10 @@ left behind. That needs the key: `relay migrate` and `relay up` install
 RELAY_ENCRYPTION_KEY (or the key generated under the data dir) before
 migrating. A database without webhook endpoints needs no key. There is no way
 back: undoing it would write the secrets out in clear again.
+
+Older copies of the plaintexts can outlive it where the database keeps old
+row versions: Postgres until `VACUUM FULL webhook_endpoints`, and every backup
+taken before (SPEC, "Secrets at rest").
 """
 
 from tortoise import migrations
@@ -25,9 +29,15 @@ async def encrypt_existing_secrets(apps, schema_editor) -> None:
             f"{len(rows)} webhook secrets must be encrypted and no key is installed: "
             "run this migration with `relay migrate`, which reads RELAY_ENCRYPTION_KEY"
         ) from exc
-    marks = ["$1", "$2", "$3"] if client.capabilities.dialect == "postgres" else ["?", "?", "?"]
+    postgres = client.capabilities.dialect == "postgres"
+    if not postgres:
+        # Pages this migration frees (the old rows, the old table) are zeroed, not left holding plaintexts.
+        await client.execute_script("PRAGMA secure_delete = ON")
+    marks = ["$1", "$2", "$3"] if postgres else ["?", "?", "?"]
+    # The plaintext columns are blanked too: Postgres keeps a dropped column's bytes in live rows.
     update = (
-        "UPDATE webhook_endpoints SET encrypted_secret = {}, encrypted_previous_secret = {} WHERE id = {}"
+        "UPDATE webhook_endpoints SET encrypted_secret = {}, encrypted_previous_secret = {},"
+        " secret = '', previous_secret = NULL WHERE id = {}"
     ).format(*marks)
     for row in rows:
         previous = row["previous_secret"]
