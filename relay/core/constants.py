@@ -72,6 +72,14 @@ WS_WRITE_TIMEOUT = 2.0
 WS_CLOSE_TIMEOUT = 10.0
 
 
+# Revocation: the web process that revokes an API key (or deletes a tenant) publishes its key ids here,
+# and every web process closes the sockets the keys opened and forgets them.
+CREDENTIALS_REVOKED_CHANNEL = f"{KEY_PREFIX}:auth:revoked"
+# A web process trusts its memory that a key exists (for JWTs) this long, and re-checks the keys
+# of its open sockets this often: the bound on a revocation whose announcement was lost.
+KEY_CHECK_SECONDS = 30.0
+
+
 def ws_wake_key(reader_id: str) -> str:
     """A private stream per web process: one XADD wakes its blocked feed reader."""
     return f"{KEY_PREFIX}:ws:wake:{reader_id}"

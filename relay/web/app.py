@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from relay.web.api import routes as api_routes
     from relay.web.api.errors import exception_handlers
     from relay.web.api.middleware import middleware
+    from relay.web.revocation import RevocationListener
     from relay.web.ws import endpoint as websocket
     from relay.web.ws.fanout import EventFanout
 
@@ -33,9 +34,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         redis = connect_redis(settings.require_redis_url())
         fanout = EventFanout(settings.require_redis_url())
         await fanout.start()
+        revocations = RevocationListener(redis)
+        revocations.start()
         try:
             yield {"settings": settings, "redis": redis, "fanout": fanout}
         finally:
+            await revocations.stop()
             await fanout.stop()
             await redis.aclose()
             await close_database()

@@ -1,7 +1,8 @@
 """Who is calling: the admin, or a tenant through an API key or a short-lived JWT.
 
 Used by both the REST middleware and the WebSocket handshake so the two can
-never disagree about a token.
+never disagree about a token. A JWT names the API key it was minted with and
+dies with it (``relay.web.revocation``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Literal
 import jwt
 
 from relay.core.config import Settings
-from relay.core.models import ApiKey, Tenant
+from relay.core.models import ApiKey
+from relay.web.revocation import live_keys
 
 API_KEY_PREFIX = "rk_"
 JWT_ALGORITHM = "HS256"
@@ -31,6 +33,8 @@ class Principal:
     role: Literal["admin", "tenant"]
     tenant_id: str | None = None
     subject: str = ""
+    # The API key behind a tenant principal, whether it presented the key or a JWT minted with it.
+    key_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -45,9 +49,9 @@ def generate_api_key() -> str:
     return API_KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def issue_jwt(settings: Settings, *, tenant_id: str, subject: str, ttl_seconds: int) -> tuple[str, datetime]:
+def issue_jwt(settings: Settings, *, tenant_id: str, key_id: str, ttl_seconds: int) -> tuple[str, datetime]:
     expires_at = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
-    claims = {"sub": subject, "tenant_id": tenant_id, "role": "tenant", "exp": expires_at}
+    claims = {"sub": key_id, "key_id": key_id, "tenant_id": tenant_id, "role": "tenant", "exp": expires_at}
     return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM), expires_at
 
 
@@ -71,7 +75,7 @@ async def _authenticate_api_key(token: str) -> Principal | None:
     now = datetime.now(UTC)
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         await ApiKey.filter(id=key.id).update(last_used_at=now)
-    return Principal(role="tenant", tenant_id=key.tenant_id, subject=key.id)
+    return Principal(role="tenant", tenant_id=key.tenant_id, subject=key.id, key_id=key.id)
 
 
 async def _authenticate_jwt(token: str, settings: Settings) -> Principal | None:
@@ -84,9 +88,12 @@ async def _authenticate_jwt(token: str, settings: Settings) -> Principal | None:
         )
     except jwt.PyJWTError:
         return None
-    if claims.get("role") != "tenant" or not isinstance(claims.get("tenant_id"), str):
+    tenant_id = claims.get("tenant_id")
+    # Tokens minted before the key_id claim carry the key's id as their subject.
+    key_id = claims.get("key_id", claims["sub"])
+    if claims.get("role") != "tenant" or not isinstance(tenant_id, str) or not isinstance(key_id, str):
         return None
-    # A token outlives nothing: a deleted tenant's JWTs stop working at once.
-    if not await Tenant.exists(id=claims["tenant_id"]):
+    # A token outlives nothing: revoking its key (or deleting its tenant) ends it.
+    if not await live_keys.is_live(key_id, tenant_id):
         return None
-    return Principal(role="tenant", tenant_id=claims["tenant_id"], subject=str(claims["sub"]))
+    return Principal(role="tenant", tenant_id=tenant_id, subject=key_id, key_id=key_id)

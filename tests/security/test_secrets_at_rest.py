@@ -15,7 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,16 +36,6 @@ from tests.test_relay_up import RelayUp
 from tests.webhooks.receiver import Received, Receiver
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
@@ -86,9 +76,9 @@ async def delivery_signed_with(
     rotation may still carry only the old signature.
     """
     for _ in range(20):
+        count = len(receiver.at("hook")) + 1
         sent = await client.post(f"/v1/webhooks/{endpoint_id}/test")
         assert sent.status_code == 202, sent.text
-        count = len(receiver.at("hook")) + 1
         request = (await receiver.wait_for("hook", count, timeout=30))[-1]
         try:
             Webhook(secret).verify(request.body, request.headers)

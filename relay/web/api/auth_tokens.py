@@ -19,10 +19,9 @@ routes = Routes(tag="auth", access=Access.TENANT_API_KEY)
     status=201,
 )
 async def create_token(call: Call[TokenCreate]) -> Token:
+    key_id = call.caller.key_id
+    assert key_id is not None, "Access.TENANT_API_KEY admits API keys only"
     token, expires_at = issue_jwt(
-        call.settings,
-        tenant_id=call.tenant_id,
-        subject=call.caller.subject,
-        ttl_seconds=call.input.ttl_seconds,
+        call.settings, tenant_id=call.tenant_id, key_id=key_id, ttl_seconds=call.input.ttl_seconds
     )
     return Token(token=token, expires_at=expires_at)

@@ -68,9 +68,9 @@ async def list_api_keys(call: Call[PageQuery]) -> Page[ApiKey]:
 @routes.add(
     "DELETE",
     "/v1/tenants/{tenant_id}/api-keys/{key_id}",
-    "Revoke an API key at once",
+    "Revoke an API key, its JWTs and the sockets they opened, at once",
     status=204,
     errors=(404,),
 )
 async def delete_api_key(call: Call[None]) -> None:
-    await service.delete_api_key(call.path("tenant_id"), call.path("key_id"))
+    await service.delete_api_key(call.redis, call.path("tenant_id"), call.path("key_id"))

@@ -12,6 +12,7 @@ from relay.core.enums import DesiredState
 from relay.core.models import ApiKey, Session, Tenant
 from relay.core.problems import not_found
 from relay.web.auth import generate_api_key, hash_api_key
+from relay.web.revocation import publish_revocation
 from relay.web.schemas import tenants as schemas
 from webhooks.service import delete_tenant_webhooks
 
@@ -43,7 +44,7 @@ async def list_tenants(*, limit: int, cursor: str | None) -> list[schemas.Tenant
 
 
 async def delete_tenant(redis: Redis, tenant_id: str) -> None:
-    """Revoke access at once; sessions are handed to the workers for teardown.
+    """Revoke access at once (its keys, their JWTs and sockets); sessions are handed to the workers.
 
     Sessions are not deleted here: their WhatsApp credentials live with the
     worker that owns them, so they are marked ``deleted`` and the owner logs
@@ -52,7 +53,9 @@ async def delete_tenant(redis: Redis, tenant_id: str) -> None:
     await _tenant(tenant_id)
     now = datetime.now(UTC)
     async with in_transaction() as connection:
-        await ApiKey.filter(tenant_id=tenant_id).using_db(connection).delete()
+        keys = ApiKey.filter(tenant_id=tenant_id).using_db(connection)
+        key_ids = [str(key_id) for key_id in await keys.values_list("id", flat=True)]
+        await keys.delete()
         await delete_tenant_webhooks(tenant_id, connection)
         session_ids = (
             await Session.filter(tenant_id=tenant_id).using_db(connection).values_list("id", flat=True)
@@ -63,6 +66,7 @@ async def delete_tenant(redis: Redis, tenant_id: str) -> None:
             .update(desired_state=DesiredState.DELETED, updated_at=now)
         )
         await Tenant.filter(id=tenant_id).using_db(connection).delete()
+    await publish_revocation(redis, key_ids, tenant_id=tenant_id)
     for session_id in session_ids:
         await redis.publish(SUPERVISOR_WAKE_CHANNEL, str(session_id))
 
@@ -89,7 +93,9 @@ async def list_api_keys(tenant_id: str, *, limit: int, cursor: str | None) -> li
     return [schemas.ApiKey.of(k) for k in await query.order_by("id").limit(limit)]
 
 
-async def delete_api_key(tenant_id: str, key_id: str) -> None:
+async def delete_api_key(redis: Redis, tenant_id: str, key_id: str) -> None:
+    """The key, the JWTs minted with it and the sockets either opened stop working at once."""
     await _tenant(tenant_id)
     if not await ApiKey.filter(id=key_id, tenant_id=tenant_id).delete():
         raise not_found("API key")
+    await publish_revocation(redis, [key_id])

@@ -50,6 +50,8 @@ log = logging.getLogger("relay.web.ws")
 
 TRY_AGAIN_LATER = 1013
 TOKEN_EXPIRED = 4401
+# The API key behind the socket was revoked or its tenant deleted: these credentials will not work again.
+CREDENTIALS_REVOKED = 4410
 # Replayed ids are remembered this long: a publisher that committed before the
 # replay query but XADDs after it must not make the client see the event twice.
 REPLAY_DEDUPE_SECONDS = 60.0
@@ -125,6 +127,10 @@ class FeedConnection:
             elif entry.id in self._replayed:
                 return
         self._enqueue(entry.frame)
+
+    def revoke(self, reason: str) -> None:
+        """The key behind this socket is gone (called by ``relay.web.revocation`` from its task)."""
+        self._shut(CREDENTIALS_REVOKED, reason)
 
     def feed_lost(self) -> None:
         self._attached = False

@@ -17,7 +17,10 @@ feed is per tenant: the admin has no tenant to follow.
 
 A socket opened with a JWT is closed with 4401 "token expired" when the JWT
 expires (as Centrifugo does), so a short-lived browser token cannot outlive its
-purpose; the client reconnects with a fresh token and ``since``.
+purpose; the client reconnects with a fresh token and ``since``. A socket
+opened with an API key, or with a JWT minted from it, is closed with 4410
+("API key revoked" or "tenant deleted") when the key is revoked or its tenant
+deleted, in whichever web process holds it (``relay.web.revocation``).
 
 Liveness: uvicorn pings every socket (``ws_ping_interval``, 20 s by default)
 and drops peers that do not answer, so the app adds no keepalive of its own;
@@ -39,6 +42,7 @@ from relay.core.metrics import WEBSOCKET_CONNECTIONS
 from relay.core.problems import Problem
 from relay.web.auth import Principal, authenticate_token
 from relay.web.responses import problem_response
+from relay.web.revocation import live_keys
 from relay.web.ws import protocol
 from relay.web.ws.connection import FeedConnection
 from relay.web.ws.protocol import Auth, ProtocolError
@@ -84,6 +88,8 @@ def _redact_query_token(websocket: WebSocket) -> None:
 
 async def feed(websocket: WebSocket) -> None:
     settings = websocket.state.settings
+    # Read before authenticating: a revocation that lands between the check and ``watch`` is caught there.
+    revocations_seen = live_keys.generation
     token = handshake_token(websocket)
     principal: Principal | None = None
     if token is not None:
@@ -100,7 +106,7 @@ async def feed(websocket: WebSocket) -> None:
             if authenticated is None:
                 return
             principal, token = authenticated
-        assert principal.tenant_id is not None and token is not None
+        assert principal.tenant_id is not None and principal.key_id is not None and token is not None
         await websocket.send_text(protocol.ready(principal.tenant_id))
         connection = FeedConnection(
             websocket,
@@ -110,7 +116,16 @@ async def feed(websocket: WebSocket) -> None:
             fanout=websocket.state.fanout,
             expires_at=token_expiry(token),
         )
-        await connection.run()
+        await live_keys.watch(
+            connection,
+            key_id=principal.key_id,
+            tenant_id=principal.tenant_id,
+            since_generation=revocations_seen,
+        )
+        try:
+            await connection.run()
+        finally:
+            live_keys.unwatch(connection)
     except WebSocketDisconnect:
         pass  # the client left mid-handshake or mid-reply; nothing to clean up beyond the gauge
     finally:
