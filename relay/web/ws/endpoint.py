@@ -116,13 +116,13 @@ async def feed(websocket: WebSocket) -> None:
             fanout=websocket.state.fanout,
             expires_at=token_expiry(token),
         )
-        await live_keys.watch(
-            connection,
-            key_id=principal.key_id,
-            tenant_id=principal.tenant_id,
-            since_generation=revocations_seen,
-        )
         try:
+            await live_keys.watch(
+                connection,
+                key_id=principal.key_id,
+                tenant_id=principal.tenant_id,
+                since_generation=revocations_seen,
+            )
             await connection.run()
         finally:
             live_keys.unwatch(connection)
