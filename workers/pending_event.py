@@ -1,0 +1,121 @@
+"""An event an engine reported that the ledger does not have yet, in a form the journal can keep.
+
+``relay.core.events.NewEvent`` can carry a closure (``also_write``) for rows that
+change with the event; a closure cannot be written to disk, so the worker describes
+those rows as data instead (``MessageRowUpdate``) and builds the ``NewEvent`` only
+when it publishes. One ``PendingEvent`` is one line of the journal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from relay.core.enums import EventType, MessageStatus
+from relay.core.events import NewEvent
+from relay.core.models import OutboundMessage, Session
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageRowUpdate:
+    """An outbound message's new status, written in the transaction of the event that explains it."""
+
+    message_id: str
+    status: MessageStatus
+    whatsapp_id: str | None = None
+    error: str | None = None
+
+    async def write(self, connection: BaseDBAsyncClient) -> None:
+        await (
+            OutboundMessage.filter(id=self.message_id)
+            .using_db(connection)
+            .update(status=self.status, whatsapp_id=self.whatsapp_id, error=self.error)
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingEvent:
+    """One event for the ledger, always fenced with the lease token it was reported under."""
+
+    tenant_id: str
+    session_id: str
+    type: EventType
+    data: dict[str, Any]
+    fence: int
+    session_updates: dict[str, Any] | None = None
+    message_update: MessageRowUpdate | None = None
+
+    def to_new_event(self) -> NewEvent:
+        return NewEvent(
+            tenant_id=self.tenant_id,
+            session_id=self.session_id,
+            type=self.type,
+            data=self.data,
+            fence=self.fence,
+            session_updates=self.session_updates,
+            also_write=self.message_update.write if self.message_update is not None else None,
+        )
+
+    def encode(self) -> bytes:
+        """One journal line; orjson escapes newlines inside strings, so a record is exactly one line."""
+        record: dict[str, Any] = {
+            "tenant_id": self.tenant_id,
+            "session_id": self.session_id,
+            "type": self.type,
+            "data": self.data,
+            "fence": self.fence,
+        }
+        if self.session_updates:
+            record["session_updates"] = self.session_updates
+        if self.message_update is not None:
+            update = self.message_update
+            record["message_update"] = {
+                "message_id": update.message_id,
+                "status": update.status,
+                "whatsapp_id": update.whatsapp_id,
+                "error": update.error,
+            }
+        return orjson.dumps(record) + b"\n"
+
+    @classmethod
+    def decode(cls, line: bytes) -> PendingEvent:
+        """The inverse of ``encode``; raises ``ValueError`` for a line that is not a whole record."""
+        try:
+            record = orjson.loads(line)
+            update = record.get("message_update")
+            return cls(
+                tenant_id=record["tenant_id"],
+                session_id=record["session_id"],
+                type=EventType(record["type"]),
+                data=record["data"],
+                fence=int(record["fence"]),
+                session_updates=_session_updates_from_json(record.get("session_updates")),
+                message_update=None
+                if update is None
+                else MessageRowUpdate(
+                    message_id=update["message_id"],
+                    status=MessageStatus(update["status"]),
+                    whatsapp_id=update["whatsapp_id"],
+                    error=update["error"],
+                ),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a journal record: {exc}") from exc
+
+
+def _session_updates_from_json(updates: dict[str, Any] | None) -> dict[str, Any] | None:
+    """JSON has no datetimes: the session columns that hold one get theirs back."""
+    if not updates:
+        return None
+    columns = Session._meta.fields_map
+    return {
+        name: datetime.fromisoformat(value)
+        if isinstance(columns.get(name), fields.DatetimeField) and isinstance(value, str)
+        else value
+        for name, value in updates.items()
+    }
