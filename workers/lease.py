@@ -10,11 +10,14 @@ the owner makes is conditional on that token still being the row's token.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from relay.core.constants import session_fence_key, session_lease_key
 from relay.core.models import Session
@@ -47,15 +50,27 @@ class Lease:
     owner: str
     token: int
     ttl_ms: int
+    # When Redis last confirmed the lease (monotonic clock): it lives until this plus the TTL.
+    confirmed_at: float = field(default_factory=time.monotonic)
 
     @property
     def value(self) -> str:
         return f"{self.owner}:{self.token}"
 
+    @property
+    def expired(self) -> bool:
+        """The TTL has run out since Redis last confirmed the lease: another worker may now take it."""
+        return time.monotonic() - self.confirmed_at >= self.ttl_ms / 1000
+
     async def renew(self, redis: Redis) -> bool:
+        """``False`` when Redis says the lease is gone or someone else's; raises ``RedisError`` when
+        Redis cannot say (the lease then stands until ``expired``)."""
+        asked_at = time.monotonic()
         renewed = await _run_script(
             redis, _RENEW, session_lease_key(self.session_id), self.value, self.ttl_ms
         )
+        if renewed:
+            self.confirmed_at = asked_at
         return bool(renewed)
 
     async def release(self, redis: Redis) -> None:
@@ -79,9 +94,15 @@ async def acquire_lease(redis: Redis, session_id: str, owner: str, ttl_seconds: 
     taken = await redis.set(session_lease_key(session_id), lease.value, nx=True, px=lease.ttl_ms)
     if not taken:
         return None
-    stamped = await Session.filter(id=session_id, fence__lt=token).update(fence=token, owner=owner)
-    if not stamped:
-        stamped = await _recover_lost_fence(redis, lease)
+    try:
+        stamped = await Session.filter(id=session_id, fence__lt=token).update(fence=token, owner=owner)
+        if not stamped:
+            stamped = await _recover_lost_fence(redis, lease)
+    except BaseException:
+        # The database is away (or we are cancelled): do not leave the session locked for a whole TTL.
+        with contextlib.suppress(RedisError):
+            await lease.release(redis)
+        raise
     if not stamped:
         await lease.release(redis)
         return None

@@ -18,13 +18,17 @@ import contextlib
 import logging
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from relay.core.config import Settings
 from relay.core.constants import session_commands_key
 from relay.core.enums import SETTLED_STATUSES, DesiredState, MessageStatus, SessionStatus
 from relay.core.models import OutboundMessage, Session
 from workers.command_dispatcher import CommandDispatcher
+from workers.database_watch import DatabaseWatch
 from workers.engines.base import Engine, EngineContext, EngineError, NotConnected, create_engine
+from workers.handoff import SessionHandoff
+from workers.journal import Journal
 from workers.lease import Lease
 from workers.reporter import SessionReporter
 from workers.send_queue import SendQueue
@@ -39,26 +43,39 @@ ENGINE_SETTLE_TIMEOUT = 15.0
 
 
 class SessionRunner:
-    def __init__(self, session: Session, lease: Lease, *, settings: Settings, redis: Redis) -> None:
+    def __init__(
+        self,
+        session: Session,
+        lease: Lease,
+        *,
+        settings: Settings,
+        redis: Redis,
+        journal: Journal,
+        watch: DatabaseWatch,
+    ) -> None:
         self.session_id = session.id
         self._session = session
         self._lease = lease
         self._settings = settings
         self._redis = redis
+        self._watch = watch
         self._engine: Engine | None = None
         self._stop_requested = asyncio.Event()
         # Set once the current engine has reported a status other than "starting".
         self._engine_settled = asyncio.Event()
+        # Outlives run(): the supervisor lets the lease go only once it has settled everything.
+        self.handoff = SessionHandoff(
+            session_id=session.id, redis=redis, journal=journal, watch=watch, on_lease_lost=self.on_lease_lost
+        )
         self._reporter = SessionReporter(
-            redis=redis,
+            handoff=self.handoff,
             tenant_id=session.tenant_id,
             session_id=session.id,
             lease=lease,
             status=session.status,
-            on_lease_lost=self.on_lease_lost,
             on_status=self._on_engine_status,
         )
-        self._sends = SendQueue(session.id, self._reporter, lambda: self._engine)
+        self._sends = SendQueue(session.id, self._reporter, lambda: self._engine, watch)
         self.commands = CommandDispatcher(session.id, redis, target=self, sends=self._sends)
 
     def _on_engine_status(self, status: SessionStatus) -> None:
@@ -71,6 +88,10 @@ class SessionRunner:
     def lease(self) -> Lease:
         return self._lease
 
+    @property
+    def lease_lost(self) -> bool:
+        return self._reporter.lease_lost
+
     # -- stopping ---------------------------------------------------------------------------
 
     def request_stop(self) -> None:
@@ -80,7 +101,8 @@ class SessionRunner:
             asyncio.get_running_loop().create_task(self._engine.stop())
 
     def on_lease_lost(self) -> None:
-        # Another worker may already drive the session: stop at once, write nothing more.
+        # Another worker may already drive the session: stop at once. What is already reported
+        # stays fenced with our token, so the database alone decides whether it is still ours.
         self._reporter.lease_lost = True
         self.request_stop()
 
@@ -107,6 +129,8 @@ class SessionRunner:
     # -- main -------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Do what the desired state asks; returns once everything reported is settled in the ledger."""
+        self.handoff.start()
         desired = self._session.desired_state
         try:
             if desired == DesiredState.DELETED:
@@ -121,6 +145,7 @@ class SessionRunner:
             log.exception("session %s: runner failed", self.session_id)
             with contextlib.suppress(Exception):
                 await self._reporter.status(SessionStatus.FAILED, "internal error in the worker; see its log")
+        await self._reporter.flush()
 
     def _context(self) -> EngineContext:
         return EngineContext(
@@ -170,15 +195,18 @@ class SessionRunner:
                     await self._engine.stop()
 
     async def _reload(self) -> None:
-        fresh = await Session.get_or_none(id=self.session_id)
+        fresh = await self._watch.call(lambda: Session.get_or_none(id=self.session_id))
         if fresh is not None:
             self._session = fresh
 
     async def _settle_desired_state(self) -> None:
         """The engine ended for good (logged out, failed, QR window closed): stop wanting it to run."""
-        await Session.filter(
-            id=self.session_id, fence=self._lease.token, desired_state=DesiredState.RUNNING
-        ).update(desired_state=DesiredState.STOPPED)
+        await self._reporter.flush()
+        await self._watch.call(
+            lambda: Session.filter(
+                id=self.session_id, fence=self._lease.token, desired_state=DesiredState.RUNNING
+            ).update(desired_state=DesiredState.STOPPED)
+        )
 
     async def _after_stop(self) -> None:
         if self._reporter.lease_lost:
@@ -208,16 +236,26 @@ class SessionRunner:
         await self._settle_logout()
 
     async def _settle_logout(self) -> None:
-        await Session.filter(
-            id=self.session_id, fence=self._lease.token, desired_state=DesiredState.LOGOUT
-        ).update(desired_state=DesiredState.STOPPED, phone=None, jid=None)
+        await self._reporter.flush()
+        await self._watch.call(
+            lambda: Session.filter(
+                id=self.session_id, fence=self._lease.token, desired_state=DesiredState.LOGOUT
+            ).update(desired_state=DesiredState.STOPPED, phone=None, jid=None)
+        )
 
     async def _delete(self) -> None:
         engine = create_engine(self._session.engine, self._context(), self._reporter)
         await engine.erase_credentials()
-        deleted = await Session.filter(id=self.session_id, fence=self._lease.token).delete()
+        # What was reported before the delete reaches the ledger while the row still exists.
+        await self._reporter.flush()
+        deleted = await self._watch.call(
+            lambda: Session.filter(id=self.session_id, fence=self._lease.token).delete()
+        )
         if deleted:
-            await OutboundMessage.filter(session_id=self.session_id, status=MessageStatus.QUEUED).update(
-                status=MessageStatus.FAILED, error="session deleted"
+            await self._watch.call(
+                lambda: OutboundMessage.filter(
+                    session_id=self.session_id, status=MessageStatus.QUEUED
+                ).update(status=MessageStatus.FAILED, error="session deleted")
             )
-            await self._redis.delete(session_commands_key(self.session_id))
+            with contextlib.suppress(RedisError):
+                await self._redis.delete(session_commands_key(self.session_id))

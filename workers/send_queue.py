@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 
 from relay.core.commands import CommandResult
 from relay.core.enums import MessageStatus
 from relay.core.models import OutboundMessage
+from workers.database_watch import DatabaseWatch
 from workers.engines.base import Engine, EngineError, NotConnected, OutgoingMessage
 from workers.message_outcomes import record_failed, record_sent
 from workers.reporter import SessionReporter
+
+log = logging.getLogger("relay.worker.sends")
 
 # How often the queue looks for messages nobody asked to send now (accepted while disconnected).
 SEND_QUEUE_POLL_SECONDS = 1.0
@@ -25,10 +29,15 @@ SEND_QUEUE_POLL_SECONDS = 1.0
 
 class SendQueue:
     def __init__(
-        self, session_id: str, reporter: SessionReporter, current_engine: Callable[[], Engine | None]
+        self,
+        session_id: str,
+        reporter: SessionReporter,
+        current_engine: Callable[[], Engine | None],
+        watch: DatabaseWatch,
     ) -> None:
         self._session_id = session_id
         self._reporter = reporter
+        self._watch = watch
         # The engine changes with every restart; the runner that owns it says which one is current.
         self._current_engine = current_engine
         self._lock = asyncio.Lock()
@@ -45,7 +54,7 @@ class SendQueue:
             self._wakeup.set()
             return CommandResult(ok=True, data={"status": MessageStatus.QUEUED})
         await self._send_queued(until=message_id)
-        message = await OutboundMessage.get_or_none(id=message_id)
+        message = await self._watch.call(lambda: OutboundMessage.get_or_none(id=message_id))
         if message is None or message.status == MessageStatus.QUEUED:
             return None
         return CommandResult(
@@ -56,7 +65,11 @@ class SendQueue:
         """Queued messages (accepted while disconnected, or before a crash) go out once connected."""
         while True:
             if self._connected_engine() is not None:
-                await self._send_queued()
+                try:
+                    await self._send_queued()
+                except Exception:
+                    # The database refused a read (an outage is waited out inside): try again next round.
+                    log.exception("session %s: sending queued messages failed", self._session_id)
             self._wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), SEND_QUEUE_POLL_SECONDS)
@@ -65,16 +78,19 @@ class SendQueue:
         """Send the queued messages, oldest first (up to ``until``), while the engine stays connected."""
         async with self._lock:
             while (engine := self._connected_engine()) is not None and not self._reporter.lease_lost:
-                query = OutboundMessage.filter(session_id=self._session_id, status=MessageStatus.QUEUED)
-                if until is not None:
-                    query = query.filter(id__lte=until)
-                message = await query.order_by("id").first()
+                message = await self._watch.call(lambda: self._oldest_queued(until))
                 if message is None:
                     return
                 try:
                     await self._send(engine, message)
                 except NotConnected:
                     return
+
+    async def _oldest_queued(self, until: str | None) -> OutboundMessage | None:
+        query = OutboundMessage.filter(session_id=self._session_id, status=MessageStatus.QUEUED)
+        if until is not None:
+            query = query.filter(id__lte=until)
+        return await query.order_by("id").first()
 
     async def _send(self, engine: Engine, message: OutboundMessage) -> None:
         """Send one message and record what became of it; ``NotConnected`` leaves it queued."""

@@ -5,6 +5,14 @@ on its engine in a ``SessionRunner``, renews the leases, stops a runner the
 moment its lease is lost, reads every owned session's command stream with one
 blocking ``XREADGROUP``, and on shutdown releases its leases so another worker
 takes over within seconds instead of waiting for the TTL.
+
+It also owns what keeps reported events safe across outages: the worker's
+``Journal``, the ``DatabaseWatch`` every task waits on while the database is
+away, and the ``JournalReplayer`` that publishes what dead workers journaled.
+A lease is let go only once its session's events are settled in the ledger;
+a worker stopping with events still journaled keeps the lease to its TTL, so
+the next worker started on the same data dir can replay them first. Neither
+Redis nor the database going away stops a loop here: each waits and carries on.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import logging
 import os
 import random
 import socket
+import time
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -31,7 +40,10 @@ from relay.core.constants import (
 from relay.core.enums import OWNED_DESIRED_STATES, SETTLED_STATUSES
 from relay.core.models import Session
 from relay.core.redis import connect_redis
+from workers.database_watch import DatabaseWatch
+from workers.journal import Journal
 from workers.lease import acquire_lease, current_owners
+from workers.replay import JournalReplayer
 from workers.runner import SessionRunner
 
 log = logging.getLogger("relay.worker.supervisor")
@@ -40,6 +52,8 @@ log = logging.getLogger("relay.worker.supervisor")
 CLAIM_BATCH = 20
 CANDIDATE_SCAN = 500
 COMMAND_BLOCK_MS = 500
+# A stopping worker waits this long for its runners (and their events) before it gives up on them.
+SHUTDOWN_WAIT_SECONDS = 15.0
 
 
 def make_worker_id() -> str:
@@ -57,9 +71,17 @@ class SessionSupervisor:
         self._tasks: list[asyncio.Task[None]] = []
         self._reader_redis = connect_redis(settings.require_redis_url(), max_connections=4)
         self._groups_created: set[str] = set()
+        self.watch = DatabaseWatch()
+        journal_root = settings.data_dir / "journal"
+        self.journal = Journal(journal_root, self.worker_id)
+        self.replayer = JournalReplayer(journal_root, self.journal.directory, redis, self.watch)
 
     async def start(self) -> None:
+        await self.journal.open()
+        # Before the first claim: a session a dead worker journaled is replayed before we own it anew.
+        self.replayer.adopt()
         self._tasks = [
+            asyncio.create_task(self.replayer.run(), name="supervisor-replay"),
             asyncio.create_task(self._claim_loop(), name="supervisor-claim"),
             asyncio.create_task(self._renew_loop(), name="supervisor-renew"),
             asyncio.create_task(self._command_loop(), name="supervisor-commands"),
@@ -74,24 +96,40 @@ class SessionSupervisor:
         runners = list(self.runners.values())
         for runner in runners:
             runner.request_stop()
-        if self._runner_tasks:
-            await asyncio.wait(list(self._runner_tasks.values()), timeout=15)
-        for runner in runners:
-            with contextlib.suppress(RedisError):
-                await runner.lease.release(self.redis)
+        tasks = list(self._runner_tasks.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_SECONDS)
+            # Still waiting for the database: their events stay journaled (see _run_runner).
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.journal.close()
         await self._reader_redis.aclose()
-        log.info("supervisor %s stopped; released %d sessions", self.worker_id, len(runners))
+        log.info("supervisor %s stopped; %d sessions let go", self.worker_id, len(runners))
 
     # -- claiming ---------------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
+        failing_since: float | None = None
         while True:
             try:
                 claimed = await self.claim_available()
                 await self._reconcile_desired_states()
-            except Exception:
-                log.exception("claim loop error")
+            except RedisError as exc:
                 claimed = 0
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("claims paused: redis unavailable (%s)", exc)
+            except Exception:
+                claimed = 0
+                if await self.watch.reachable():
+                    log.exception("claim loop error")
+                else:
+                    await self.watch.wait_until_reachable()
+            else:
+                if failing_since is not None:
+                    log.info("claims resumed after %.1fs", time.monotonic() - failing_since)
+                    failing_since = None
             if claimed >= CLAIM_BATCH:
                 await asyncio.sleep(random.uniform(0.05, 0.2))
                 continue
@@ -107,7 +145,7 @@ class SessionSupervisor:
         not_settled = ~Q(status__in=sorted(SETTLED_STATUSES))
         candidates = (
             await Session.filter(wants_an_owner | not_settled)
-            .exclude(id__in=list(self.runners))
+            .exclude(id__in=[*self.runners, *self.replayer.pending_sessions])
             .order_by("updated_at")
             .limit(CANDIDATE_SCAN)
         )
@@ -123,7 +161,10 @@ class SessionSupervisor:
             if fresh is None:
                 await lease.release(self.redis)
                 continue
-            self._start_runner(SessionRunner(fresh, lease, settings=self.settings, redis=self.redis))
+            runner = SessionRunner(
+                fresh, lease, settings=self.settings, redis=self.redis, journal=self.journal, watch=self.watch
+            )
+            self._start_runner(runner)
             claimed += 1
         return claimed
 
@@ -138,11 +179,19 @@ class SessionSupervisor:
             await self._claim_pending_commands(runner)
             await runner.run()
         finally:
+            # Not cancelled, run() returns only once the events are settled; cancelled (a shutdown
+            # waiting for the database), they stay in the journal and the lease is kept to its TTL,
+            # so no other worker makes them stale before a worker on this data dir replays them.
+            unsettled = runner.handoff.unsettled
+            await runner.handoff.close()
             self.runners.pop(runner.session_id, None)
             self._runner_tasks.pop(runner.session_id, None)
-            with contextlib.suppress(RedisError):
-                await runner.lease.release(self.redis)
-            log.info("released session %s", runner.session_id)
+            if unsettled:
+                log.warning("kept the lease on %s: %d event(s) still journaled", runner.session_id, unsettled)
+            else:
+                with contextlib.suppress(RedisError):
+                    await runner.lease.release(self.redis)
+                log.info("released session %s", runner.session_id)
             self._wakeup.set()
 
     async def _reconcile_desired_states(self) -> None:
@@ -179,10 +228,15 @@ class SessionSupervisor:
         while True:
             await asyncio.sleep(interval)
             for runner in list(self.runners.values()):
+                if runner.lease_lost:
+                    continue
                 try:
                     renewed = await runner.lease.renew(self.redis)
                 except RedisError:
-                    log.warning("lease renewal failed for %s: redis unavailable", runner.session_id)
+                    # Redis cannot say: the lease stands until its TTL runs out without a renewal.
+                    if runner.lease.expired:
+                        log.warning("lease on %s expired while redis was unavailable", runner.session_id)
+                        runner.on_lease_lost()
                     continue
                 if not renewed:
                     log.warning("lost the lease on %s; stopping it now", runner.session_id)

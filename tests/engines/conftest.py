@@ -49,6 +49,9 @@ class RecordingReporter:
     async def message_ack(self, data: dict[str, Any]) -> None:
         self.calls.append(("message_ack", data))
 
+    async def flush(self) -> bool:
+        return True  # every call above is "recorded" the moment it is made
+
     def of(self, kind: str) -> list[Any]:
         return [payload for name, payload in self.calls if name == kind]
 

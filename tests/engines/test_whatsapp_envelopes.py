@@ -34,6 +34,9 @@ from tests.stack import RelayStack
 from tests.webhooks.conftest import create_endpoint
 from tests.webhooks.receiver import Receiver
 from tests.ws.feed import open_feed, subscribe
+from workers.database_watch import DatabaseWatch
+from workers.handoff import SessionHandoff
+from workers.journal import Journal
 from workers.lease import acquire_lease
 from workers.reporter import SessionReporter
 
@@ -65,13 +68,18 @@ async def fed_session(
     session = created.json()
     lease = await acquire_lease(ledger, session["id"], "engine-tests", ttl_seconds=300)
     assert lease is not None
-    reporter = SessionReporter(
-        redis=ledger,
-        tenant_id=tenant.id,
+    journal = Journal(tmp_path / "journal", "engine-tests")
+    await journal.open()
+    handoff = SessionHandoff(
         session_id=session["id"],
-        lease=lease,
-        status=session["status"],
+        redis=ledger,
+        journal=journal,
+        watch=DatabaseWatch(),
         on_lease_lost=lambda: None,
+    )
+    handoff.start()
+    reporter = SessionReporter(
+        handoff=handoff, tenant_id=tenant.id, session_id=session["id"], lease=lease, status=session["status"]
     )
     context = make_context(tmp_path, session_id=session["id"], tenant_id=tenant.id)
     live = await start_fed_engine(context, reporter)
@@ -80,6 +88,9 @@ async def fed_session(
     finally:
         await live.engine.stop()
         await asyncio.wait_for(live.task, 10)
+        await handoff.flush()
+        await handoff.close()
+        await journal.close()
         await lease.release(ledger)
 
 

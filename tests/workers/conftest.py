@@ -8,6 +8,9 @@ import pytest
 
 from tests.stack import RelayStack
 
+# The stack's database and Redis opened in the test process (shared with the webhook tests).
+from tests.webhooks.conftest import ledger  # noqa: F401
+
 
 @pytest.fixture
 def extra_workers(stack: RelayStack) -> Iterator[Callable[[int], None]]:

@@ -66,7 +66,11 @@ class SendReceipt:
 
 
 class EngineReporter(Protocol):
-    """How an engine tells the runner what happened. Every call is awaited in order."""
+    """How an engine tells the runner what happened. Every call is awaited in order.
+
+    A report returns once the event is safe on the worker's disk, not once it is in
+    the ledger: an engine never waits for the database. ``flush`` waits for the ledger.
+    """
 
     async def status(
         self,
@@ -84,6 +88,14 @@ class EngineReporter(Protocol):
     async def message_received(self, data: dict[str, Any]) -> None: ...
 
     async def message_ack(self, data: dict[str, Any]) -> None: ...
+
+    async def flush(self) -> bool:
+        """Wait until everything reported so far is in the ledger (``False``: it never will be).
+
+        An engine calls it before answering a command (a pairing code, a sandbox action), so
+        the caller's answer comes after the events the command caused, as it always has.
+        """
+        ...
 
 
 class Engine(Protocol):

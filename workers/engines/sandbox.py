@@ -151,6 +151,7 @@ class SandboxEngine:
         self._set(SessionStatus.PAIRING)
         await self._reporter.status(SessionStatus.PAIRING, f"pairing code issued for +{phone}")
         await self._reporter.pair_code(code)
+        await self._reporter.flush()
         return code
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:
@@ -198,7 +199,9 @@ class SandboxEngine:
         }.get(action)
         if handler is None:
             raise UnsupportedCommand(f"unknown sandbox action {action!r}")
-        return await handler(params)
+        result = await handler(params)
+        await self._reporter.flush()
+        return result
 
     async def _scan(self, params: dict[str, Any]) -> dict[str, Any]:
         if self._state not in {SessionStatus.QR, SessionStatus.PAIRING}:

@@ -199,8 +199,10 @@ class SessionEvents:
         await self._consumer.call(partial(self._enter, status, reason))
 
     async def announce_pair_code(self, phone: str, code: str) -> None:
+        """Report the code in order with the events before it; returns once it is in the ledger."""
         self._pairing = True
         await self._consumer.call(partial(self._announce_pair_code, phone, code))
+        await self._reporter.flush()
 
     async def logged_out_through_api(self) -> None:
         """whatsmeow sends no ``LoggedOut`` for a logout we asked for: end as if it had."""
@@ -326,6 +328,8 @@ class SessionEvents:
             sent_at = inbound.from_unix(event.Info.Timestamp, milliseconds=True)
             if datetime.now(UTC) - sent_at > OFFLINE_MAX_AGE:
                 return
+        # WhatsApp acknowledged the message before this callback ran: the journal is its first stop.
+        await self._reporter.message_received(data)
         source = event.Info.MessageSource
         self._recent.remember(
             data["whatsapp_id"],
@@ -333,7 +337,6 @@ class SessionEvents:
                 data["chat"], inbound.bare_jid(source.Sender), data["from_me"], data["text"]
             ),
         )
-        await self._reporter.message_received(data)
 
     async def _handle_qr(self, code: str) -> None:
         if self._over() or self._engine.client is None:
