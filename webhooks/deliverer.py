@@ -11,6 +11,11 @@ Every popped id is claimed in the database first (a lease); the attempt
 outcome is written back with the lease as a guard. A worker killed mid-flight
 loses only its leases, which expire so the sweeper can hand the deliveries to
 another worker: at-least-once, duplicating at most the attempts in flight.
+
+A lane that cannot reach Redis or the database waits for it (Redis with a
+capped backoff, the database through the worker's shared watch) and carries on;
+ids it popped but could not claim are put back as due at once, so they do not
+wait for the sweeper.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from relay.core.config import Settings
 from relay.core.enums import DeliveryStatus, DeliveryTrigger, EventType
@@ -50,9 +56,12 @@ from webhooks.endpoint_cache import EndpointCache, EndpointView
 from webhooks.models import WebhookEndpoint
 from webhooks.retry import next_retry_delay
 from webhooks.sender import AttemptResult, WebhookSender
-from webhooks.writer import OutcomeWriter
+from webhooks.writer import DatabaseAvailability, OutcomeWriter
 
 log = logging.getLogger("relay.webhooks")
+
+# While Redis is unreachable, a lane tries again after these pauses (seconds).
+REDIS_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 @dataclass
@@ -64,6 +73,8 @@ class Lane:
     idle_sleep: float = 0.0
     inflight: int = 0
     slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Consecutive passes that failed because Redis was unreachable (0: it answers).
+    redis_failures: int = 0
 
     def release(self) -> None:
         self.inflight -= 1
@@ -110,8 +121,9 @@ def judge(
 
 
 class Deliverer:
-    def __init__(self, redis: Redis, settings: Settings) -> None:
+    def __init__(self, redis: Redis, settings: Settings, database: DatabaseAvailability) -> None:
         self.redis = redis
+        self.database = database
         self.schedule = settings.webhook_retry_schedule
         self.lease_seconds = settings.webhook_timeout + LEASE_MARGIN_SECONDS
         # Lease owners name the process, so an operator (or a test) can see who holds what.
@@ -120,7 +132,7 @@ class Deliverer:
             timeout=settings.webhook_timeout, allow_private=settings.webhook_allow_private
         )
         self.endpoints = EndpointCache()
-        self.writer = OutcomeWriter(redis, self.lease_seconds)
+        self.writer = OutcomeWriter(redis, self.lease_seconds, database)
         self.inflight_by_endpoint: Counter[str] = Counter()
         self.lanes = [
             Lane("fresh", FRESH_CONCURRENCY, FRESH_BATCH, self._pop_fresh),
@@ -154,6 +166,7 @@ class Deliverer:
 
     async def _run_lane(self, lane: Lane) -> None:
         while True:
+            ids: list[str] = []
             try:
                 free = lane.capacity - lane.inflight
                 if free <= 0:
@@ -161,6 +174,9 @@ class Deliverer:
                     await lane.slot_freed.wait()
                     continue
                 ids = await lane.pop(min(free, lane.batch))
+                if lane.redis_failures:
+                    log.info("webhook %s lane: redis is back", lane.name)
+                    lane.redis_failures = 0
                 if not ids:
                     if lane.idle_sleep:
                         await asyncio.sleep(lane.idle_sleep)
@@ -168,11 +184,31 @@ class Deliverer:
                 await self._start_attempts(list(dict.fromkeys(ids)), lane)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # Redis or the database hiccuped: what was popped is leased or
-                # still pending in the database; the sweeper brings it back.
-                log.exception("webhook %s lane error", lane.name)
-                await asyncio.sleep(0.5)
+            except Exception as exc:
+                await self._wait_out(lane, ids, exc)
+
+    async def _wait_out(self, lane: Lane, popped: list[str], error: Exception) -> None:
+        """Redis or the database hiccuped: put back what was popped, then wait for what is missing.
+
+        What was popped is pending in the database whatever happens here: put back, it is
+        claimed again as soon as the database answers; lost with Redis, the sweeper finds it.
+        """
+        if popped:
+            try:
+                await queue.schedule(self.redis, dict.fromkeys(popped, time.time()))
+            except RedisError:
+                pass
+        if isinstance(error, RedisError):
+            if not lane.redis_failures:
+                log.warning("webhook %s lane: redis unavailable (%s); retrying", lane.name, error)
+            delay = REDIS_RETRY_DELAYS[min(lane.redis_failures, len(REDIS_RETRY_DELAYS) - 1)]
+            lane.redis_failures += 1
+            await asyncio.sleep(delay)
+        elif not await self.database.reachable():
+            await self.database.wait_until_reachable()
+        else:
+            log.exception("webhook %s lane error", lane.name)
+            await asyncio.sleep(0.5)
 
     async def _start_attempts(self, ids: list[str], lane: Lane) -> None:
         claimed = await self.writer.claim(ids, f"{self.lease_prefix}{new_ulid()}")

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from webhooks import queue, store
 from webhooks.constants import SWEEP_GRACE_SECONDS, SWEEP_LIMIT
@@ -29,5 +30,14 @@ async def sweep_lost_deliveries(redis: Redis) -> int:
 
 
 async def sweep_webhook_deliveries(ctx: dict[str, Any]) -> int:
-    """arq cron entry point."""
-    return await sweep_lost_deliveries(ctx.get("webhook_redis") or ctx["redis"])
+    """arq cron entry point. During an outage it skips a beat: the next sweep is seconds away."""
+    try:
+        return await sweep_lost_deliveries(ctx.get("webhook_redis") or ctx["redis"])
+    except RedisError as exc:
+        log.warning("webhook sweep skipped: redis unavailable (%s)", exc)
+    except Exception:
+        watch = ctx.get("database_watch")
+        if watch is None or await watch.reachable():
+            raise
+        log.warning("webhook sweep skipped: the database does not answer")
+    return 0

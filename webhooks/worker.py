@@ -7,9 +7,11 @@ in ``startup``. arq only schedules the sweeper.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from arq.cron import cron
+from redis.exceptions import RedisError
 
 from relay.core.config import Settings
 from relay.core.redis import connect_redis
@@ -36,7 +38,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     # Its own client: blocking pops must not wait behind arq's pool or time out with it.
     redis = connect_redis(settings.require_redis_url())
-    deliverer = Deliverer(redis, settings)
+    deliverer = Deliverer(redis, settings, ctx["database_watch"])
     await deliverer.start()
     ctx["webhook_redis"] = redis
     ctx["webhook_deliverer"] = deliverer
@@ -48,4 +50,5 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await deliverer.stop()
     redis = ctx.pop("webhook_redis", None)
     if redis is not None:
-        await redis.aclose()
+        with contextlib.suppress(RedisError, OSError):
+            await redis.aclose()

@@ -5,12 +5,17 @@ flush (claims included), so the number of write transactions grows with
 flushes, not with deliveries. Retries go to Redis only after the row says
 when they are due: a retry popped before its row was committed would fail its
 claim and wait for the sweeper.
+
+While the database is unreachable, outcomes are kept, in order, and written
+once it answers, ahead of any new claim: a delivery attempted just before an
+outage is not attempted again after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -21,11 +26,23 @@ from webhooks.constants import RESULT_FLUSH_BATCH
 
 log = logging.getLogger("relay.webhooks.writer")
 
+# A stopping worker waits this long for the database to take its last outcomes.
+CLOSE_WAIT_SECONDS = 10.0
+
+
+class DatabaseAvailability(Protocol):
+    """Whether the database answers; the worker shares one (``workers.database_watch``)."""
+
+    async def reachable(self) -> bool: ...
+
+    async def wait_until_reachable(self) -> None: ...
+
 
 class OutcomeWriter:
-    def __init__(self, redis: Redis, lease_seconds: float) -> None:
+    def __init__(self, redis: Redis, lease_seconds: float, database: DatabaseAvailability) -> None:
         self.redis = redis
         self.lease_seconds = lease_seconds
+        self.database = database
         self._claims: list[tuple[list[str], str, asyncio.Future[list[store.ClaimedDelivery]]]] = []
         self._outcomes: list[store.AttemptOutcome] = []
         self._releases: list[store.Release] = []
@@ -52,10 +69,20 @@ class OutcomeWriter:
         self._task = asyncio.create_task(self._run(), name="webhook-outcome-writer")
 
     async def close(self) -> None:
+        """Write what is left; give up after a while if the database does not answer."""
         self._closing = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), CLOSE_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "stopping with %d webhook outcomes unwritten; those deliveries are attempted again",
+                len(self._outcomes) + len(self._releases),
+            )
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
         while True:
@@ -79,11 +106,17 @@ class OutcomeWriter:
                 outcomes, releases, [(ids, owner) for ids, owner, _ in claims], self.lease_seconds
             )
         except Exception as exc:
-            # The leases will expire and the sweeper will offer these deliveries again.
-            log.exception("writing %d webhook outcomes failed", len(outcomes) + len(releases))
             for _, _, future in claims:
                 if not future.done():
                     future.set_exception(exc)
+            if not await self.database.reachable():
+                self._outcomes[:0] = outcomes
+                self._releases[:0] = releases
+                log.warning("%d webhook outcomes wait for the database", len(outcomes) + len(releases))
+                await self.database.wait_until_reachable()
+                return
+            # Refused, not unreachable: the leases expire and the sweeper offers these deliveries again.
+            log.exception("writing %d webhook outcomes failed", len(outcomes) + len(releases))
             return
         for (_, _, future), rows in zip(claims, claimed, strict=True):
             if not future.done():

@@ -3,17 +3,27 @@
 The supervisor is started from ``on_startup`` rather than as a job: a WhatsApp
 connection lives for days, and arq jobs have timeouts, retry-on-cancel and a
 bounded number of slots.
+
+Neither Redis nor the database going away ends the process: arq's poll loop
+waits Redis out (``OutageTolerantWorker``), and the supervisor, the runners and
+the webhook deliverer wait for whichever is missing. A worker that does stop
+(a signal) closes the database on every path, whatever Redis says meanwhile:
+an open aiosqlite thread would keep the interpreter from ever exiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from arq.connections import RedisSettings
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
 from relay.core.config import Settings
 from relay.core.constants import ARQ_QUEUE
@@ -27,6 +37,33 @@ log = logging.getLogger("relay.worker")
 
 # Threads beyond one per session: neonize holds one default-executor thread per live session.
 EXECUTOR_HEADROOM = 32
+# While Redis is away, arq's poll loop (and a worker starting without Redis) retries after these pauses.
+REDIS_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
+
+
+class OutageTolerantWorker(Worker):
+    """arq's worker, except that a poll failing because Redis is unreachable waits and polls again.
+
+    Stock arq lets the ``ConnectionError`` end its main task, after which the
+    worker neither works nor exits.
+    """
+
+    _failing_since: float | None = None
+    _failures = 0
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except (RedisError, OSError) as exc:
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
+                log.warning("redis unavailable (%s); the worker waits for it", exc)
+            await asyncio.sleep(REDIS_RETRY_DELAYS[min(self._failures, len(REDIS_RETRY_DELAYS) - 1)])
+            self._failures += 1
+            return
+        if self._failing_since is not None:
+            log.info("redis is back after %.1fs", time.monotonic() - self._failing_since)
+            self._failing_since, self._failures = None, 0
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -38,19 +75,27 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["relay_redis"] = connect_redis(settings.require_redis_url())
     supervisor = SessionSupervisor(settings, ctx["relay_redis"])
     ctx["supervisor"] = supervisor
+    ctx["database_watch"] = supervisor.watch
     await supervisor.start()
     await webhook_worker.startup(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    supervisor: SessionSupervisor | None = ctx.get("supervisor")
-    if supervisor is not None:
-        await supervisor.shutdown()
-    await webhook_worker.shutdown(ctx)
-    redis = ctx.get("relay_redis")
-    if redis is not None:
-        await redis.aclose()
-    await close_database()
+    """Stop everything started in ``startup``; runs once even if called again (see ``_run``)."""
+    if ctx.get("relay_closed"):
+        return
+    ctx["relay_closed"] = True
+    try:
+        supervisor: SessionSupervisor | None = ctx.get("supervisor")
+        if supervisor is not None:
+            await supervisor.shutdown()
+        await webhook_worker.shutdown(ctx)
+        redis = ctx.get("relay_redis")
+        if redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await redis.aclose()
+    finally:
+        await close_database()
 
 
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
@@ -70,7 +115,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         "job_completion_wait": 10,
     }
     options.update(overrides)
-    return Worker(**options)
+    return OutageTolerantWorker(**options)
 
 
 def run_worker(settings: Settings) -> None:
@@ -78,6 +123,7 @@ def run_worker(settings: Settings) -> None:
 
 
 async def _run(settings: Settings) -> None:
+    await _wait_for_redis(settings.require_redis_url())
     # Built inside the running loop: arq captures the loop and installs its signal handlers there.
     worker = build_worker(settings)
     try:
@@ -85,4 +131,26 @@ async def _run(settings: Settings) -> None:
     except asyncio.CancelledError:
         log.info("worker stopping")
     finally:
-        await worker.close()
+        try:
+            await worker.close()
+        except (RedisError, OSError) as exc:
+            # arq talks to Redis before it calls on_shutdown; without Redis it never gets there.
+            log.warning("closing arq without redis (%s)", exc)
+        finally:
+            await shutdown(worker.ctx)
+
+
+async def _wait_for_redis(url: str) -> None:
+    """A worker started while Redis is away waits for it instead of exiting."""
+    client = connect_redis(url, max_connections=1)
+    try:
+        for attempt in itertools.count():
+            try:
+                await client.ping()
+                return
+            except (RedisError, OSError) as exc:
+                if attempt == 0:
+                    log.warning("redis unavailable (%s); the worker starts once it answers", exc)
+                await asyncio.sleep(REDIS_RETRY_DELAYS[min(attempt, len(REDIS_RETRY_DELAYS) - 1)])
+    finally:
+        await client.aclose()
