@@ -205,3 +205,27 @@ async def test_kill_9_of_relay_up_alone_leaves_nothing_that_blocks_the_next_star
         assert (await client.get("/readyz")).status_code == 200
     assert relay_up.stop() == 0
     assert relay_up.group_pids() == []
+
+
+async def test_a_child_that_keeps_dying_is_restarted_with_a_growing_pause(relay_up: RelayUp) -> None:
+    relay_up.start()
+    seen: list[int] = []
+    for _ in range(2):
+        current = relay_up.role_pid("worker")
+        seen.append(current)
+        os.kill(current, signal.SIGKILL)
+
+        async def replaced() -> int | None:
+            try:
+                pid = relay_up.role_pid("worker")
+            except AssertionError:  # none yet: it is waiting out its pause
+                return None
+            return pid if pid not in seen else None
+
+        await wait_until(replaced, timeout=30, what="relay up to start a new worker")
+    printed = relay_up.printed()
+    assert "relay worker exited with code -9; restarting it in 1s" in printed
+    assert "relay worker exited with code -9; restarting it in 2s" in printed
+    async with httpx.AsyncClient(base_url=relay_up.base_url) as client:
+        assert (await client.get("/readyz")).status_code == 200
+    assert relay_up.stop() == 0

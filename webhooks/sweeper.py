@@ -34,10 +34,11 @@ async def sweep_webhook_deliveries(ctx: dict[str, Any]) -> int:
     try:
         return await sweep_lost_deliveries(ctx.get("webhook_redis") or ctx["redis"])
     except RedisError as exc:
-        log.warning("webhook sweep skipped: redis unavailable (%s)", exc)
+        log.debug("webhook sweep skipped: redis unavailable (%s)", exc)
     except Exception:
         watch = ctx.get("database_watch")
         if watch is None or await watch.reachable():
             raise
-        log.warning("webhook sweep skipped: the database does not answer")
+        # The worker's database watch has said so once already; no line every few seconds.
+        log.debug("webhook sweep skipped: the database does not answer")
     return 0

@@ -27,6 +27,9 @@ def configure_logging(level: str) -> None:
     if level.lower() != "debug":
         # arq logs every job, including the webhook sweeper's every few seconds.
         logging.getLogger("arq.worker").setLevel(logging.WARNING)
+        # asyncpg's pool logs a traceback every second while Postgres is away; the worker's
+        # database watch says it once, and again when the database is back.
+        logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 
 def cmd_migrate(settings: Settings) -> int:
@@ -87,7 +90,9 @@ def cmd_up(settings: Settings) -> int:
     env["RELAY_JWT_SECRET"] = settings.jwt_secret
     cmd_migrate(settings)
 
-    children = {role: _spawn(role, env) for role in ("serve", "worker")}
+    from relay.cli.processes import RestartingChildren
+
+    children = RestartingChildren(("serve", "worker"), lambda role: _spawn(role, env))
     base = f"http://{settings.host}:{settings.port}"
     print(
         "\n".join(
@@ -117,39 +122,19 @@ def cmd_up(settings: Settings) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    restarts: dict[str, list[float]] = {role: [] for role in children}
-    exit_code = 0
     try:
-        while not stopping:
+        while True:
             time.sleep(0.2)
-            for role, child in list(children.items()):
-                code = child.poll()
-                if code is None or stopping:
-                    continue
-                # A crashed child is restarted, but a crash loop stops Relay instead of spinning.
-                now = time.monotonic()
-                restarts[role] = [t for t in restarts[role] if now - t < 60] + [now]
-                if len(restarts[role]) > 5:
-                    print(f"relay {role} keeps exiting (last code {code}); stopping", flush=True)
-                    stopping, exit_code = True, 1
-                    break
-                print(f"relay {role} exited with code {code}; restarting", flush=True)
-                children[role] = _spawn(role, env)
+            if stopping:  # Ctrl-C reaches the children too: their exits are not crashes
+                break
+            # A child that exits (a crash, an OOM kill) is started again, with backoff.
+            children.check()
     finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for child in children.values():
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        children.stop()
         if valkey is not None:
             valkey.stop()
         print("Relay stopped.", flush=True)
-    return exit_code
+    return 0
 
 
 COMMANDS = {
