@@ -200,7 +200,11 @@ class SandboxEngine:
         if handler is None:
             raise UnsupportedCommand(f"unknown sandbox action {action!r}")
         result = await handler(params)
-        await self._reporter.flush()
+        if action != sandbox_action(CommandKind.SANDBOX_INBOUND):
+            # The phone's own moves (scan, drop, unlink) answer once the status they caused is
+            # recorded. A contact's messages arrive on their own, as on a real phone: that answer
+            # only says Relay has them (journaled), and they reach the ledger right after.
+            await self._reporter.flush()
         return result
 
     async def _scan(self, params: dict[str, Any]) -> dict[str, Any]:
