@@ -216,7 +216,7 @@ class SessionHandoff:
         if not self._queue and self._segment is not None:
             # Everything appended so far is on its way: the next event starts a new segment, so this
             # one is deleted as soon as the group commits.
-            self._segment.sealed = True
+            self._segment.seal()
             self._segment = None
         return group
 

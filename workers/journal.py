@@ -70,8 +70,13 @@ class Segment:
         self.size += len(line)
         self.records += 1
         if self.size >= SEGMENT_MAX_BYTES:
-            self.sealed = True
+            self.seal()
         return offset
+
+    def seal(self) -> None:
+        """No more appends: the descriptor goes (a worker with many idle sessions holds none)."""
+        self.sealed = True
+        self.close()
 
     def read_records(self, start: int, end: int, limit: int) -> tuple[list[bytes], int]:
         """Up to ``limit`` records appended between two offsets, and the offset after the last one read."""
@@ -186,8 +191,7 @@ class Journal:
         target = self._written
         segments, self._unsynced = self._unsynced, set()
         new_files, self._new_files = self._new_files, False
-        # Duplicates: a segment removed meanwhile closes its own descriptor, never the one being synced.
-        descriptors = [os.dup(segment.fd) for segment in segments if segment.fd is not None]
+        descriptors = [fd for fd in map(_descriptor_to_sync, segments) if fd is not None]
         try:
             await asyncio.to_thread(_sync, descriptors, self.directory if new_files else None)
         finally:
@@ -196,6 +200,17 @@ class Journal:
         async with self._changed:
             self._synced = max(self._synced, target)
             self._changed.notify_all()
+
+
+def _descriptor_to_sync(segment: Segment) -> int | None:
+    """A descriptor of the segment's own: one it closes meanwhile (sealed, removed) is never the
+    one being synced. A sealed segment is opened again; a removed one needs no sync."""
+    if segment.fd is not None:
+        return os.dup(segment.fd)
+    try:
+        return os.open(segment.path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
 
 
 def _sync(descriptors: list[int], directory: Path | None) -> None:

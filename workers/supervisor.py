@@ -105,7 +105,7 @@ class SessionSupervisor:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.journal.close()
         await self._reader_redis.aclose()
-        log.info("supervisor %s stopped; %d sessions let go", self.worker_id, len(runners))
+        log.info("supervisor %s stopped; it owned %d session(s)", self.worker_id, len(runners))
 
     # -- claiming ---------------------------------------------------------------------------
 

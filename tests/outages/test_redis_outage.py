@@ -10,6 +10,7 @@ not announce are found again in the database once Redis is back.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -83,3 +84,20 @@ async def test_redis_killed_mid_burst_loses_nothing_and_the_worker_carries_on(
             await ledger_messages(scene, "after redis came back", 1, timeout=20)
             await webhook_deliveries(receiver, scene.secret, "after redis came back", 1, timeout=20)
             assert stack.workers == [worker] and worker.poll() is None
+
+
+async def test_a_worker_told_to_stop_while_redis_is_away_exits(
+    stack: RelayStack, private_valkey: PrivateValkey, receiver: Receiver
+) -> None:
+    """Stock arq cannot reach its on_shutdown without Redis, and the database left open kept
+    the process alive forever. Proof it exits: SIGTERM with Redis gone, and the process ends on
+    its own, having closed the database."""
+    with logs_on_failure(stack):
+        async with scene_on(stack, receiver):
+            private_valkey.kill()
+            worker = stack.workers[0]
+            worker.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(worker.wait, 60)
+            assert code == 0
+            log = worker.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
+            assert "Tortoise-ORM shutdown" in log
