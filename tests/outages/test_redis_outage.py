@@ -39,13 +39,14 @@ OUTAGE_SECONDS = 10
 async def stack(
     private_valkey: PrivateValkey, relay_env: dict[str, str], tmp_path: Path
 ) -> AsyncIterator[RelayStack]:
-    # The default lease TTL (15 s) outlasts the outage: the owner must keep its session throughout.
+    # A lease outlives the outage when its TTL exceeds the outage plus the time since its last
+    # renewal (a third of the TTL): 30 s does; the owner must then keep its session throughout.
     relay = relay_on(
         relay_env,
         tmp_path,
         database_url=sqlite_url(tmp_path / "relay.db"),
         redis_url=private_valkey.url,
-        RELAY_LEASE_TTL="15",
+        RELAY_LEASE_TTL="30",
     )
     try:
         yield relay
