@@ -177,11 +177,23 @@ class SessionHandoff:
                 self._segments.add(self._segment)
             offset = self._segment.append(line)
         except OSError:
-            # Still never dropped: it waits in memory, but a killed worker would lose it.
+            # Still never dropped: it waits in memory, but a killed worker would lose it. A write
+            # cut short may have left part of a line: that segment takes nothing more.
             log.exception("session %s: the journal could not take a %s event", self._session_id, event.type)
+            self._abandon_segment()
             return None, 0
         self._journal.written(self._segment)
         return self._segment, offset
+
+    def _abandon_segment(self) -> None:
+        """The open segment takes no more appends; an empty one goes at once."""
+        segment, self._segment = self._segment, None
+        if segment is None:
+            return
+        segment.seal()
+        if segment.records == 0:
+            segment.remove()
+            self._segments.discard(segment)
 
     # -- the drainer ---------------------------------------------------------------------------
 
@@ -213,11 +225,10 @@ class SessionHandoff:
                 group.append(head)
             else:
                 group += await self._read_back(head, GROUP_LIMIT - len(group))
-        if not self._queue and self._segment is not None:
+        if not self._queue:
             # Everything appended so far is on its way: the next event starts a new segment, so this
             # one is deleted as soon as the group commits.
-            self._segment.seal()
-            self._segment = None
+            self._abandon_segment()
         return group
 
     async def _read_back(self, spilled: _Spilled, limit: int) -> list[_Queued]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -178,6 +179,25 @@ async def test_events_under_a_fence_the_session_no_longer_has_are_discarded(
     await handoff.close()
     assert await received_numbers(tenant, owned.session_id) == []
     assert segments(journal.directory) == []
+
+
+async def test_an_event_the_journal_cannot_take_still_reaches_the_ledger(
+    tenant: TenantHandle, ledger: Redis, journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The journal's directory vanishes (a disk unmounted under the worker): each event is
+    kept in memory instead, with an error in the log, and still committed in order."""
+    owned = await own_a_session(tenant, ledger, "no-disk")
+    handoff = handoff_for(owned, ledger, journal)
+    shutil.rmtree(journal.directory)
+    with caplog.at_level(logging.ERROR, logger="relay.worker.handoff"):
+        for n in range(3):
+            await handoff.submit(owned.event(n))
+    assert "the journal could not take" in caplog.text
+    handoff.start()
+    assert await handoff.flush()
+    await handoff.close()
+    assert await received_numbers(tenant, owned.session_id) == [0, 1, 2]
+    journal.directory.mkdir()
 
 
 async def test_a_dead_workers_journal_is_replayed_under_its_own_fences(
