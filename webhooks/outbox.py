@@ -1,27 +1,27 @@
 """The seam between the event pipeline and webhook delivery (the transactional outbox).
 
 ``install`` registers ``record_deliveries`` as a step of ``publish_event``: it
-runs inside the ledger transaction, so an accepted event never exists without
-its deliveries; the hand-off it returns runs after the commit and only wakes the
-delivery workers (Redis may lose it; the sweeper finds it again in the database).
+runs inside the ledger transaction, once per batch of events the writer
+commits, so an accepted event never exists without its deliveries; the
+hand-off it returns joins the batch's Redis pipeline after the commit and only
+wakes the delivery workers (Redis may lose it; the sweeper finds it again in
+the database).
 """
 
 from __future__ import annotations
 
-import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.client import Pipeline
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from relay.core.enums import EventType
 from relay.core.events import AfterCommit, configure_publishing
-from webhooks import queue
+from webhooks.constants import FRESH_QUEUE
 from webhooks.models import Delivery, WebhookEndpoint
-
-log = logging.getLogger("webhooks.outbox")
 
 
 def endpoint_matches(endpoint: WebhookEndpoint, envelope: dict[str, Any]) -> bool:
@@ -51,14 +51,19 @@ def install() -> None:
     configure_publishing([record_deliveries])
 
 
-async def record_deliveries(envelope: dict[str, Any], connection: BaseDBAsyncClient) -> AfterCommit | None:
-    endpoints = await WebhookEndpoint.filter(tenant_id=envelope["tenant_id"], enabled=True).using_db(
-        connection
-    )
+async def record_deliveries(
+    envelopes: Sequence[dict[str, Any]], connection: BaseDBAsyncClient
+) -> AfterCommit | None:
+    """One endpoint query for every tenant of the batch, one bulk insert of its deliveries."""
+    tenants = {envelope["tenant_id"] for envelope in envelopes}
+    endpoints: defaultdict[str, list[WebhookEndpoint]] = defaultdict(list)
+    for endpoint in await WebhookEndpoint.filter(tenant_id__in=tenants, enabled=True).using_db(connection):
+        endpoints[endpoint.tenant_id].append(endpoint)
     now = datetime.now(UTC)
     deliveries = [
         new_delivery(envelope, endpoint.id, now)
-        for endpoint in endpoints
+        for envelope in envelopes
+        for endpoint in endpoints[envelope["tenant_id"]]
         if endpoint_matches(endpoint, envelope)
     ]
     if not deliveries:
@@ -66,11 +71,8 @@ async def record_deliveries(envelope: dict[str, Any], connection: BaseDBAsyncCli
     await Delivery.bulk_create(deliveries, using_db=connection)
     delivery_ids = [delivery.id for delivery in deliveries]
 
-    async def dispatch(redis: Redis) -> None:
-        """Wake a worker for each fresh delivery (a list push: picked up in milliseconds)."""
-        try:
-            await queue.push_fresh(redis, delivery_ids)
-        except RedisError:
-            log.warning("webhook dispatch deferred to the sweeper: redis unavailable")
+    def dispatch(pipe: Pipeline) -> None:
+        """Wake the workers' fresh lane (``webhooks.queue.pop_fresh``): picked up in milliseconds."""
+        pipe.rpush(FRESH_QUEUE, *delivery_ids)
 
     return dispatch

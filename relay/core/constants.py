@@ -79,3 +79,11 @@ def ws_wake_key(reader_id: str) -> str:
 
 # arq's queue: it only schedules the webhook sweeper (deliveries run outside arq, see webhooks.worker).
 ARQ_QUEUE = f"{KEY_PREFIX}:arq"
+
+# The event writer (relay.core.writer): one per process, one transaction per batch of groups.
+# A batch closes at this many events...
+WRITER_BATCH_EVENTS = 500
+# ...or once it has waited this long for the callers of the previous batch to come back.
+WRITER_BATCH_WAIT = 0.002
+# The batch's one Redis pipeline (feed appends and delivery dispatch) may take this long.
+WRITER_REDIS_TIMEOUT = 2.0

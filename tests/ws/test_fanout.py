@@ -17,7 +17,8 @@ from redis.asyncio import Redis
 
 from relay.core.constants import tenant_stream_key
 from relay.core.ids import new_id
-from relay.web.ws.fanout import EventFanout, FeedEntry
+from relay.web.ws.entries import FeedEntry
+from relay.web.ws.fanout import EventFanout
 from tests.helpers import wait_until
 
 

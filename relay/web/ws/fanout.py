@@ -26,13 +26,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from redis.typing import KeyT, StreamIdT
 
 from relay.core.constants import WS_READER_BLOCK_MS, tenant_stream_key, ws_wake_key
-from relay.web.ws.protocol import event_frame
+from relay.web.ws.entries import FeedEntry, entry_from_stream
 
 log = logging.getLogger("relay.web.ws.fanout")
 
@@ -41,15 +40,6 @@ READ_COUNT = 500
 READER_CLIENT_NAME = "relay-ws-reader"
 WAKE_KEY_TTL = 24 * 3600
 RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedEntry:
-    """One event as every socket needs it: the id and session to filter on, the frame to send."""
-
-    id: str
-    session_id: str | None
-    frame: str
 
 
 class FeedListener(Protocol):
@@ -72,18 +62,6 @@ class _TenantFeed:
 def _stream_id(value: str) -> tuple[int, int]:
     millis, _, sequence = value.partition("-")
     return int(millis), int(sequence or 0)
-
-
-def _entry_of(fields: dict[bytes, bytes]) -> FeedEntry | None:
-    raw = fields.get(b"e")
-    if raw is None:
-        return None
-    try:
-        envelope = orjson.loads(raw)
-        return FeedEntry(id=envelope["id"], session_id=envelope.get("session_id"), frame=event_frame(raw))
-    except (orjson.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-        log.warning("skipping a malformed feed entry")
-        return None
 
 
 class EventFanout:
@@ -219,7 +197,7 @@ class EventFanout:
             if _stream_id(entry_id) <= _stream_id(feed.position):
                 continue
             feed.position = entry_id
-            entry = _entry_of(fields)
+            entry = entry_from_stream(fields)
             if entry is None:
                 continue
             for listener in list(feed.listeners):
