@@ -87,3 +87,12 @@ WRITER_BATCH_EVENTS = 500
 WRITER_BATCH_WAIT = 0.002
 # The batch's one Redis pipeline (feed appends and delivery dispatch) may take this long.
 WRITER_REDIS_TIMEOUT = 2.0
+
+# The feed's commit order: a tenant's entries reach sockets strictly by seq. An entry that
+# arrives after a gap waits this long for the missing ones before they are read from the ledger...
+FEED_GAP_WAIT = 0.5
+# ...and at most this many entries wait; past that the gap is read from the ledger at once.
+FEED_HOLD_LIMIT = 10_000
+# How often the feed compares each followed tenant's last committed seq with what it has
+# handed out, so an event whose stream append was lost reaches sockets even if none follows it.
+FEED_TAIL_CHECK_SECONDS = 2.0

@@ -135,10 +135,6 @@ class FeedConnection:
         if not self._replayed_already(entry):
             self._enqueue(entry.frame)
 
-    def feed_lost(self) -> None:
-        self._attached = False
-        self._shut(TRY_AGAIN_LATER, "live feed interrupted; reconnect with since")
-
     def _replayed_already(self, entry: FeedEntry) -> bool:
         if entry.seq is None:
             return False
