@@ -146,7 +146,8 @@ async def _allocate_seqs(connection: BaseDBAsyncClient, events: list[NewEvent]) 
     marks = _placeholders(connection, 2 * len(tenants))
     rows = ", ".join(f"({marks[2 * i]}, {marks[2 * i + 1]})" for i in range(len(tenants)))
     values: list[Any] = [part for tenant in tenants for part in (tenant, counts[tenant])]
-    _, returned = await connection.execute_query(
+    # execute_query_dict, not execute_query: tortoise's asyncpg client drops an INSERT's RETURNING rows.
+    returned = await connection.execute_query_dict(
         f"INSERT INTO tenant_sequences (tenant_id, last_seq) VALUES {rows}"
         " ON CONFLICT (tenant_id) DO UPDATE SET last_seq = tenant_sequences.last_seq + excluded.last_seq"
         " RETURNING tenant_id, last_seq",
