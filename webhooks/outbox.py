@@ -57,7 +57,8 @@ async def record_deliveries(
     """One endpoint query for every tenant of the batch, one bulk insert of its deliveries."""
     tenants = {envelope["tenant_id"] for envelope in envelopes}
     endpoints: defaultdict[str, list[WebhookEndpoint]] = defaultdict(list)
-    for endpoint in await WebhookEndpoint.filter(tenant_id__in=tenants, enabled=True).using_db(connection):
+    matching = WebhookEndpoint.filter(tenant_id__in=tenants, enabled=True).using_db(connection)
+    for endpoint in await matching.only("id", "tenant_id", "events", "session_ids"):
         endpoints[endpoint.tenant_id].append(endpoint)
     now = datetime.now(UTC)
     deliveries = [

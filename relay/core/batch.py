@@ -21,18 +21,17 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import reduce
-from operator import or_
 from typing import Any
 
+import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from relay.core.ids import new_id
-from relay.core.models import Event, Session
-from relay.core.publishing import AfterCommit, NewEvent, PublishStep, envelope_of
-from relay.core.times import now_ms
+from relay.core.models import Session
+from relay.core.publishing import AfterCommit, NewEvent, PublishStep, make_envelope
+from relay.core.sql import placeholders
+from relay.core.times import isoformat, now_ms
 
 # A session's lease token as the writer holds it.
 Fence = tuple[str, int]
@@ -68,6 +67,7 @@ async def commit_batch(groups: Sequence[Sequence[NewEvent]], steps: Sequence[Pub
     """Write ``groups`` in one transaction; raises ``FencesRefused`` (nothing written) on a stale fence."""
     events = [new for group in groups for new in group]
     now = now_ms()
+    written_now = isoformat(now)
     # Minted before the commit, so ids only roughly follow commit order; seqs follow it exactly.
     ids = [new_id("evt") for _ in events]
     async with in_transaction() as connection:
@@ -77,20 +77,19 @@ async def commit_batch(groups: Sequence[Sequence[NewEvent]], steps: Sequence[Pub
             if new.also_write is not None:
                 await new.also_write(connection)
         seqs = await _allocate_seqs(connection, events)
-        records = [
-            Event(
+        envelopes = [
+            make_envelope(
                 id=event_id,
-                tenant_id=new.tenant_id,
                 seq=next(seqs[new.tenant_id]),
-                session_id=new.session_id,
                 type=new.type,
-                created_at=now,
+                tenant_id=new.tenant_id,
+                session_id=new.session_id,
+                created_at=written_now,
                 data=new.data,
             )
             for event_id, new in zip(ids, events, strict=True)
         ]
-        await Event.bulk_create(records, using_db=connection)
-        envelopes = [envelope_of(record) for record in records]
+        await _insert_events(connection, envelopes, now)
         after_commit = [hand_off for step in steps if (hand_off := await step(envelopes, connection))]
     per_group: list[list[dict[str, Any]]] = []
     start = 0
@@ -103,8 +102,14 @@ async def commit_batch(groups: Sequence[Sequence[NewEvent]], steps: Sequence[Pub
 async def _check_fences(connection: BaseDBAsyncClient, fences: list[Fence], now: datetime) -> None:
     if not fences:
         return
-    matching = reduce(or_, (Q(id=session_id, fence=fence) for session_id, fence in fences))
-    updated = await Session.filter(matching).using_db(connection).update(updated_at=now)
+    marks = placeholders(connection, 1 + 2 * len(fences))
+    matching = " OR ".join(
+        f"(id = {marks[1 + 2 * i]} AND fence = {marks[2 + 2 * i]})" for i in range(len(fences))
+    )
+    updated, _ = await connection.execute_query(
+        f"UPDATE sessions SET updated_at = {marks[0]} WHERE {matching}",
+        [now, *(part for fence in fences for part in fence)],
+    )
     if updated == len(fences):
         return
     # Rare (a lease changed hands): find out which pairs went stale. A stale token never
@@ -132,18 +137,12 @@ async def _apply_session_updates(
         await query.using_db(connection).update(updated_at=now, **updates)
 
 
-def _placeholders(connection: BaseDBAsyncClient, count: int, start: int = 1) -> list[str]:
-    if connection.capabilities.dialect == "postgres":
-        return [f"${number}" for number in range(start, start + count)]
-    return ["?"] * count
-
-
 async def _allocate_seqs(connection: BaseDBAsyncClient, events: list[NewEvent]) -> dict[str, Iterator[int]]:
     """Each tenant's next seqs, as an iterator per tenant, taken from its counter row."""
     counts = Counter(new.tenant_id for new in events)
     # Counter rows are locked in tenant order, so two batches never wait for each other in a cycle.
     tenants = sorted(counts)
-    marks = _placeholders(connection, 2 * len(tenants))
+    marks = placeholders(connection, 2 * len(tenants))
     rows = ", ".join(f"({marks[2 * i]}, {marks[2 * i + 1]})" for i in range(len(tenants)))
     values: list[Any] = [part for tenant in tenants for part in (tenant, counts[tenant])]
     # execute_query_dict, not execute_query: tortoise's asyncpg client drops an INSERT's RETURNING rows.
@@ -157,3 +156,24 @@ async def _allocate_seqs(connection: BaseDBAsyncClient, events: list[NewEvent]) 
         row["tenant_id"]: iter(range(row["last_seq"] - counts[row["tenant_id"]] + 1, row["last_seq"] + 1))
         for row in returned
     }
+
+
+async def _insert_events(
+    connection: BaseDBAsyncClient, envelopes: list[dict[str, Any]], now: datetime
+) -> None:
+    marks = ", ".join(placeholders(connection, 7))
+    await connection.execute_many(
+        f"INSERT INTO events (id, seq, type, tenant_id, session_id, created_at, data) VALUES ({marks})",
+        [
+            [
+                envelope["id"],
+                envelope["seq"],
+                str(envelope["type"]),
+                envelope["tenant_id"],
+                envelope["session_id"],
+                now,
+                orjson.dumps(envelope["data"]).decode(),
+            ]
+            for envelope in envelopes
+        ],
+    )

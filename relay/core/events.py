@@ -7,7 +7,8 @@ Order matters and is deliberate:
    holds an event without them;
 2. it is appended to the tenant's capped Redis Stream (the live feed);
 3. each step's after-commit hand-off runs (webhook delivery wakes its workers).
-Steps 2 and 3 go out in one Redis pipeline. If Redis is down after step 1,
+Steps 2 and 3 go out in one Redis pipeline per batch, after the callers have
+their answer. If Redis is down after step 1,
 nothing is lost: the feed fills its gaps from the ledger, WebSocket clients
 replay from it with ``since`` and the webhook sweeper finds due deliveries in
 the database.
@@ -92,8 +93,8 @@ async def publish_event(
 async def publish_events(redis: Redis | None, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
     """Record a group of events atomically and in order, then fan them out; returns their envelopes.
 
-    Returns after the commit (and the feed append, whose failure is only
-    logged). A fenced event whose fence no longer matches refuses the whole
+    Returns after the commit; the feed append and the steps' hand-offs follow
+    in the background (their failure is only logged). A fenced event whose fence no longer matches refuses the whole
     group with ``LeaseLost``; database errors propagate (the caller decides
     whether to retry: nothing of the group was written). Other callers' groups
     written in the same transaction are not affected by either.

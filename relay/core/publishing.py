@@ -52,14 +52,36 @@ class NewEvent:
     also_write: WriteInTransaction | None = None
 
 
-def envelope_of(event: Event) -> dict[str, Any]:
-    """The one place an event becomes the JSON integrators see (SPEC, "Events")."""
+def make_envelope(
+    *,
+    id: str,
+    seq: int,
+    type: str,
+    tenant_id: str,
+    session_id: str | None,
+    created_at: str,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """The one shape of the JSON integrators see (SPEC, "Events"); ``created_at`` already written."""
     return {
-        "id": event.id,
-        "seq": event.seq,
-        "type": event.type,
-        "tenant_id": event.tenant_id,
-        "session_id": event.session_id,
-        "created_at": isoformat(event.created_at),
-        "data": event.data,
+        "id": id,
+        "seq": seq,
+        "type": type,
+        "tenant_id": tenant_id,
+        "session_id": session_id,
+        "created_at": created_at,
+        "data": data,
     }
+
+
+def envelope_of(event: Event) -> dict[str, Any]:
+    """A ledger row as its envelope."""
+    return make_envelope(
+        id=event.id,
+        seq=event.seq,
+        type=event.type,
+        tenant_id=event.tenant_id,
+        session_id=event.session_id,
+        created_at=isoformat(event.created_at),
+        data=event.data,
+    )

@@ -4,9 +4,11 @@ Publishers from every session hand their groups to the same writer
 (``relay.core.events.publish_events``). The writer takes what is waiting,
 waits a moment for more when the previous batch had more callers than are
 back yet (at most ``WRITER_BATCH_WAIT``, or until ``WRITER_BATCH_EVENTS``
-events), and writes the batch in ONE transaction (``relay.core.batch``). Then
-ONE Redis pipeline carries the batch's feed appends and the steps' hand-offs
-(webhook dispatch), and each caller gets its own group's envelopes.
+events), and writes the batch in ONE transaction (``relay.core.batch``).
+Each caller then gets its own group's envelopes, and ONE Redis pipeline
+carries the batch's feed appends and the steps' hand-offs (webhook dispatch)
+in the background, in batch order, while the next batch is written: callers
+wait for the database, never for Redis.
 
 Failures stay with the group that caused them:
 - a group whose fence went stale gets ``LeaseLost``; the batch is written
@@ -79,6 +81,8 @@ class EventWriter:
         self._flusher: asyncio.Task[None] | None = None
         # How many groups the previous batch carried: that many callers may be about to come back.
         self._last_batch_groups = 0
+        # The latest batch's Redis hand-off; each one waits for the one before it.
+        self._handing_off: asyncio.Task[None] | None = None
 
     async def publish(
         self, redis: Redis | None, events: Sequence[NewEvent], steps: tuple[PublishStep, ...]
@@ -145,19 +149,24 @@ class EventWriter:
     async def _write(self, batch: list[_Submission]) -> None:
         try:
             committed, after_commit = await self._commit(batch)
-            if not committed:
-                return
-            envelopes = [envelope for _, group in committed for envelope in group]
-            await hand_off(batch[0].redis, envelopes, after_commit)
         except BaseException as exc:
             for submission in batch:
                 submission.fail(exc)
             raise
+        if not committed:
+            return
+        envelopes = [envelope for _, group in committed for envelope in group]
         for event_type, count in Counter(envelope["type"] for envelope in envelopes).items():
             EVENTS_PUBLISHED.labels(type=event_type).inc(count)
         for submission, group in committed:
             if not submission.done.done():
                 submission.done.set_result(group)
+        # The callers have their answer: Redis gets the batch in the background, after the batch
+        # before it, while the next batch is being written. Callers never wait for Redis.
+        self._handing_off = self.loop.create_task(
+            _hand_off_in_turn(self._handing_off, batch[0].redis, envelopes, after_commit),
+            name="relay-event-hand-off",
+        )
 
     async def _commit(
         self, batch: list[_Submission]
@@ -218,6 +227,20 @@ def append_to_feed(pipe: Pipeline, envelope: dict[str, Any]) -> None:
         maxlen=TENANT_STREAM_MAXLEN,
         approximate=True,
     )
+
+
+async def _hand_off_in_turn(
+    previous: asyncio.Task[None] | None,
+    redis: Redis | None,
+    envelopes: Envelopes,
+    after_commit: list[AfterCommit],
+) -> None:
+    if previous is not None:
+        await asyncio.wait([previous])  # unlike awaiting it, a cancellation here leaves it running
+    try:
+        await hand_off(redis, envelopes, after_commit)
+    except Exception:
+        log.exception("hand-off of %d events failed", len(envelopes))
 
 
 async def hand_off(redis: Redis | None, envelopes: Envelopes, after_commit: list[AfterCommit]) -> None:
