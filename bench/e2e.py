@@ -55,6 +55,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (Linux ``/proc``)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
@@ -319,16 +328,22 @@ class Bench:
     # ---- the two phases, for either side
 
     async def throughput(
-        self, produce: Callable[[int], Awaitable[None]], producers: int
-    ) -> tuple[float, float]:
-        """``producers`` at once, each ``--bursts`` x ``--burst`` events: (events/s, deliveries/s)."""
+        self, produce: Callable[[int], Awaitable[None]], producers: int, servers: list[int]
+    ) -> tuple[float, float, float]:
+        """``producers`` at once, each ``--bursts`` x ``--burst`` events.
+
+        Returns events/s, deliveries/s, and the CPU milliseconds per event the ``servers``
+        processes used: unlike rates, that figure barely moves when other programs share the CPUs.
+        """
         await self.receiver.post("/reset")
         events = producers * self.args.bursts * self.args.burst
+        cpu_before = cpu_seconds(servers)
         started = time.time()
         await asyncio.gather(*(produce(n) for n in range(producers)))
         await self.wait_for(lambda: self.arrived(events * self.args.fanout), 600, f"{events} events received")
         elapsed = max((await self.stats())["last"] - started, 1e-6)
-        return events / elapsed, events * self.args.fanout / elapsed
+        cpu_ms = (cpu_seconds(servers) - cpu_before) * 1000 / events
+        return events / elapsed, events * self.args.fanout / elapsed, cpu_ms
 
     async def latency(
         self, produce_tick: Callable[[int], Awaitable[None]], per_tick: int
@@ -366,7 +381,8 @@ class Bench:
                 for _ in range(self.args.bursts):
                     await self.inbound(auth, sessions[n], self.args.burst)
 
-            events_s, deliveries_s = await self.throughput(burst, len(sessions))
+            servers = [process.pid for process in processes]
+            events_s, deliveries_s, cpu_ms = await self.throughput(burst, len(sessions), servers)
             per_session = max(1, round(self.args.rate * 0.02 / len(sessions)))
 
             async def tick(_: int) -> None:
@@ -376,7 +392,14 @@ class Bench:
         finally:
             for process in processes:
                 self.stop(process)
-        return {"events_s": events_s, "deliveries_s": deliveries_s, "p50": p50, "p99": p99, "at": achieved}
+        return {
+            "events_s": events_s,
+            "deliveries_s": deliveries_s,
+            "p50": p50,
+            "p99": p99,
+            "at": achieved,
+            "cpu_ms": cpu_ms,
+        }
 
     async def run_baseline(self) -> dict[str, float]:
         from arq import create_pool
@@ -415,7 +438,9 @@ class Bench:
                 for _ in range(self.args.bursts * self.args.burst):
                     await baseline_publish(arq, tenant_id, endpoints)
 
-            events_s, deliveries_s = await self.throughput(burst, self.args.sessions)
+            # The baseline publishes from this very process, so its CPU counts too.
+            servers = [worker.pid, os.getpid()]
+            events_s, deliveries_s, cpu_ms = await self.throughput(burst, self.args.sessions, servers)
             per_tick = max(1, round(self.args.rate * 0.02 / self.args.sessions)) * self.args.sessions
 
             async def tick(_: int) -> None:
@@ -427,7 +452,14 @@ class Bench:
             await arq.aclose()
             await close_database()
             self.stop(worker)
-        return {"events_s": events_s, "deliveries_s": deliveries_s, "p50": p50, "p99": p99, "at": achieved}
+        return {
+            "events_s": events_s,
+            "deliveries_s": deliveries_s,
+            "p50": p50,
+            "p99": p99,
+            "at": achieved,
+            "cpu_ms": cpu_ms,
+        }
 
     async def run(self) -> None:
         results: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
@@ -468,7 +500,7 @@ class Bench:
         return (
             f"{figures['events_s']:7.0f} events/s {figures['deliveries_s']:7.0f} deliveries/s"
             f"   event->receipt p50 {figures['p50']:6.1f} ms  p99 {figures['p99']:6.1f} ms"
-            f" (at {figures['at']:.0f} events/s)"
+            f" (at {figures['at']:.0f} events/s)   {figures['cpu_ms']:.2f} CPU ms/event"
         )
 
 

@@ -37,7 +37,7 @@ from relay.core.publishing import (
     WriteInTransaction,
     envelope_of,
 )
-from relay.core.writer import append_to_feed, process_writer
+from relay.core.writer import append_to_feed, finish_writing, process_writer
 
 __all__ = [
     "AfterCommit",
@@ -48,6 +48,7 @@ __all__ = [
     "append_to_feed",
     "configure_publishing",
     "envelope_of",
+    "finish_publishing",
     "publish_event",
     "publish_events",
 ]
@@ -94,13 +95,20 @@ async def publish_events(redis: Redis | None, events: Sequence[NewEvent]) -> lis
     """Record a group of events atomically and in order, then fan them out; returns their envelopes.
 
     Returns after the commit; the feed append and the steps' hand-offs follow
-    in the background (their failure is only logged). A fenced event whose fence no longer matches refuses the whole
-    group with ``LeaseLost``; database errors propagate (the caller decides
-    whether to retry: nothing of the group was written). Other callers' groups
-    written in the same transaction are not affected by either.
+    in the background (their failure is only logged; ``finish_publishing``
+    waits for them). A fenced event whose fence no longer matches refuses the
+    whole group with ``LeaseLost``; database errors propagate (the caller
+    decides whether to retry: nothing of the group was written). Other
+    callers' groups written in the same transaction are not affected by either.
     """
     if _publish_steps is None:
         raise RuntimeError("the event pipeline is not configured: call configure_publishing at start-up")
     if not events:
         return []
     return await process_writer().publish(redis, events, _publish_steps)
+
+
+async def finish_publishing() -> None:
+    """Wait until every event published so far is committed and its feed append and hand-offs
+    were sent: for a process about to close its Redis client or exit."""
+    await finish_writing()

@@ -96,6 +96,12 @@ class EventWriter:
             self._flusher = self.loop.create_task(self._flush_while_queued(), name="relay-event-writer")
         return await submission.done
 
+    async def finish(self) -> None:
+        """Wait until everything submitted so far is written and handed to Redis."""
+        while self._flusher is not None or (self._handing_off is not None and not self._handing_off.done()):
+            waiting = [task for task in (self._flusher, self._handing_off) if task is not None]
+            await asyncio.wait(waiting)
+
     async def _flush_while_queued(self) -> None:
         try:
             while self._queue:
@@ -264,6 +270,12 @@ async def hand_off(redis: Redis | None, envelopes: Envelopes, after_commit: list
 
 
 _writer: EventWriter | None = None
+
+
+async def finish_writing() -> None:
+    """Let this process's writer finish what it was given (before closing Redis at shutdown)."""
+    if _writer is not None and _writer.loop is asyncio.get_running_loop():
+        await _writer.finish()
 
 
 def process_writer() -> EventWriter:

@@ -11,13 +11,21 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
+from relay.core.constants import tenant_stream_key
 from relay.core.enums import EngineKind, EventType, SessionStatus
-from relay.core.events import LeaseLost, NewEvent, configure_publishing, publish_events
+from relay.core.events import (
+    LeaseLost,
+    NewEvent,
+    configure_publishing,
+    finish_publishing,
+    publish_events,
+)
 from relay.core.ids import new_id
 from relay.core.models import Event, Session, Tenant
 from tests.stack import free_port
@@ -160,3 +168,13 @@ async def test_a_caller_cancelled_before_its_batch_takes_its_group_with_it(pipel
     with pytest.raises(asyncio.CancelledError):
         await dropped
     assert await ledger_labels(tenant) == [(1, "kept")]
+
+
+async def test_finish_publishing_returns_once_the_feed_has_every_event(pipeline: Redis) -> None:
+    """Publishing returns at the commit; a process about to exit waits for the stream appends."""
+    tenant = new_id("ten")
+    envelopes = await asyncio.gather(*(publish_events(pipeline, [event(tenant, str(n))]) for n in range(5)))
+    await finish_publishing()
+    stream = await pipeline.xrange(tenant_stream_key(tenant))
+    assert [orjson.loads(fields[b"e"])["seq"] for _, fields in stream] == [1, 2, 3, 4, 5]
+    assert sorted(e[0]["seq"] for e in envelopes) == [1, 2, 3, 4, 5]

@@ -29,7 +29,7 @@ import orjson
 from redis.asyncio import Redis
 from relay.core.db import close_database, open_database
 from relay.core.enums import EventType
-from relay.core.events import publish_event
+from relay.core.events import finish_publishing, publish_event
 from webhooks import outbox
 
 async def hold_the_transaction(connection):
@@ -44,6 +44,7 @@ async def main(database_url, redis_url, tenant_id):
         redis, tenant_id=tenant_id, session_id=None, type=EventType.MESSAGE_RECEIVED,
         data={"writer": "A"}, also_write=hold_the_transaction,
     )
+    await finish_publishing()
     print(orjson.dumps(envelope).decode(), flush=True)
     await redis.aclose()
     await close_database()
