@@ -44,6 +44,7 @@ import httpx
 import orjson
 
 from bench.webhooks import BASELINE_QUEUE
+from relay.core.config import sqlite_url
 
 RECEIVER_ROLE = "receiver"
 SIDES = ("relay", "baseline")
@@ -163,7 +164,7 @@ class Bench:
         self.receiver_port = free_port()
         self.port = free_port()
         self.valkey: Any = None
-        self.database_url = args.database_url or f"sqlite://{self.tmp / 'relay.db'}"
+        self.database_url = args.database_url or sqlite_url(self.tmp / "relay.db")
         self.redis_url = args.redis_url or ""
         self.env: dict[str, str] = {}
 
