@@ -82,7 +82,7 @@ ARQ_QUEUE = f"{KEY_PREFIX}:arq"
 
 # The event writer (relay.core.writer): one per process, one transaction per batch of groups.
 # A batch closes at this many events...
-WRITER_BATCH_EVENTS = 500
+WRITER_BATCH_EVENTS = 1_000
 # ...or once it has waited this long for the callers of the previous batch to come back.
 WRITER_BATCH_WAIT = 0.002
 # The batch's one Redis pipeline (feed appends and delivery dispatch) may take this long.

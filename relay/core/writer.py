@@ -92,7 +92,8 @@ class EventWriter:
         self._queued_events += len(events)
         self._arrived.set()
         if self._flusher is None:
-            # Started on demand and gone when idle: there is no task to stop at shutdown.
+            # Started on demand and gone when idle: there is no task to stop at shutdown
+            # (``finish`` waits for it and for the last hand-off).
             self._flusher = self.loop.create_task(self._flush_while_queued(), name="relay-event-writer")
         return await submission.done
 
@@ -113,6 +114,7 @@ class EventWriter:
             for submission in self._queue:
                 submission.fail(exc)
             self._queue.clear()
+            self._queued_events = 0
             raise
         finally:
             self._flusher = None
