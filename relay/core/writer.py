@@ -13,9 +13,10 @@ wait for the database, never for Redis.
 Failures stay with the group that caused them:
 - a group whose fence went stale gets ``LeaseLost``; the batch is written
   again without it;
-- any other error fails a lone group; a batch of several is retried group by
-  group, so one bad group (an integrity error in its ``also_write``) fails
-  only its own caller;
+- an unreachable database fails every group of the batch at once; any other
+  error fails a lone group, and a batch of several is retried group by group,
+  so one bad group (an integrity error in its ``also_write``) fails only its
+  own caller;
 - a Redis error after the commit is logged and fails nobody: the ledger is the
   truth, the webhook sweeper finds the deliveries, the feed fills gaps from
   the ledger and clients resume with ``since``.
@@ -33,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]  # tortoise's Postgres driver; it ships no types
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -50,6 +52,16 @@ from relay.core.metrics import EVENTS_PUBLISHED
 from relay.core.publishing import AfterCommit, LeaseLost, NewEvent, PublishStep
 
 log = logging.getLogger("relay.core.writer")
+
+# Errors that say the database cannot be reached, not that a group's rows are wrong: writing
+# the groups one by one would only fail them one by one (OSError covers refused and timed-out
+# connections, and tortoise's DBConnectionError).
+UNREACHABLE = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 
 Envelopes = list[dict[str, Any]]
 
@@ -188,8 +200,9 @@ class EventWriter:
                 remaining = _refuse(remaining, refused)
                 continue
             except Exception as exc:
-                if len(remaining) == 1:
-                    remaining[0].fail(exc)
+                if len(remaining) == 1 or isinstance(exc, UNREACHABLE):
+                    for submission in remaining:
+                        submission.fail(exc)
                     return [], []
                 log.warning("a batch of %d groups failed (%r); writing them one by one", len(remaining), exc)
                 return await self._commit_one_by_one(remaining, steps)

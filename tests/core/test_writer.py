@@ -8,6 +8,7 @@ ledger holds, and a tenant's seqs count its events with no gap.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -178,3 +179,32 @@ async def test_finish_publishing_returns_once_the_feed_has_every_event(pipeline:
     stream = await pipeline.xrange(tenant_stream_key(tenant))
     assert [orjson.loads(fields[b"e"])["seq"] for _, fields in stream] == [1, 2, 3, 4, 5]
     assert sorted(e[0]["seq"] for e in envelopes) == [1, 2, 3, 4, 5]
+
+
+UNREACHABLE_DATABASE = """
+import asyncio, sys
+from relay.core.db import open_database
+from relay.core.enums import EventType
+from relay.core.events import NewEvent, publish_events
+from webhooks import outbox
+
+async def main(url):
+    await open_database(url)
+    outbox.install()
+    new = NewEvent(tenant_id="ten_x", session_id=None, type=EventType.WEBHOOK_TEST, data={})
+    answers = await asyncio.gather(*(publish_events(None, [new]) for _ in range(3)), return_exceptions=True)
+    print(" ".join(type(answer).__name__ for answer in answers))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_every_caller_of_a_batch_gets_the_error_of_an_unreachable_database() -> None:
+    """In a process of its own, pointed at a closed port: three callers, three errors, no hang."""
+    database = f"postgres://postgres@127.0.0.1:{free_port()}/relay"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", UNREACHABLE_DATABASE, database, stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    assert output.decode().split() == ["ConnectionRefusedError"] * 3
