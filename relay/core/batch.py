@@ -27,6 +27,7 @@ import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from relay.core.constants import WRITER_IDLE_TIMEOUT_MS, WRITER_LOCK_TIMEOUT_MS
 from relay.core.ids import new_id
 from relay.core.models import Session
 from relay.core.publishing import AfterCommit, NewEvent, PublishStep, make_envelope
@@ -71,6 +72,14 @@ async def commit_batch(groups: Sequence[Sequence[NewEvent]], steps: Sequence[Pub
     # Minted before the commit, so ids only roughly follow commit order; seqs follow it exactly.
     ids = [new_id("evt") for _ in events]
     async with in_transaction() as connection:
+        if connection.capabilities.dialect == "postgres":
+            # A writer that hangs while it holds a tenant's counter must not stall the others for
+            # long: they give up waiting after the lock timeout, and the server ends its transaction
+            # once it has sat idle for the idle timeout, which frees the counter.
+            await connection.execute_script(
+                f"SET LOCAL lock_timeout = '{WRITER_LOCK_TIMEOUT_MS}ms';"
+                f" SET LOCAL idle_in_transaction_session_timeout = '{WRITER_IDLE_TIMEOUT_MS}ms'"
+            )
         await _check_fences(connection, fences_of(events), now)
         await _apply_session_updates(connection, events, now)
         for new in events:

@@ -85,6 +85,10 @@ ARQ_QUEUE = f"{KEY_PREFIX}:arq"
 WRITER_BATCH_EVENTS = 1_000
 # ...or once it has waited this long for the callers of the previous batch to come back.
 WRITER_BATCH_WAIT = 0.002
+# A batch waits at most this long for a row lock (a tenant's seq counter another process holds),
+# and PostgreSQL ends a batch's transaction that sits idle this long (its writer hangs).
+WRITER_LOCK_TIMEOUT_MS = 5_000
+WRITER_IDLE_TIMEOUT_MS = 15_000
 # The batch's one Redis pipeline (feed appends and delivery dispatch) may take this long.
 WRITER_REDIS_TIMEOUT = 2.0
 

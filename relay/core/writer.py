@@ -13,7 +13,7 @@ wait for the database, never for Redis.
 Failures stay with the group that caused them:
 - a group whose fence went stale gets ``LeaseLost``; the batch is written
   again without it;
-- an unreachable database fails every group of the batch at once; any other
+- an unreachable or locked database fails every group of the batch at once; any other
   error fails a lone group, and a batch of several is retried group by group,
   so one bad group (an integrity error in its ``also_write``) fails only its
   own caller;
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
+from tortoise.exceptions import OperationalError
 
 from relay.core.batch import FencesRefused, commit_batch, fences_of
 from relay.core.constants import (
@@ -53,15 +55,26 @@ from relay.core.publishing import AfterCommit, LeaseLost, NewEvent, PublishStep
 
 log = logging.getLogger("relay.core.writer")
 
-# Errors that say the database cannot be reached, not that a group's rows are wrong: writing
-# the groups one by one would only fail them one by one (OSError covers refused and timed-out
-# connections, and tortoise's DBConnectionError).
-UNREACHABLE = (
+# Errors about the database, not about a group's rows: writing the groups one by one would
+# only fail (or wait) once per group. OSError covers refused and timed-out connections and
+# tortoise's DBConnectionError; a lock wait past the writer's lock timeout, a deadlock or a
+# busy SQLite file are the same for every group of the batch.
+WHOLE_BATCH_ERRORS = (
     OSError,
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.TransactionRollbackError,
 )
+
+
+def _about_the_whole_batch(error: Exception) -> bool:
+    if isinstance(error, WHOLE_BATCH_ERRORS):
+        return True
+    busy_sqlite = isinstance(error.__context__, sqlite3.OperationalError) and "locked" in str(error)
+    return isinstance(error, OperationalError) and busy_sqlite
+
 
 Envelopes = list[dict[str, Any]]
 
@@ -200,7 +213,7 @@ class EventWriter:
                 remaining = _refuse(remaining, refused)
                 continue
             except Exception as exc:
-                if len(remaining) == 1 or isinstance(exc, UNREACHABLE):
+                if len(remaining) == 1 or _about_the_whole_batch(exc):
                     for submission in remaining:
                         submission.fail(exc)
                     return [], []
