@@ -44,6 +44,7 @@ import httpx
 import orjson
 
 from bench.webhooks import BASELINE_QUEUE
+from relay.core.config import sqlite_url
 
 RECEIVER_ROLE = "receiver"
 SIDES = ("relay", "baseline")
@@ -53,6 +54,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (Linux ``/proc``)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -120,9 +130,18 @@ async def baseline_publish(arq: Any, tenant_id: str, endpoint_ids: list[str]) ->
         for e in endpoint_ids
     ]
     async with in_transaction() as connection:
+        # The ledger's per-tenant seq, the obvious way: one counter bump per event.
+        [counter] = await connection.execute_query_dict(
+            "INSERT INTO tenant_sequences (tenant_id, last_seq) VALUES ({}, 1) ON CONFLICT (tenant_id)"
+            " DO UPDATE SET last_seq = tenant_sequences.last_seq + 1 RETURNING last_seq".format(
+                "$1" if connection.capabilities.dialect == "postgres" else "?"
+            ),
+            [tenant_id],
+        )
         await Event.create(
             id=event_id,
             tenant_id=tenant_id,
+            seq=counter["last_seq"],
             session_id=None,
             type="message.received",
             created_at=now,
@@ -145,7 +164,7 @@ class Bench:
         self.receiver_port = free_port()
         self.port = free_port()
         self.valkey: Any = None
-        self.database_url = args.database_url or f"sqlite://{self.tmp / 'relay.db'}"
+        self.database_url = args.database_url or sqlite_url(self.tmp / "relay.db")
         self.redis_url = args.redis_url or ""
         self.env: dict[str, str] = {}
 
@@ -310,16 +329,22 @@ class Bench:
     # ---- the two phases, for either side
 
     async def throughput(
-        self, produce: Callable[[int], Awaitable[None]], producers: int
-    ) -> tuple[float, float]:
-        """``producers`` at once, each ``--bursts`` x ``--burst`` events: (events/s, deliveries/s)."""
+        self, produce: Callable[[int], Awaitable[None]], producers: int, servers: list[int]
+    ) -> tuple[float, float, float]:
+        """``producers`` at once, each ``--bursts`` x ``--burst`` events.
+
+        Returns events/s, deliveries/s, and the CPU milliseconds per event the ``servers``
+        processes used: unlike rates, that figure barely moves when other programs share the CPUs.
+        """
         await self.receiver.post("/reset")
         events = producers * self.args.bursts * self.args.burst
+        cpu_before = cpu_seconds(servers)
         started = time.time()
         await asyncio.gather(*(produce(n) for n in range(producers)))
         await self.wait_for(lambda: self.arrived(events * self.args.fanout), 600, f"{events} events received")
         elapsed = max((await self.stats())["last"] - started, 1e-6)
-        return events / elapsed, events * self.args.fanout / elapsed
+        cpu_ms = (cpu_seconds(servers) - cpu_before) * 1000 / events
+        return events / elapsed, events * self.args.fanout / elapsed, cpu_ms
 
     async def latency(
         self, produce_tick: Callable[[int], Awaitable[None]], per_tick: int
@@ -357,7 +382,8 @@ class Bench:
                 for _ in range(self.args.bursts):
                     await self.inbound(auth, sessions[n], self.args.burst)
 
-            events_s, deliveries_s = await self.throughput(burst, len(sessions))
+            servers = [process.pid for process in processes]
+            events_s, deliveries_s, cpu_ms = await self.throughput(burst, len(sessions), servers)
             per_session = max(1, round(self.args.rate * 0.02 / len(sessions)))
 
             async def tick(_: int) -> None:
@@ -367,7 +393,14 @@ class Bench:
         finally:
             for process in processes:
                 self.stop(process)
-        return {"events_s": events_s, "deliveries_s": deliveries_s, "p50": p50, "p99": p99, "at": achieved}
+        return {
+            "events_s": events_s,
+            "deliveries_s": deliveries_s,
+            "p50": p50,
+            "p99": p99,
+            "at": achieved,
+            "cpu_ms": cpu_ms,
+        }
 
     async def run_baseline(self) -> dict[str, float]:
         from arq import create_pool
@@ -406,7 +439,9 @@ class Bench:
                 for _ in range(self.args.bursts * self.args.burst):
                     await baseline_publish(arq, tenant_id, endpoints)
 
-            events_s, deliveries_s = await self.throughput(burst, self.args.sessions)
+            # The baseline publishes from this very process, so its CPU counts too.
+            servers = [worker.pid, os.getpid()]
+            events_s, deliveries_s, cpu_ms = await self.throughput(burst, self.args.sessions, servers)
             per_tick = max(1, round(self.args.rate * 0.02 / self.args.sessions)) * self.args.sessions
 
             async def tick(_: int) -> None:
@@ -418,7 +453,14 @@ class Bench:
             await arq.aclose()
             await close_database()
             self.stop(worker)
-        return {"events_s": events_s, "deliveries_s": deliveries_s, "p50": p50, "p99": p99, "at": achieved}
+        return {
+            "events_s": events_s,
+            "deliveries_s": deliveries_s,
+            "p50": p50,
+            "p99": p99,
+            "at": achieved,
+            "cpu_ms": cpu_ms,
+        }
 
     async def run(self) -> None:
         results: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
@@ -426,7 +468,7 @@ class Bench:
         await self.setup()
         try:
             for run in range(1, self.args.runs + 1):
-                for side in SIDES:
+                for side in self.args.sides:
                     figures = await (self.run_relay() if side == "relay" else self.run_baseline())
                     results[side].append(figures)
                     print(f"run {run} {side:8s} {self.line(figures)}", flush=True)
@@ -436,6 +478,7 @@ class Bench:
         median = {
             side: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             for side, runs in results.items()
+            if runs
         }
         database = self.database_url.split(":")[0]
         print()
@@ -443,8 +486,10 @@ class Bench:
             f"medians over {self.args.runs} runs ({database}, {self.args.sessions} sessions,"
             f" {self.args.fanout} endpoint(s) per event, latency at {self.args.rate:.0f} events/s):"
         )
-        for side in SIDES:
+        for side in median:
             print(f"  {side:8s} {self.line(median[side])}")
+        if len(median) < len(SIDES):
+            return
         relay, baseline = median["relay"], median["baseline"]
         print(
             f"  ratio    {relay['events_s'] / baseline['events_s']:.1f}x events/s,"
@@ -456,7 +501,7 @@ class Bench:
         return (
             f"{figures['events_s']:7.0f} events/s {figures['deliveries_s']:7.0f} deliveries/s"
             f"   event->receipt p50 {figures['p50']:6.1f} ms  p99 {figures['p99']:6.1f} ms"
-            f" (at {figures['at']:.0f} events/s)"
+            f" (at {figures['at']:.0f} events/s)   {figures['cpu_ms']:.2f} CPU ms/event"
         )
 
 
@@ -474,6 +519,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="events/s in the latency phase")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--sides", type=lambda text: text.split(","), default=list(SIDES), help="relay,baseline (both)"
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL"))
     args = parser.parse_args()

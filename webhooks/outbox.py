@@ -1,30 +1,52 @@
 """The seam between the event pipeline and webhook delivery (the transactional outbox).
 
 ``install`` registers ``record_deliveries`` as a step of ``publish_event``: it
-runs inside the ledger transaction, so an accepted event never exists without
-its deliveries; the hand-off it returns runs after the commit and only wakes the
-delivery workers (Redis may lose it; the sweeper finds it again in the database).
+runs inside the ledger transaction, once per batch of events the writer
+commits, so an accepted event never exists without its deliveries; the
+hand-off it returns joins the batch's Redis pipeline after the commit and only
+wakes the delivery workers (Redis may lose it; the sweeper finds it again in
+the database).
 """
 
 from __future__ import annotations
 
-import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.client import Pipeline
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from relay.core.enums import EventType
+from relay.core.enums import DeliveryStatus, DeliveryTrigger, EventType
 from relay.core.events import AfterCommit, configure_publishing
-from webhooks import queue
+from relay.core.sql import placeholders
+from webhooks.constants import FRESH_QUEUE
 from webhooks.models import Delivery, WebhookEndpoint
 
-log = logging.getLogger("webhooks.outbox")
+
+class EndpointFilters(Protocol):
+    """What decides whether an endpoint wants an event (a ``WebhookEndpoint`` has it all)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def events(self) -> list[str]: ...
+
+    @property
+    def session_ids(self) -> list[str] | None: ...
 
 
-def endpoint_matches(endpoint: WebhookEndpoint, envelope: dict[str, Any]) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    id: str
+    events: list[str]
+    session_ids: list[str] | None
+
+
+def endpoint_matches(endpoint: EndpointFilters, envelope: dict[str, Any]) -> bool:
     # A test event goes to the one endpoint named in its data, whatever that endpoint's filters.
     if envelope["type"] == EventType.WEBHOOK_TEST:
         return (envelope.get("data") or {}).get("endpoint_id") == endpoint.id
@@ -51,26 +73,62 @@ def install() -> None:
     configure_publishing([record_deliveries])
 
 
-async def record_deliveries(envelope: dict[str, Any], connection: BaseDBAsyncClient) -> AfterCommit | None:
-    endpoints = await WebhookEndpoint.filter(tenant_id=envelope["tenant_id"], enabled=True).using_db(
-        connection
+async def record_deliveries(
+    envelopes: Sequence[dict[str, Any]], connection: BaseDBAsyncClient
+) -> AfterCommit | None:
+    """One endpoint query for every tenant of the batch, one insert of all its deliveries."""
+    tenants = {envelope["tenant_id"] for envelope in envelopes}
+    endpoints: defaultdict[str, list[_Filters]] = defaultdict(list)
+    rows = (
+        await WebhookEndpoint.filter(tenant_id__in=tenants, enabled=True)
+        .using_db(connection)
+        .values("id", "tenant_id", "events", "session_ids")
     )
-    now = datetime.now(UTC)
-    deliveries = [
-        new_delivery(envelope, endpoint.id, now)
-        for endpoint in endpoints
+    for row in rows:
+        endpoints[row["tenant_id"]].append(_Filters(row["id"], row["events"], row["session_ids"]))
+    wanted = [
+        (envelope, endpoint.id)
+        for envelope in envelopes
+        for endpoint in endpoints[envelope["tenant_id"]]
         if endpoint_matches(endpoint, envelope)
     ]
-    if not deliveries:
+    if not wanted:
         return None
-    await Delivery.bulk_create(deliveries, using_db=connection)
-    delivery_ids = [delivery.id for delivery in deliveries]
+    delivery_ids = await _insert_deliveries(connection, wanted)
 
-    async def dispatch(redis: Redis) -> None:
-        """Wake a worker for each fresh delivery (a list push: picked up in milliseconds)."""
-        try:
-            await queue.push_fresh(redis, delivery_ids)
-        except RedisError:
-            log.warning("webhook dispatch deferred to the sweeper: redis unavailable")
+    def dispatch(pipe: Pipeline) -> None:
+        """Wake the workers' fresh lane (``webhooks.queue.pop_fresh``): picked up in milliseconds."""
+        pipe.rpush(FRESH_QUEUE, *delivery_ids)
 
     return dispatch
+
+
+async def _insert_deliveries(
+    connection: BaseDBAsyncClient, wanted: list[tuple[dict[str, Any], str]]
+) -> list[str]:
+    """The rows ``new_delivery`` describes, written with one statement instead of a model each:
+    at thousands of events a second, building and saving models is most of the step's time."""
+    now = datetime.now(UTC)
+    rows = [
+        [
+            Delivery.make_id(),
+            envelope["tenant_id"],
+            endpoint_id,
+            envelope["id"],
+            DeliveryStatus.PENDING.value,
+            0,
+            now,
+            "[]",
+            DeliveryTrigger.SCHEDULED.value,
+            now,
+            now,
+        ]
+        for envelope, endpoint_id in wanted
+    ]
+    marks = ", ".join(placeholders(connection, len(rows[0])))
+    await connection.execute_many(
+        "INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, status, attempts,"
+        f" next_attempt_at, attempt_log, trigger, created_at, updated_at) VALUES ({marks})",
+        rows,
+    )
+    return [row[0] for row in rows]

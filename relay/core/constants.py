@@ -87,3 +87,24 @@ def ws_wake_key(reader_id: str) -> str:
 
 # arq's queue: it only schedules the webhook sweeper (deliveries run outside arq, see webhooks.worker).
 ARQ_QUEUE = f"{KEY_PREFIX}:arq"
+
+# The event writer (relay.core.writer): one per process, one transaction per batch of groups.
+# A batch closes at this many events...
+WRITER_BATCH_EVENTS = 1_000
+# ...or once it has waited this long for the callers of the previous batch to come back.
+WRITER_BATCH_WAIT = 0.002
+# A batch waits at most this long for a row lock (a tenant's seq counter another process holds),
+# and PostgreSQL ends a batch's transaction that sits idle this long (its writer hangs).
+WRITER_LOCK_TIMEOUT_MS = 5_000
+WRITER_IDLE_TIMEOUT_MS = 15_000
+# The batch's one Redis pipeline (feed appends and delivery dispatch) may take this long.
+WRITER_REDIS_TIMEOUT = 2.0
+
+# The feed's commit order: a tenant's entries reach sockets strictly by seq. An entry that
+# arrives after a gap waits this long for the missing ones before they are read from the ledger...
+FEED_GAP_WAIT = 0.5
+# ...and at most this many entries wait; past that the gap is read from the ledger at once.
+FEED_HOLD_LIMIT = 10_000
+# How often the feed compares each followed tenant's last committed seq with what it has
+# handed out, so an event whose stream append was lost reaches sockets even if none follows it.
+FEED_TAIL_CHECK_SECONDS = 2.0

@@ -81,6 +81,8 @@ class Event(Model):
 
     id = fields.CharField(max_length=40, primary_key=True)
     tenant_id = fields.CharField(max_length=40)
+    # The event's place in its tenant's commit order: 1, 2, 3... with no gaps (see TenantSequence).
+    seq = fields.BigIntField()
     session_id = fields.CharField(max_length=40, null=True)
     type = fields.CharField(max_length=64)
     created_at = fields.DatetimeField()
@@ -88,7 +90,21 @@ class Event(Model):
 
     class Meta:
         table = "events"
-        indexes = (("tenant_id", "id"), ("tenant_id", "session_id", "id"), ("tenant_id", "type", "id"))
+        unique_together = (("tenant_id", "seq"),)
+        # Readers page by seq; (tenant_id, id) turns a client's cursor (an event id) into its seq.
+        indexes = (("tenant_id", "id"), ("tenant_id", "session_id", "seq"), ("tenant_id", "type", "seq"))
+
+
+class TenantSequence(Model):
+    # The last seq given to one tenant's events. The event writer bumps it in the transaction that
+    # inserts the events, so the row stays locked until they commit: a tenant's seqs are handed out
+    # in commit order, and a rolled-back batch gives its numbers back.
+
+    tenant_id = fields.CharField(max_length=40, primary_key=True)
+    last_seq = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "tenant_sequences"
 
 
 class OutboundMessage(Model):

@@ -167,8 +167,10 @@ class Event(Identified):
     """The envelope, the same on webhooks, the WebSocket feed and ``/v1/events`` (SPEC "Events").
 
     Validated from what ``relay.core.events.envelope_of`` builds, the one place an event becomes JSON.
+    ``seq`` is the event's place in its tenant's commit order: 1, 2, 3... with no gaps.
     """
 
+    seq: int
     type: EventType
     tenant_id: str
     session_id: str | None

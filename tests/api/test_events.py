@@ -1,11 +1,11 @@
-"""Event history: the same envelopes webhooks and the WebSocket carry, oldest first."""
+"""Event history: the same envelopes webhooks and the WebSocket carry, in commit order."""
 
 from __future__ import annotations
 
 from tests.conftest import TenantHandle
 from tests.sessions import connected_sandbox_session
 
-ENVELOPE_FIELDS = {"id", "type", "tenant_id", "session_id", "created_at", "data"}
+ENVELOPE_FIELDS = {"id", "seq", "type", "tenant_id", "session_id", "created_at", "data"}
 
 
 async def test_history_is_ordered_filterable_and_resumable(
@@ -16,6 +16,8 @@ async def test_history_is_ordered_filterable_and_resumable(
 
     everything = (await client.get("/v1/events", params={"limit": 1000})).json()["data"]
     assert everything and all(set(e) == ENVELOPE_FIELDS for e in everything)
+    # A new tenant's seqs count its events from 1, with no gap.
+    assert [e["seq"] for e in everything] == list(range(1, len(everything) + 1))
     assert [e["id"] for e in everything] == sorted(e["id"] for e in everything)
     assert {e["tenant_id"] for e in everything} == {tenant.id}
     types = [e["type"] for e in everything]

@@ -16,7 +16,7 @@ def settings_from(tmp_path: Path, **variables: str) -> Settings:
 def test_nothing_set_gives_a_laptop_setup_under_the_data_dir(tmp_path: Path) -> None:
     settings = settings_from(tmp_path)
     assert settings.data_dir == tmp_path.resolve()
-    assert settings.database_url == f"sqlite://{tmp_path.resolve() / 'relay.db'}"
+    assert settings.database_url == f"sqlite://{tmp_path.resolve() / 'relay.db'}?synchronous=NORMAL"
     assert settings.redis_url is None
     assert settings.jwt_secret == (tmp_path / "jwt_secret").read_text()
     assert (settings.host, settings.port, settings.admin_token) == ("127.0.0.1", 8080, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -43,9 +44,11 @@ async def test_deliveries_roll_back_with_the_event_they_belong_to(
     await create_endpoint(tenant.client, receiver.url("never"))
     seen_inside: dict[str, Any] = {}
 
-    async def fail_after_the_deliveries(envelope: dict[str, Any], connection: BaseDBAsyncClient) -> None:
-        seen_inside["event_id"] = envelope["id"]
-        inside = Delivery.filter(event_id=envelope["id"]).using_db(connection)
+    async def fail_after_the_deliveries(
+        envelopes: Sequence[dict[str, Any]], connection: BaseDBAsyncClient
+    ) -> None:
+        seen_inside["event_id"] = envelopes[0]["id"]
+        inside = Delivery.filter(event_id=envelopes[0]["id"]).using_db(connection)
         seen_inside["deliveries"] = await inside.count()
         raise RuntimeError("a later step failed")
 

@@ -27,24 +27,41 @@ from webhooks import outbox
 class Publisher:
     redis: Redis
 
+    def with_redis(self, redis: Redis) -> Publisher:
+        """The same publisher, appending to another Redis's streams."""
+        return Publisher(redis)
+
     async def publish(
-        self, tenant_id: str, session_id: str | None, count: int = 1, *, pad: int = 0
+        self, tenant_id: str, session_id: str | None, count: int = 1, *, pad: int = 0, feed: bool = True
     ) -> list[str]:
-        """Publish ``count`` events in order; returns their ids. ``pad`` adds incompressible bytes."""
-        ids = []
+        """Publish ``count`` events in order; returns their ids. ``pad`` adds incompressible bytes.
+
+        ``feed=False`` commits them to the ledger only, as when the stream append after the
+        commit is lost (Redis blinked).
+        """
+        return [
+            envelope["id"]
+            for envelope in await self.envelopes(tenant_id, session_id, count, pad=pad, feed=feed)
+        ]
+
+    async def envelopes(
+        self, tenant_id: str, session_id: str | None, count: int = 1, *, pad: int = 0, feed: bool = True
+    ) -> list[dict[str, Any]]:
+        """Like ``publish``, returning the whole envelopes."""
+        envelopes = []
         for index in range(count):
             data: dict[str, Any] = {"text": f"event {index}", "from_me": False}
             if pad:
                 data["pad"] = secrets.token_hex(pad // 2)
             envelope = await publish_event(
-                self.redis,
+                self.redis if feed else None,
                 tenant_id=tenant_id,
                 session_id=session_id,
                 type=EventType.MESSAGE_RECEIVED,
                 data=data,
             )
-            ids.append(envelope["id"])
-        return ids
+            envelopes.append(envelope)
+        return envelopes
 
 
 @pytest.fixture(scope="session")

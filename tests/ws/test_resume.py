@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from relay.core.constants import WS_REPLAY_LIMIT
-from relay.core.ids import new_id
-from relay.core.models import Event
+from relay.core.enums import EventType
+from relay.core.events import NewEvent, publish_events
 from tests.conftest import TenantHandle
 from tests.helpers import ws_receive
 from tests.stack import RelayStack
@@ -88,14 +87,15 @@ async def test_a_gap_longer_than_the_replay_limit_is_fetched_in_two_visits(
     stack: RelayStack, tenant: TenantHandle, publisher: Publisher
 ) -> None:
     [start] = await publisher.publish(tenant.id, None)
-    # Written straight to the ledger: this history never went through the live stream.
-    now = datetime.now(UTC)
-    history = [
-        Event(id=new_id("evt"), tenant_id=tenant.id, type="webhook.test", created_at=now, data={})
-        for _ in range(WS_REPLAY_LIMIT + 50)
-    ]
-    await Event.bulk_create(history, batch_size=1000)
-    expected = [event.id for event in history]
+    # One group committed without a stream append: this history never went through the live stream.
+    history = await publish_events(
+        None,
+        [
+            NewEvent(tenant_id=tenant.id, session_id=None, type=EventType.WEBHOOK_TEST, data={})
+            for _ in range(WS_REPLAY_LIMIT + 50)
+        ],
+    )
+    expected = [envelope["id"] for envelope in history]
 
     async with await open_feed(stack.ws_url, tenant.api_key, max_size=None) as ws:
         await subscribe(ws, "*", since=start)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from relay.core.events import envelope_of
-from relay.core.ledger import tenant_events
+from relay.core.ledger import cursor_position, tenant_events
 from relay.core.schemas import Event
 
 
@@ -15,11 +15,14 @@ async def list_events(
     after: str | None,
     limit: int,
 ) -> list[Event]:
-    """Oldest first, strictly after ``after``; ids are time-ordered so ``id`` is the cursor.
+    """In commit order, strictly after the event ``after`` names; its id is the cursor.
 
+    Paging by ``seq`` rather than by id means an event that committed after a
+    page was read always lands on a later page, even when its id is older.
     Filters on ids the tenant does not own simply match nothing: an empty list
     says no more about another tenant's session than a 404 would.
     """
+    position = await cursor_position(tenant_id, after)
     query = tenant_events(tenant_id, session_id=session_id, event_type=event_type)
-    page = await query.filter(id__gt=after or "").order_by("id").limit(limit)
+    page = await query.filter(seq__gt=position).order_by("seq").limit(limit)
     return [Event.model_validate(envelope_of(event)) for event in page]

@@ -9,12 +9,17 @@ queue would let one stalled browser grow the process without limit).
 
 ``subscribe`` with ``since`` is gap-free and duplicate-free:
 1. the subscription is registered first, with live delivery held back;
-2. the ledger is replayed after ``since`` (bounded by ``WS_REPLAY_LIMIT``);
-3. the held live events are released, skipping ids the replay already sent.
-The fan-out guarantees every event is in the ledger before step 2 or arrives
-live after step 1 (see ``relay.web.ws.fanout``). A replay that hits the limit is
-sent without the held live events, then the socket closes with 1013, so the
-client asks again from the last id it got instead of skipping the rest.
+2. ``since`` (an event id) becomes its seq, and the ledger is replayed after
+   it in commit order (bounded by ``WS_REPLAY_LIMIT``);
+3. the held live events are released, skipping those the replay covered:
+   for that subscription, every seq up to the last one replayed.
+The fan-out delivers a tenant's events in seq order and guarantees every
+event is in the ledger before step 2 or arrives live after step 1 (see
+``relay.web.ws.fanout``); a seq is handed out under a row lock held until the
+commit, so when the replay has read seq n it has read every earlier one. A
+replay that hits the limit is sent without the held live events, then the
+socket closes with 1013, so the client asks again from the last id it got
+instead of skipping the rest.
 
 ``since`` is meant for the resume right after connecting. Given to a socket
 that already follows an overlapping subscription, the replay may repeat events
@@ -30,6 +35,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import anyio
 from anyio.abc import TaskGroup
@@ -42,8 +48,9 @@ from relay.core.constants import WS_CLOSE_TIMEOUT, WS_REPLAY_LIMIT, WS_WRITE_TIM
 from relay.core.problems import Problem
 from relay.web.services.messages import send_message
 from relay.web.ws import protocol
-from relay.web.ws.fanout import EventFanout, FeedEntry
-from relay.web.ws.ledger import can_follow, events_after
+from relay.web.ws.entries import FeedEntry
+from relay.web.ws.fanout import EventFanout
+from relay.web.ws.ledger import can_follow, cursor_position, events_after
 from relay.web.ws.protocol import ALL_SESSIONS, Ping, ProtocolError, Send, Subscribe, Unsubscribe
 
 log = logging.getLogger("relay.web.ws")
@@ -52,10 +59,15 @@ TRY_AGAIN_LATER = 1013
 TOKEN_EXPIRED = 4401
 # The API key behind the socket was revoked or its tenant deleted: these credentials will not work again.
 CREDENTIALS_REVOKED = 4410
-# Replayed ids are remembered this long: a publisher that committed before the
-# replay query but XADDs after it must not make the client see the event twice.
-REPLAY_DEDUPE_SECONDS = 60.0
 MAX_SENDS_IN_FLIGHT = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _Replay:
+    """How far the ledger replay went: whether it was cut short, and the last seq it covered."""
+
+    complete: bool
+    through: int
 
 
 class FeedConnection:
@@ -84,8 +96,9 @@ class FeedConnection:
         self._attached = False
         # Live entries held back while a replay runs; None when live delivery flows.
         self._held: list[FeedEntry] | None = None
-        self._replayed: set[str] = set()
-        self._replayed_until = 0.0
+        # Per topic replayed with ``since``: the last seq the replay covered. A live entry of
+        # that topic at or below it was sent by the replay (its append came late).
+        self._replayed_through: dict[str, int] = {}
         self._sends_in_flight = 0
         self._closing: tuple[int, str] | None = None
         self._scope: anyio.CancelScope | None = None
@@ -121,20 +134,20 @@ class FeedConnection:
                 return
             self._held.append(entry)
             return
-        if self._replayed:
-            if time.monotonic() >= self._replayed_until:
-                self._replayed = set()
-            elif entry.id in self._replayed:
-                return
-        self._enqueue(entry.frame)
+        if not self._replayed_already(entry):
+            self._enqueue(entry.frame)
 
     def revoke(self, reason: str) -> None:
         """The key behind this socket is gone (called by ``relay.web.revocation`` from its task)."""
         self._shut(CREDENTIALS_REVOKED, reason)
 
-    def feed_lost(self) -> None:
-        self._attached = False
-        self._shut(TRY_AGAIN_LATER, "live feed interrupted; reconnect with since")
+    def _replayed_already(self, entry: FeedEntry) -> bool:
+        if entry.seq is None:
+            return False
+        return any(
+            entry.seq <= through and (topic == ALL_SESSIONS or topic == entry.session_id)
+            for topic, through in self._replayed_through.items()
+        )
 
     # Outgoing frames.
 
@@ -249,41 +262,39 @@ class FeedConnection:
         self._held = []
         self._topics.add(topic)
         self._enqueue(protocol.subscribed(topic))
-        replayed: set[str] = set()
-        complete = False
         try:
-            complete = await self._replay(topic, frame.since, replayed)
+            replay = await self._replay(topic, frame.since)
         except Exception:
             # Held live events cannot be released past a hole in the replay: start over.
             log.exception("replay failed for %s", self.tenant_id)
             self._held = None
             self._shut(TRY_AGAIN_LATER, "replay failed; reconnect with since")
             return
-        if not complete:
+        if not replay.complete:
             # The held live events are newer than what the limit left out: releasing
             # them would move the client's cursor past a hole. Send the replay, then
             # let the client come back for the rest.
             await self._drain()
             self._shut(TRY_AGAIN_LATER, "replay limit reached; reconnect with since")
             return
+        self._replayed_through[topic] = max(self._replayed_through.get(topic, 0), replay.through)
         held, self._held = self._held, None
         assert held is not None
         for entry in held:
-            if entry.id not in replayed:
+            if not self._replayed_already(entry):
                 self._enqueue(entry.frame)
-        if self._replayed and time.monotonic() < self._replayed_until:
-            replayed |= self._replayed
-        self._replayed = replayed
-        self._replayed_until = time.monotonic() + REPLAY_DEDUPE_SECONDS
 
-    async def _replay(self, topic: str, since: str, replayed: set[str]) -> bool:
-        """Send the ledger after ``since``; False when ``WS_REPLAY_LIMIT`` cut it short."""
-        async for entry in events_after(self.tenant_id, topic, since):
-            if len(replayed) >= WS_REPLAY_LIMIT:
-                return False
-            replayed.add(entry.id)
+    async def _replay(self, topic: str, since: str) -> _Replay:
+        """Send the ledger after ``since``, in commit order, up to ``WS_REPLAY_LIMIT`` events."""
+        through = await cursor_position(self.tenant_id, since)
+        sent = 0
+        async for entry in events_after(self.tenant_id, topic, through):
+            if sent >= WS_REPLAY_LIMIT:
+                return _Replay(complete=False, through=through)
+            sent += 1
+            through = entry.seq or through
             await self._enqueue_when_room(entry.frame)
-        return True
+        return _Replay(complete=True, through=through)
 
     def _unsubscribe(self, topic: str) -> None:
         self._topics.discard(topic)
