@@ -48,8 +48,11 @@ class SendQueue:
         message = await OutboundMessage.get_or_none(id=message_id)
         if message is None or message.status == MessageStatus.QUEUED:
             return None
+        # Everything the caller shows about the outcome, so it need not read the row back.
         return CommandResult(
-            ok=message.status == MessageStatus.SENT, data={"status": message.status}, error=message.error
+            ok=message.status == MessageStatus.SENT,
+            data={"status": message.status, "whatsapp_id": message.whatsapp_id},
+            error=message.error,
         )
 
     async def run(self) -> None:
@@ -75,6 +78,8 @@ class SendQueue:
                     await self._send(engine, message)
                 except NotConnected:
                     return
+                if message.id == until:
+                    return  # nothing queued after it concerns this call: spare the query that says so
 
     async def _send(self, engine: Engine, message: OutboundMessage) -> None:
         """Send one message and record what became of it; ``NotConnected`` leaves it queued."""
