@@ -87,7 +87,7 @@ DATABASE_CONNECT_TIMEOUT = 3.0
 # Waiting for a free pooled connection: when every connection is stuck on a hung database.
 DATABASE_ACQUIRE_TIMEOUT = 5.0
 # One statement of a serving process (migrations have none: a long ALTER is not an outage).
-DATABASE_QUERY_TIMEOUT = 15.0
+DATABASE_QUERY_TIMEOUT = 10.0
 REDIS_CONNECT_TIMEOUT = 3.0
 # One reply from Redis, for the clients that opt in (the web process); longer than any blocking read
 # they issue (COMMAND_WAIT_SLICE).
