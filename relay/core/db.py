@@ -120,8 +120,9 @@ async def close_database() -> None:
 
 # Postgres errors that mean "cannot talk to the server now", not "this query is wrong": the
 # connection broke or never opened (class 08), the server is shutting down, restarting or refusing
-# connections (57P01-57P03), or it has no connection slot left (53300).
-_POSTGRES_UNAVAILABLE = (
+# connections (57P01-57P03), or it has no connection slot left (53300); tortoise found no database.
+_DATABASE_UNAVAILABLE = (
+    DBConnectionError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
@@ -136,7 +137,7 @@ _DRIVER_MODULES = ("asyncpg", "tortoise.backends", "aiosqlite")
 
 def is_database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database could not be reached (answer 503), not that a query failed."""
-    if isinstance(exc, DBConnectionError | _POSTGRES_UNAVAILABLE):
+    if isinstance(exc, _DATABASE_UNAVAILABLE):
         return True
     if isinstance(exc, OperationalError | sqlite3.OperationalError):
         return _SQLITE_BUSY in str(exc)
