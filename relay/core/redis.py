@@ -28,7 +28,8 @@ def connect_redis(url: str, *, max_connections: int = 200, read_timeout: float |
         socket_keepalive=True,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
         socket_timeout=read_timeout,
-        retry=Retry(NoBackoff(), 1),
+        # Both name the error: the first retries it, the second lets redis-py reconnect for it.
+        retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
         retry_on_error=[ConnectionError],
     )
     return client
