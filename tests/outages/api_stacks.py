@@ -25,7 +25,7 @@ from relay.web.api.operations import operation_of
 from tests.api.flows import PROBLEM_JSON, app_routes
 from tests.helpers import wait_until
 from tests.servers import PrivatePostgres, PrivateValkey
-from tests.sessions import connected_sandbox_session, wait_for_status
+from tests.sessions import connected_sandbox_session, events_of, wait_for_status
 from tests.stack import RelayStack
 
 # A request waits at most this long for any answer: an outage must be answered, never waited out.
@@ -285,6 +285,16 @@ class Tenancy:
 
     async def call_all(self) -> list[tuple[RouteCall, httpx.Response]]:
         return [(call, await call.call(self.client, self.admin)) for call in self.route_calls()]
+
+
+async def the_inbound_message_reached_the_ledger(tenancy: Tenancy) -> None:
+    """The one inbound message of the route calls (sent after the outage) is in the ledger, once."""
+
+    async def received() -> list[str] | None:
+        events = await events_of(tenancy.client, tenancy.ids["connected"], "message.received")
+        return [event["data"]["text"] for event in events] or None
+
+    assert await wait_until(received, timeout=20, what="the inbound message in the ledger") == ["hi"]
 
 
 def assert_covers_every_route(calls: list[RouteCall]) -> None:

@@ -21,9 +21,9 @@ from tests.outages.api_stacks import (
     assert_covers_every_route,
     assert_unavailable,
     outage_stack,
+    the_inbound_message_reached_the_ledger,
     wait_ready,
 )
-from tests.sessions import events_of
 
 
 async def test_every_route_answers_503_while_the_database_is_down_and_works_after(
@@ -62,12 +62,7 @@ async def test_every_route_answers_503_while_the_database_is_down_and_works_afte
             for call, response in await tenancy.call_all():
                 assert response.status_code in call.ok, (call.method, call.path, response.text)
             await _bad_input_is_refused(tenancy.client, tenancy.ids["connected"])
-            inbound = [
-                e
-                for e in await events_of(tenancy.client, tenancy.ids["connected"])
-                if e["type"] == "message.received"
-            ]
-            assert [e["data"]["text"] for e in inbound] == ["hi"]
+            await the_inbound_message_reached_the_ledger(tenancy)
         finally:
             await tenancy.close()
 
