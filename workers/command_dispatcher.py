@@ -1,9 +1,10 @@
 """A session's commands, applied one at a time in the order they were sent.
 
 The supervisor reads every owned session's command stream and hands each entry
-to that session's dispatcher. The dispatcher applies it, posts the result for a
-caller that waits, and only then acknowledges the entry: a command whose owner
-died before finishing it stays pending, and the next owner applies it.
+to that session's dispatcher. The dispatcher applies it, then posts the result
+for a caller that waits and acknowledges the entry in one transaction: a
+command whose owner died before finishing it stays pending, and the next owner
+applies it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from relay.core.commands import Command, CommandResult, post_result
-from relay.core.constants import COMMAND_GROUP, session_commands_key
+from relay.core.commands import Command, CommandResult, complete_command
 from relay.core.enums import CommandKind
 from workers.engines.base import SANDBOX_COMMAND_PREFIX, Engine, EngineError, sandbox_action
 from workers.send_queue import SendQueue
@@ -57,18 +57,9 @@ class CommandDispatcher:
             self._idle.clear()
             try:
                 result = await self._apply(command)
-                if result is not None:
-                    await post_result(self._redis, command.id, result)
-                await self._acknowledge(entry_id)
+                await complete_command(self._redis, self._session_id, entry_id, command.id, result)
             finally:
                 self._idle.set()
-
-    async def _acknowledge(self, entry_id: bytes) -> None:
-        key = session_commands_key(self._session_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xack(key, COMMAND_GROUP, entry_id)
-            pipe.xdel(key, entry_id)
-            await pipe.execute()
 
     async def _apply(self, command: Command) -> CommandResult | None:
         """The command's result for its caller; ``None`` when the caller should keep waiting."""

@@ -57,8 +57,11 @@ class SendQueue:
         message = await self._watch.call(lambda: OutboundMessage.get_or_none(id=message_id))
         if message is None or message.status == MessageStatus.QUEUED:
             return None
+        # Everything the caller shows about the outcome, so it need not read the row back.
         return CommandResult(
-            ok=message.status == MessageStatus.SENT, data={"status": message.status}, error=message.error
+            ok=message.status == MessageStatus.SENT,
+            data={"status": message.status, "whatsapp_id": message.whatsapp_id},
+            error=message.error,
         )
 
     async def run(self) -> None:
@@ -85,6 +88,8 @@ class SendQueue:
                     await self._send(engine, message)
                 except NotConnected:
                     return
+                if message.id == until:
+                    return  # nothing queued after it concerns this call: spare the query that says so
 
     async def _oldest_queued(self, until: str | None) -> OutboundMessage | None:
         query = OutboundMessage.filter(session_id=self._session_id, status=MessageStatus.QUEUED)

@@ -4,10 +4,16 @@ The web process appends a command and (optionally) waits a bounded time for
 its result; whichever worker owns the session reads the stream through a
 consumer group, so a command appended while the owner dies stays pending and
 the next owner claims it.
+
+One round trip each way: the caller appends the command and starts its
+blocking pop on the command's own result key in one pipeline, and the owner
+posts the result and acknowledges the entry in one transaction (the pop wakes
+as the transaction commits).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -17,8 +23,10 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
 from relay.core.constants import (
+    COMMAND_GROUP,
     COMMAND_RESULT_TTL,
     COMMAND_STREAM_MAXLEN,
+    COMMAND_WAIT_SLICE,
     command_result_key,
     session_commands_key,
 )
@@ -72,30 +80,51 @@ async def submit_command(
     if kind not in CommandKind.__members__.values():
         raise ValueError(f"unknown command kind {kind!r}")
     command = Command(id=command_id or new_id("cmd"), kind=kind, params=params or {})
-    await redis.xadd(
-        session_commands_key(session_id),
-        command.to_fields(),
-        maxlen=COMMAND_STREAM_MAXLEN,
-        approximate=True,
-    )
+    deadline = time.monotonic() + wait
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.xadd(
+            session_commands_key(session_id),
+            command.to_fields(),
+            maxlen=COMMAND_STREAM_MAXLEN,
+            approximate=True,
+        )
+        if wait > 0:
+            _pop_result(pipe, command.id, wait)
+        replies = await pipe.execute()
     if wait <= 0:
         return None
-    return await wait_for_result(redis, command.id, wait)
+    popped = replies[1]
+    while popped is None and (remaining := deadline - time.monotonic()) > 0:
+        popped = await cast(
+            "Awaitable[tuple[bytes, bytes] | None]", _pop_result(redis, command.id, remaining)
+        )
+    return None if popped is None else CommandResult.from_json(popped[1])
 
 
-async def wait_for_result(redis: Redis, command_id: str, wait: float) -> CommandResult | None:
-    # BLPOP takes whole seconds on old servers (and in redis-py's hint); Redis >= 6 and Valkey take decimals.
-    reply = redis.blpop([command_result_key(command_id)], timeout=max(wait, 0.01))  # type: ignore[arg-type]
-    # redis-py types each reply for its sync and asyncio clients at once; this is BLPOP's on asyncio.
-    popped = await cast("Awaitable[tuple[bytes, bytes] | None]", reply)
-    if popped is None:
-        return None
-    return CommandResult.from_json(popped[1])
+def _pop_result(redis: Redis, command_id: str, wait: float) -> Any:
+    """BLPOP the result for at most one slice of ``wait`` (on a pipeline: queued, not sent).
+
+    Slices keep each blocking read shorter than the client's read timeout. BLPOP takes whole
+    seconds on old servers (and in redis-py's hint); Redis >= 6 and Valkey take decimals, and 0
+    would mean forever.
+    """
+    timeout = min(max(wait, 0.01), COMMAND_WAIT_SLICE)
+    return redis.blpop([command_result_key(command_id)], timeout=timeout)  # type: ignore[arg-type]
 
 
-async def post_result(redis: Redis, command_id: str, result: CommandResult) -> None:
-    key = command_result_key(command_id)
+async def complete_command(
+    redis: Redis, session_id: str, entry_id: bytes, command_id: str, result: CommandResult | None
+) -> None:
+    """Post ``result`` for the caller (``None``: no result yet) and acknowledge the entry, atomically.
+
+    Atomic, so a command is never both answered and left pending for the next owner to apply again.
+    """
+    stream = session_commands_key(session_id)
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.rpush(key, result.to_json())
-        pipe.expire(key, COMMAND_RESULT_TTL)
+        if result is not None:
+            key = command_result_key(command_id)
+            pipe.rpush(key, result.to_json())
+            pipe.expire(key, COMMAND_RESULT_TTL)
+        pipe.xack(stream, COMMAND_GROUP, entry_id)
+        pipe.xdel(stream, entry_id)
         await pipe.execute()

@@ -35,6 +35,9 @@ def command_result_key(command_id: str) -> str:
 
 # A result waits this long for the caller that asked for it, then is dropped.
 COMMAND_RESULT_TTL = 60
+# A caller waits for a result in blocking pops of at most this long each, so no single read outlasts
+# REDIS_READ_TIMEOUT (a hung Redis is noticed instead of waited on).
+COMMAND_WAIT_SLICE = 2.0
 
 
 # Session ownership: one lease per session, fenced by a monotonically increasing token.
@@ -84,6 +87,23 @@ def ws_wake_key(reader_id: str) -> str:
     """A private stream per web process: one XADD wakes its blocked feed reader."""
     return f"{KEY_PREFIX}:ws:wake:{reader_id}"
 
+
+# Outages. No request waits on an unreachable dependency longer than these before it is answered
+# with 503 and Retry-After (SPEC "Outages"); a dependency that is down, not just slow, refuses
+# connections at once and the answer is immediate.
+DATABASE_CONNECT_TIMEOUT = 3.0
+# Waiting for a free pooled connection: when every connection is stuck on a hung database.
+DATABASE_ACQUIRE_TIMEOUT = 5.0
+# One statement of a serving process (migrations have none: a long ALTER is not an outage).
+DATABASE_QUERY_TIMEOUT = 10.0
+REDIS_CONNECT_TIMEOUT = 3.0
+# One reply from Redis, for the clients that opt in (the web process); longer than any blocking read
+# they issue (COMMAND_WAIT_SLICE).
+REDIS_READ_TIMEOUT = 5.0
+# What a 503 tells the client: retry after this many seconds.
+OUTAGE_RETRY_AFTER = 5
+# /readyz answers within this even when a dependency hangs.
+READY_CHECK_TIMEOUT = 2.0
 
 # arq's queue: it only schedules the webhook sweeper (deliveries run outside arq, see webhooks.worker).
 ARQ_QUEUE = f"{KEY_PREFIX}:arq"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import NotRequired
 
 # pydantic reads TypedDicts from typing_extensions on Python < 3.12 (they document the body in /openapi.json).
 from typing_extensions import TypedDict
+
+from relay.core.constants import OUTAGE_RETRY_AFTER
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -57,6 +60,8 @@ class Problem(Exception):
     detail: str
     errors: list[FieldError] = field(default_factory=list)
     title: str | None = None
+    # Seconds the client should wait before trying again (the ``Retry-After`` header).
+    retry_after: int | None = None
 
     def __str__(self) -> str:
         return self.detail
@@ -73,6 +78,22 @@ class Problem(Exception):
         if self.errors:
             body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
         return body
+
+
+class Dependency(StrEnum):
+    """What a request may need besides the web process itself; a 503 names the one that is down."""
+
+    DATABASE = "database"
+    REDIS = "redis"
+
+
+def unavailable(dependency: Dependency) -> Problem:
+    """The answer while ``dependency`` is unreachable (SPEC "Outages")."""
+    return Problem(
+        503,
+        f"the {dependency} is unavailable; retry in {OUTAGE_RETRY_AFTER} s",
+        retry_after=OUTAGE_RETRY_AFTER,
+    )
 
 
 def not_found(what: str = "resource") -> Problem:

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from relay.core.config import Settings
+from relay.core.constants import REDIS_READ_TIMEOUT
 from relay.core.db import close_database, open_database
 from relay.core.redis import connect_redis
 from webhooks.outbox import install as install_webhook_outbox
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await open_database(settings.database_url)
         install_webhook_outbox()
-        redis = connect_redis(settings.require_redis_url())
+        # A hung Redis costs a request REDIS_READ_TIMEOUT, then a 503; it is never waited on.
+        redis = connect_redis(settings.require_redis_url(), read_timeout=REDIS_READ_TIMEOUT)
         fanout = EventFanout(settings.require_redis_url())
         await fanout.start()
         revocations = RevocationListener(redis)

@@ -109,3 +109,21 @@ async def test_routes_document_the_very_models_their_handlers_use(anonymous: htt
             else:
                 schema = answer["content"][JSON]["schema"]
                 assert documented(schema) == _declared(operation.returns, "serialization"), (where, status)
+
+
+async def test_routes_document_the_503_of_what_they_need(anonymous: httpx.AsyncClient) -> None:
+    """A route that needs the database or Redis documents its 503 and Retry-After; the probes that need
+    nothing (liveness, this document) do not."""
+    document = (await anonymous.get("/openapi.json")).json()
+    for route in app_routes():
+        operation = operation_of(route)
+        if operation is None:
+            continue
+        responses = document["paths"][operation.path][operation.method.lower()]["responses"]
+        where = f"{operation.method} {operation.path}"
+        if not operation.needs:
+            assert "503" not in responses, where
+            continue
+        unavailable = responses["503"]
+        assert "Retry-After" in unavailable["headers"], where
+        assert all(dependency in unavailable["description"] for dependency in operation.needs), where

@@ -1,7 +1,9 @@
 """Every error leaves the API as RFC 9457 ``application/problem+json``.
 
 Handlers raise ``Problem``; Starlette's own 404/405 and anything unexpected are
-translated here so an integrator only ever parses one error shape.
+translated here so an integrator only ever parses one error shape. An
+unreachable database or Redis never gets this far: ``middleware.DependencyOutageMiddleware``
+answers it with 503.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,15 +39,6 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(Problem(exc.status_code, detail), instance=request.url.path, headers=exc.headers)
 
 
-async def _redis_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("redis unavailable during %s %s: %s", request.method, request.url.path, exc)
-    return problem_response(
-        Problem(503, "the command bus (Redis) is unavailable; retry shortly"),
-        instance=request.url.path,
-        headers={"Retry-After": "5"},
-    )
-
-
 async def _unhandled(request: Request, exc: Exception) -> Response:
     # Starlette re-raises after this answer so uvicorn logs the traceback; one line here
     # ties it to the request without printing the traceback twice.
@@ -58,6 +50,5 @@ def exception_handlers() -> dict[Any, Handler]:
     return {
         Problem: _problem,
         HTTPException: _http_exception,
-        RedisError: _redis_unavailable,
         Exception: _unhandled,
     }

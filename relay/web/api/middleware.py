@@ -1,10 +1,12 @@
-"""Pure-ASGI middleware: a request body limit and bearer-token authentication.
+"""Pure-ASGI middleware: outages answered 503, a request body limit and bearer-token authentication.
 
-Both run before routing so an oversize or unauthenticated request costs the
-server no handler work.
+The last two run before routing so an oversize or unauthenticated request costs
+the server no handler work.
 """
 
 from __future__ import annotations
+
+import logging
 
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -13,7 +15,63 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from relay.core.config import Settings
 from relay.core.problems import Problem
 from relay.web.auth import authenticate_token
-from relay.web.responses import problem_response
+from relay.web.responses import outage_problem, problem_response
+
+log = logging.getLogger("relay.web.api")
+
+# WebSocket close code 1013 "Try Again Later" (RFC 6455 registry): the server cannot serve the socket now.
+TRY_AGAIN_LATER = 1013
+
+
+class DependencyOutageMiddleware:
+    """503 problem+json with ``Retry-After`` when the database or Redis is unreachable.
+
+    Outermost, so the token lookup is covered too. Handlers need not catch
+    anything: a connection-level failure anywhere in the request (a refused
+    connection, a timeout) propagates here and is answered instead of a 500.
+    A WebSocket handshake is refused the same way before the upgrade (or, once
+    accepted, closed with 1013 "try again later").
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        sent: set[str] = set()
+
+        async def tracking_send(message: Message) -> None:
+            sent.add(message["type"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            problem = outage_problem(exc)
+            if problem is None:
+                raise
+            log.warning(
+                "%s during %s %s: %r", problem.detail, scope.get("method", "WEBSOCKET"), scope["path"], exc
+            )
+            if scope["type"] == "http":
+                if "http.response.start" in sent:
+                    raise
+                await problem_response(problem, instance=scope["path"])(scope, receive, send)
+            else:
+                await _refuse_websocket(problem, scope, receive, send, sent)
+
+
+async def _refuse_websocket(
+    problem: Problem, scope: Scope, receive: Receive, send: Send, sent: set[str]
+) -> None:
+    if sent & {"websocket.close", "websocket.http.response.start"}:
+        return  # already closed or refused: nothing left to tell the client
+    if "websocket.accept" not in sent and "websocket.http.response" in scope.get("extensions", {}):
+        await problem_response(problem, instance=scope["path"])(scope, receive, send)
+        return
+    await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": problem.detail})
 
 
 class BodyLimitMiddleware:
@@ -89,6 +147,7 @@ class BearerAuthMiddleware:
 
 def middleware(settings: Settings) -> list[Middleware]:
     return [
+        Middleware(DependencyOutageMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(BearerAuthMiddleware, settings=settings),
     ]

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 
 import relay
 from relay.core.problems import PROBLEM_CONTENT_TYPE, ProblemDetails
-from relay.web.api.operations import JSON, Access, Call, Operation, Routes, operation_of
+from relay.web.api.operations import JSON, NOTHING, Access, Call, Operation, Routes, operation_of
 
 COMPONENTS = "#/components/schemas/{model}"
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
@@ -34,6 +34,9 @@ ERRORS = {
     422: "Invalid field; `errors` names it",
     503: "A dependency is unavailable",
     504: "The session's worker did not answer in time",
+}
+RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
 }
 
 WEBSOCKET_PATH = "/v1/ws"
@@ -154,6 +157,11 @@ def _operation(
         responses[str(status)] = {**success, "description": description}
     for code in sorted(_error_codes(operation)):
         responses[str(code)] = {"description": ERRORS[code], "content": problem}
+    if operation.needs:
+        responses["503"].update(
+            description=f"The {' or '.join(sorted(operation.needs))} is unavailable; retry after Retry-After",
+            headers=RETRY_AFTER,
+        )
     documented: dict[str, Any] = {
         "operationId": key,
         "summary": operation.summary,
@@ -184,6 +192,8 @@ def _error_codes(operation: Operation) -> set[int]:
         codes |= {400, 413, 422}
     if operation.takes_query:
         codes.add(422)
+    if operation.needs:
+        codes.add(503)
     return codes
 
 
@@ -206,7 +216,7 @@ def _query_parameters(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return parameters
 
 
-routes = Routes(tag="ops", access=Access.PUBLIC)
+routes = Routes(tag="ops", access=Access.PUBLIC, needs=NOTHING)
 
 
 @routes.add("GET", "/openapi.json", "This document", returns=dict[str, Any])

@@ -11,6 +11,11 @@ the authorization (401/403), the body or query parsed with the declared model
 the answer encoded with the declared type and status, and the route's entry in
 ``/openapi.json`` (``relay.web.api.openapi``). A route therefore cannot accept
 one shape and document another.
+
+It also says what the route needs besides the web process (``needs``): while
+one of them is unreachable the route answers 503 with ``Retry-After``
+(``middleware.DependencyOutageMiddleware``), which ``/openapi.json`` documents,
+and a route that does not need Redis keeps working while Redis is down.
 """
 
 from __future__ import annotations
@@ -29,13 +34,18 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from relay.core.config import Settings
-from relay.core.problems import Problem, invalid
+from relay.core.problems import Dependency, Problem, invalid
 from relay.core.schemas import parse
 from relay.web.auth import API_KEY_PREFIX, Principal
 
 InputT = TypeVar("InputT", covariant=True)
 AnswerT = TypeVar("AnswerT")
 BODY_METHODS = frozenset({"POST", "PATCH"})
+
+# What routes need besides the web process. Every /v1 route needs the database (tokens are checked there).
+NOTHING: frozenset[Dependency] = frozenset()
+DATABASE = frozenset({Dependency.DATABASE})
+DATABASE_AND_REDIS = frozenset({Dependency.DATABASE, Dependency.REDIS})
 
 
 class Access(Enum):
@@ -133,6 +143,8 @@ class Operation:
     content: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     # Documented parameters beyond the path and the ``takes`` query (headers).
     parameters: Sequence[dict[str, Any]] = ()
+    # Dependencies whose outage makes the route answer 503.
+    needs: frozenset[Dependency] = DATABASE
 
     @property
     def takes_body(self) -> bool:
@@ -180,9 +192,10 @@ JSON = "application/json"
 class Routes:
     """The declared routes of one resource, sharing a tag (their OpenAPI group) and an access rule."""
 
-    def __init__(self, *, tag: str, access: Access) -> None:
+    def __init__(self, *, tag: str, access: Access, needs: frozenset[Dependency] = DATABASE) -> None:
         self.tag = tag
         self.access = access
+        self.needs = needs
         self.operations: list[Operation] = []
 
     def add(
@@ -200,8 +213,9 @@ class Routes:
         check_body_later: bool = False,
         content: Mapping[str, dict[str, Any]] | None = None,
         parameters: Sequence[dict[str, Any]] = (),
+        needs: frozenset[Dependency] | None = None,
     ) -> Callable[[Handler[InputT, AnswerT]], Handler[InputT, AnswerT]]:
-        """Declare the decorated handler as ``method path``."""
+        """Declare the decorated handler as ``method path``; ``needs`` defaults to the group's."""
         if takes is not None and not (isinstance(takes, type) and issubclass(takes, BaseModel)):
             raise TypeError(f"{method} {path}: takes must be a pydantic model")
 
@@ -223,6 +237,7 @@ class Routes:
                     check_body_later=check_body_later,
                     content=content or {},
                     parameters=parameters,
+                    needs=self.needs if needs is None else needs,
                 )
             )
             return handler

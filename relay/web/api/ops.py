@@ -11,18 +11,16 @@ from starlette.responses import Response
 from tortoise import connections
 from tortoise.functions import Count
 
+from relay.core.constants import OUTAGE_RETRY_AFTER, READY_CHECK_TIMEOUT
 from relay.core.metrics import SESSIONS_BY_STATUS
 from relay.core.models import Session
 from relay.core.problems import Problem
-from relay.web.api.operations import Access, Call, Routes
+from relay.web.api.operations import DATABASE, DATABASE_AND_REDIS, NOTHING, Access, Call, Routes
 from relay.web.schemas.ops import Health, Ready
 
 log = logging.getLogger("relay.web.api")
 
-# A readiness probe must answer even when a dependency hangs.
-READY_CHECK_TIMEOUT = 2.0
-
-routes = Routes(tag="ops", access=Access.PUBLIC)
+routes = Routes(tag="ops", access=Access.PUBLIC, needs=NOTHING)
 
 
 @routes.add("GET", "/healthz", "Liveness", returns=Health)
@@ -38,8 +36,11 @@ async def _check_redis(redis: Redis) -> None:
     await redis.ping()
 
 
-@routes.add("GET", "/readyz", "Readiness: database and Redis reachable", returns=Ready, errors=(503,))
+@routes.add(
+    "GET", "/readyz", "Readiness: database and Redis reachable", returns=Ready, needs=DATABASE_AND_REDIS
+)
 async def readyz(call: Call[None]) -> Ready:
+    """Both checks at once, each bounded: a hung dependency is reported, never waited on."""
     checks = {"database": _check_database(), "redis": _check_redis(call.redis)}
     results = await asyncio.gather(
         *(asyncio.wait_for(check, READY_CHECK_TIMEOUT) for check in checks.values()),
@@ -51,7 +52,7 @@ async def readyz(call: Call[None]) -> Ready:
             log.warning("readiness: %s failed: %r", name, result)
             failed.append(name)
     if failed:
-        raise Problem(503, f"not ready: {', '.join(failed)} unreachable")
+        raise Problem(503, f"not ready: {', '.join(failed)} unreachable", retry_after=OUTAGE_RETRY_AFTER)
     return Ready(database="ok", redis="ok")
 
 
@@ -59,6 +60,7 @@ async def readyz(call: Call[None]) -> Ready:
     "GET",
     "/metrics",
     "Prometheus metrics",
+    needs=DATABASE,
     content={"text/plain": {"schema": {"type": "string", "description": "Prometheus text format"}}},
 )
 async def metrics(call: Call[None]) -> Response:

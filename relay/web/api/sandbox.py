@@ -8,11 +8,12 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from relay.core.enums import CommandKind
-from relay.web.api.operations import Access, Call, Handler, Routes
+from relay.web.api.operations import DATABASE_AND_REDIS, Access, Call, Handler, Routes
 from relay.web.schemas.sandbox import NoBody, SandboxAccepted, SandboxInbound, SandboxScan
 from relay.web.services.sandbox import sandbox_action
 
-routes = Routes(tag="sandbox", access=Access.TENANT)
+# Each action is a command on the session's Redis stream.
+routes = Routes(tag="sandbox", access=Access.TENANT, needs=DATABASE_AND_REDIS)
 BodyT = TypeVar("BodyT", bound=BaseModel)
 
 

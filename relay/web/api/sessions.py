@@ -5,15 +5,25 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from relay.core.schemas import Page, PageQuery
-from relay.web.api.operations import Access, Call, Routes
+from relay.web.api.operations import DATABASE, DATABASE_AND_REDIS, Access, Call, Routes
 from relay.web.schemas.sessions import PairCode, PairCodeRequest, Qr, QrQuery, Session, SessionCreate
 from relay.web.services import pairing
 from relay.web.services import sessions as service
 
-routes = Routes(tag="sessions", access=Access.TENANT)
+# Reads ask Redis whether a worker holds each session (its status says so); lifecycle changes take a
+# Redis lock. Creating a session and reading its QR code need only the database.
+routes = Routes(tag="sessions", access=Access.TENANT, needs=DATABASE_AND_REDIS)
 
 
-@routes.add("POST", "/v1/sessions", "Create a session", takes=SessionCreate, returns=Session, status=201)
+@routes.add(
+    "POST",
+    "/v1/sessions",
+    "Create a session",
+    takes=SessionCreate,
+    returns=Session,
+    status=201,
+    needs=DATABASE,
+)
 async def create_session(call: Call[SessionCreate]) -> Session:
     body = call.input
     return await service.create_session(
@@ -25,13 +35,14 @@ async def create_session(call: Call[SessionCreate]) -> Session:
 async def list_sessions(call: Call[PageQuery]) -> Page[Session]:
     page = call.input
     return Page.of(
-        await service.list_sessions(call.tenant_id, limit=page.limit, cursor=page.cursor), page.limit
+        await service.list_sessions(call.redis, call.tenant_id, limit=page.limit, cursor=page.cursor),
+        page.limit,
     )
 
 
 @routes.add("GET", "/v1/sessions/{session_id}", "Get a session", returns=Session, errors=(404,))
 async def get_session(call: Call[None]) -> Session:
-    return await service.get_session(call.tenant_id, call.path("session_id"))
+    return await service.get_session(call.redis, call.tenant_id, call.path("session_id"))
 
 
 @routes.add(
@@ -88,6 +99,7 @@ async def logout_session(call: Call[None]) -> Session:
     takes=QrQuery,
     returns=Qr,
     errors=(404, 409),
+    needs=DATABASE,
     content={
         media_type: {"schema": {"type": "string", "contentMediaType": media_type}}
         for media_type in pairing.QR_FORMATS.values()

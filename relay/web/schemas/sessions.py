@@ -11,6 +11,11 @@ from relay.core.enums import DesiredState, EngineKind, SessionStatus
 from relay.core.schemas import Identified, NullsOmitted, ResponseBody, Timestamp
 from relay.web.schemas.fields import Name, PhoneNumber
 
+# Replaces the stored reason of a live session no worker holds (relay.web.services.session_liveness).
+NO_WORKER_REASON = (
+    "no worker holds this session: its worker stopped or stopped answering; another worker takes it over"
+)
+
 
 class SessionCreate(NullsOmitted):
     name: Name
@@ -34,13 +39,14 @@ class Session(Identified):
     updated_at: Timestamp
 
     @classmethod
-    def of(cls, session: models.Session) -> Self:
+    def of(cls, session: models.Session, *, orphaned: bool = False) -> Self:
+        """The row as the API shows it; ``orphaned``: live, but no worker holds its lease."""
         return cls(
             id=session.id,
             name=session.name,
             engine=EngineKind(session.engine),
-            status=SessionStatus(session.status),
-            reason=session.reason,
+            status=SessionStatus.RECONNECTING if orphaned else SessionStatus(session.status),
+            reason=NO_WORKER_REASON if orphaned else session.reason,
             desired_state=DesiredState(session.desired_state),
             phone=session.phone,
             jid=session.jid,

@@ -8,18 +8,23 @@ caller waits a bounded time for the outcome and otherwise learns it from the
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from tortoise.exceptions import IntegrityError
 
-from relay.core.commands import submit_command
+from relay.core.commands import CommandResult, submit_command
 from relay.core.config import Settings
 from relay.core.enums import CommandKind, DesiredState, MessageStatus
 from relay.core.models import OutboundMessage
 from relay.core.problems import Problem, invalid, not_found
+from relay.core.redis import is_redis_unavailable
 from relay.web.schemas.messages import Message, parse_message
 from relay.web.services.session_lookup import visible_session
+
+log = logging.getLogger("relay.web.services")
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -43,7 +48,8 @@ async def send_message(
     202 when it is still ``queued``, 200 when ``idempotency_key`` was already
     used by this tenant (the earlier message is returned and nothing is sent).
     Raises ``Problem``: 404 unknown session, 422 bad body, 409 session not
-    meant to be running.
+    meant to be running. Redis being down is not an error here: the stored
+    message goes out when the worker next looks at its queue (202).
     """
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise invalid("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
@@ -74,14 +80,33 @@ async def send_message(
         if earlier is None:
             raise
         return Message.of(earlier), 200
-    result = await submit_command(
-        redis, session.id, CommandKind.SEND, {"message_id": message.id}, wait=settings.send_wait
-    )
-    if result is None:
-        return Message.of(message), 202
-    await message.refresh_from_db()
+    try:
+        result = await submit_command(
+            redis, session.id, CommandKind.SEND, {"message_id": message.id}, wait=settings.send_wait
+        )
+    except RedisError as exc:
+        if not is_redis_unavailable(exc):
+            raise
+        log.warning("message %s stays queued for the worker's next look: %r", message.id, exc)
+        result = None
+    answer = Message.of(message) if result is None else await _with_outcome(message, result)
     # The worker may answer at once that the message waits (session reconnecting): still 202.
-    return Message.of(message), 202 if message.status == MessageStatus.QUEUED else 201
+    return answer, 202 if answer.status == MessageStatus.QUEUED else 201
+
+
+async def _with_outcome(message: OutboundMessage, result: CommandResult) -> Message:
+    """The message as the worker's answer says its row now is, without reading the row back."""
+    if "whatsapp_id" not in result.data:
+        # A worker from before answers carried the outcome (a rolling upgrade): read it.
+        await message.refresh_from_db()
+        return Message.of(message)
+    return Message.of(message).model_copy(
+        update={
+            "status": MessageStatus(result.data["status"]),
+            "whatsapp_id": result.data["whatsapp_id"],
+            "error": result.error,
+        }
+    )
 
 
 async def _by_idempotency_key(tenant_id: str, key: str) -> OutboundMessage | None:

@@ -1,18 +1,20 @@
 """Session lifecycle as the web sees it: the desired state.
 
 The web only ever writes ``desired_state``; ``status`` belongs to the worker
-that owns the session. Changing the desired state wakes the supervisors so a
+that owns the session (and reads show whether a worker still holds it:
+``session_liveness``). Changing the desired state wakes the supervisors so a
 worker reacts at once instead of at its next poll.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 from relay.core.commands import submit_command
 from relay.core.constants import (
@@ -25,7 +27,23 @@ from relay.core.enums import CommandKind, DesiredState, EngineKind
 from relay.core.models import Session
 from relay.core.problems import Problem
 from relay.web.schemas import sessions as schemas
+from relay.web.services.session_liveness import sessions_as_seen
 from relay.web.services.session_lookup import visible_session
+
+log = logging.getLogger("relay.web.services")
+
+
+async def wake_supervisors(redis: Redis, session_ids: Iterable[str]) -> None:
+    """Tell the workers at once that these sessions changed.
+
+    A courtesy: supervisors also poll the database every ``SUPERVISOR_POLL_SECONDS``, so
+    a change already committed must not fail (and be retried) because Redis is down.
+    """
+    try:
+        for session_id in session_ids:
+            await redis.publish(SUPERVISOR_WAKE_CHANNEL, session_id)
+    except RedisError as exc:
+        log.warning("supervisors not woken (they find the change at their next poll): %r", exc)
 
 
 async def create_session(
@@ -39,19 +57,22 @@ async def create_session(
         desired_state=DesiredState.RUNNING if start else DesiredState.STOPPED,
     )
     if start:
-        await redis.publish(SUPERVISOR_WAKE_CHANNEL, session.id)
+        await wake_supervisors(redis, [session.id])
     return schemas.Session.of(session)
 
 
-async def get_session(tenant_id: str, session_id: str) -> schemas.Session:
-    return schemas.Session.of(await visible_session(tenant_id, session_id))
+async def get_session(redis: Redis, tenant_id: str, session_id: str) -> schemas.Session:
+    (session,) = await sessions_as_seen(redis, [await visible_session(tenant_id, session_id)])
+    return session
 
 
-async def list_sessions(tenant_id: str, *, limit: int, cursor: str | None) -> list[schemas.Session]:
+async def list_sessions(
+    redis: Redis, tenant_id: str, *, limit: int, cursor: str | None
+) -> list[schemas.Session]:
     query = Session.filter(tenant_id=tenant_id).exclude(desired_state=DesiredState.DELETED)
     if cursor:
         query = query.filter(id__gt=cursor)
-    return [schemas.Session.of(s) for s in await query.order_by("id").limit(limit)]
+    return await sessions_as_seen(redis, await query.order_by("id").limit(limit))
 
 
 @asynccontextmanager
@@ -95,24 +116,24 @@ async def change_desired_state(
             .exclude(desired_state=DesiredState.DELETED)
             .update(desired_state=desired_state, updated_at=datetime.now(UTC))
         )
-        await redis.publish(SUPERVISOR_WAKE_CHANNEL, session.id)
+        await wake_supervisors(redis, [session.id])
         if command is not None:
             await submit_command(redis, session.id, command)
 
 
 async def start_session(redis: Redis, tenant_id: str, session_id: str) -> schemas.Session:
     await change_desired_state(redis, tenant_id, session_id, DesiredState.RUNNING, command=None)
-    return await get_session(tenant_id, session_id)
+    return await get_session(redis, tenant_id, session_id)
 
 
 async def stop_session(redis: Redis, tenant_id: str, session_id: str) -> schemas.Session:
     await change_desired_state(redis, tenant_id, session_id, DesiredState.STOPPED, command=CommandKind.STOP)
-    return await get_session(tenant_id, session_id)
+    return await get_session(redis, tenant_id, session_id)
 
 
 async def logout_session(redis: Redis, tenant_id: str, session_id: str) -> schemas.Session:
     await change_desired_state(redis, tenant_id, session_id, DesiredState.LOGOUT, command=CommandKind.LOGOUT)
-    return await get_session(tenant_id, session_id)
+    return await get_session(redis, tenant_id, session_id)
 
 
 async def delete_session(redis: Redis, tenant_id: str, session_id: str) -> None:

