@@ -65,9 +65,10 @@ def cmd_worker(settings: Settings) -> int:
 
 
 def _spawn(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    from relay.cli.launch import relay_command
     from relay.cli.processes import terminate_with_parent
 
-    return subprocess.Popen([sys.executable, "-m", "relay", role], env=env, preexec_fn=terminate_with_parent)
+    return subprocess.Popen(relay_command(role), env=env, preexec_fn=terminate_with_parent)
 
 
 def cmd_up(settings: Settings) -> int:
