@@ -68,7 +68,11 @@ def _spawn(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     from relay.cli.launch import relay_command
     from relay.cli.processes import terminate_with_parent
 
-    return subprocess.Popen(relay_command(role), env=env, preexec_fn=terminate_with_parent)
+    # Each child in its own session, out of the terminal's process group: Ctrl-C reaches relay up
+    # alone, which stops web and worker (leases released) before Valkey, not all at the same moment.
+    return subprocess.Popen(
+        relay_command(role), env=env, start_new_session=True, preexec_fn=terminate_with_parent
+    )
 
 
 def cmd_up(settings: Settings) -> int:
