@@ -9,13 +9,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from relay.cli.launch import relay_command
 from relay.cli.processes import terminate_with_parent
 
 
@@ -53,7 +53,7 @@ class RelayStack:
         log_path = self.log_dir / f"{self._log_seq:02d}-{role}.log"
         handle = log_path.open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "relay", role],
+            relay_command(role),
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,

@@ -1,9 +1,10 @@
-"""`relay up` as a newcomer runs it: a clean data dir, embedded Valkey, SQLite, one process group."""
+"""`relay up` as a newcomer runs it: the installed command, a clean data dir, embedded Valkey, SQLite."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,22 +14,30 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis as redis_sync
 
+from relay.cli.embedded import start_embedded_valkey
+from relay.core.constants import session_lease_key
 from tests.helpers import wait_until
-from tests.sessions import events_of, wait_for_status
+from tests.sessions import connected_sandbox_session, events_of, wait_for_status
 from tests.stack import free_port, wait_http_ok
 
 pytestmark = pytest.mark.timeout(180)
 
+# What a newcomer types: the `relay` command pip installed next to this interpreter.
+RELAY_COMMAND = shutil.which("relay", path=str(Path(sys.executable).parent))
+
 
 class RelayUp:
-    """A `relay up` process group with its printed output captured."""
+    """A `relay up` started as a terminal starts it (its own process group), its output captured."""
 
     def __init__(self, data_dir: Path, port: int, **settings: str) -> None:
         self.data_dir = data_dir
         self.port = port
         # RELAY_* variables a test sets beyond the newcomer's defaults.
         self.settings = settings
+        # The folder `relay up` is started in; None is the test run's own.
+        self.cwd: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.output = data_dir.parent / f"relay-up-{port}.out"
 
@@ -52,13 +61,16 @@ class RelayUp:
         )
         env.update(self.settings)
         handle = self.output.open("ab")
+        assert RELAY_COMMAND is not None, "the relay command is not installed next to this Python"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "relay", "up"],
+            [RELAY_COMMAND, "up"],
             env=env,
+            cwd=self.cwd,
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.process.log_path = self.output  # type: ignore[attr-defined]  # read by wait_http_ok
         wait_http_ok(f"{self.base_url}/readyz", self.process, timeout=60)
 
     def printed(self) -> str:
@@ -69,20 +81,28 @@ class RelayUp:
         assert match, self.printed()
         return match[-1]
 
-    def group_pids(self) -> list[int]:
+    def tree_pids(self) -> list[int]:
+        """`relay up` and every process it started (Valkey, web and worker each have their own group)."""
         assert self.process is not None
-        pids = []
+        children: dict[int, list[int]] = {}
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
                 try:
-                    if os.getpgid(int(entry.name)) == self.process.pid:
-                        pids.append(int(entry.name))
-                except ProcessLookupError:
+                    # The parent pid is the second field after the parenthesised command name.
+                    parent = int(Path(f"/proc/{entry.name}/stat").read_text().rpartition(")")[2].split()[1])
+                except (FileNotFoundError, ProcessLookupError):
                     continue
-        return pids
+                children.setdefault(parent, []).append(int(entry.name))
+        tree, pending = [], [self.process.pid]
+        while pending and len(tree) < 1000:
+            pid = pending.pop()
+            if Path(f"/proc/{pid}").exists():
+                tree.append(pid)
+            pending.extend(children.get(pid, []))
+        return tree
 
     def role_pid(self, role: str) -> int:
-        for pid in self.group_pids():
+        for pid in self.tree_pids():
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except FileNotFoundError:
@@ -91,13 +111,16 @@ class RelayUp:
                 return pid
         raise AssertionError(f"no relay {role} process in the group")
 
-    def kill_group(self) -> None:
+    def kill_all(self) -> None:
+        """kill -9 of everything at once: nothing gets to release a lease or close a file."""
         assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
+        # Frozen first, so it neither restarts a child that dies nor lets them see it die.
+        os.kill(self.process.pid, signal.SIGSTOP)
+        pids = self.tree_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
         self.process.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while self.group_pids() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        assert wait_exited(pids), "a process of relay up survived kill -9"
 
     def stop(self) -> int:
         assert self.process is not None
@@ -122,8 +145,7 @@ def relay_up(tmp_path: Path) -> Iterator[RelayUp]:
         yield up
     finally:
         if up.process is not None and up.process.poll() is None:
-            os.killpg(up.process.pid, signal.SIGKILL)
-            up.process.wait()
+            up.kill_all()
 
 
 async def test_relay_up_from_a_clean_data_dir_serves_and_stops_on_ctrl_c(relay_up: RelayUp) -> None:
@@ -140,10 +162,103 @@ async def test_relay_up_from_a_clean_data_dir_serves_and_stops_on_ctrl_c(relay_u
         assert created.status_code == 201
     assert (relay_up.data_dir / "relay.db").exists()
     assert any((relay_up.data_dir / "valkey").glob("**/appendonly*"))
-    # One Ctrl-C stops web, worker and Valkey, and nothing of the group is left.
+    # One Ctrl-C stops web, worker and Valkey, and nothing relay up started is left.
+    started = relay_up.tree_pids()
+    assert len(started) == 4, started  # relay up, Valkey, web, worker
     assert relay_up.stop() == 0
-    assert relay_up.group_pids() == []
+    assert wait_exited(started)
     assert "Relay stopped." in relay_up.printed()
+
+
+def project_folder(tmp_path: Path) -> Path:
+    """A folder whose modules share names with Relay's packages, and raise if imported."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("webhooks.py", "workers.py", "relay.py"):
+        (project / name).write_text(f'raise RuntimeError("Relay imported the project\'s {name}")\n')
+    return project
+
+
+async def test_relay_up_in_a_project_folder_never_imports_the_projects_own_modules(
+    relay_up: RelayUp, tmp_path: Path
+) -> None:
+    """webhooks.py, workers.py and relay.py are common names in an app; Relay must not pick them up."""
+    relay_up.cwd = project_folder(tmp_path)
+    relay_up.start()
+    admin = {"Authorization": f"Bearer {relay_up.admin_token()}"}
+    async with httpx.AsyncClient(base_url=relay_up.base_url, timeout=30) as client:
+        tenant = (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
+        key = (await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
+        client.headers["Authorization"] = f"Bearer {key['key']}"
+        # The worker (which imports `workers` and `webhooks`) is what connects a session.
+        session = await connected_sandbox_session(client)
+        assert session["status"] == "connected"
+    assert relay_up.stop() == 0
+    assert "Relay imported" not in relay_up.printed()
+
+
+def test_relay_migrate_in_a_project_folder_never_imports_the_projects_own_modules(tmp_path: Path) -> None:
+    project = project_folder(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_") and k != "DATABASE_URL"}
+    env["DATABASE_URL"] = f"sqlite://{tmp_path / 'relay.db'}"
+    assert RELAY_COMMAND is not None
+    done = subprocess.run([RELAY_COMMAND, "migrate"], cwd=project, env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert b"migrations applied" in done.stdout
+
+
+async def test_ctrl_c_releases_the_leases_before_valkey_stops_so_a_restart_resumes_at_once(
+    relay_up: RelayUp,
+) -> None:
+    """Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group.
+
+    With a 60 s lease TTL, a lease left behind would hold the session for a
+    minute. The proof that nothing was lost: Valkey never saw the SIGINT (its
+    log), the lease is gone from its append-only file after the stop, and after
+    the restart the session connects again well within the TTL, on its stored
+    credentials (no QR).
+    """
+    relay_up.settings["RELAY_LEASE_TTL"] = "60"
+    relay_up.start()
+    admin = {"Authorization": f"Bearer {relay_up.admin_token()}"}
+    async with httpx.AsyncClient(base_url=relay_up.base_url, timeout=30) as client:
+        tenant = (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
+        key = (await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
+        client.headers["Authorization"] = f"Bearer {key['key']}"
+        session = await connected_sandbox_session(client)
+        statuses_before = len(await events_of(client, session["id"], "session.status"))
+
+    assert relay_up.process is not None
+    started = relay_up.tree_pids()
+    os.killpg(relay_up.process.pid, signal.SIGINT)
+    assert relay_up.process.wait(timeout=40) == 0
+    assert wait_exited(started)
+
+    # The terminal's SIGINT never reached Valkey: relay up stopped it, with SIGTERM, once the worker was gone.
+    valkey_log = (relay_up.data_dir / "valkey" / "valkey.log").read_text()
+    assert "Received SIGINT" not in valkey_log and "Received SIGTERM" in valkey_log, valkey_log[-2000:]
+    valkey = start_embedded_valkey(relay_up.data_dir / "valkey")
+    try:
+        client_sync = redis_sync.Redis.from_url(valkey.connection_url)
+        assert client_sync.exists(session_lease_key(session["id"])) == 0, "the lease outlived the stop"
+        client_sync.close()
+    finally:
+        valkey.stop()
+
+    relay_up.start()
+    async with httpx.AsyncClient(
+        base_url=relay_up.base_url, timeout=30, headers={"Authorization": f"Bearer {key['key']}"}
+    ) as client:
+
+        async def connected_again() -> list[str]:
+            statuses = [e["data"]["status"] for e in await events_of(client, session["id"], "session.status")]
+            after_restart = statuses[statuses_before:]
+            return after_restart if "connected" in after_restart else []
+
+        # Half the lease TTL: a session waiting for a leftover lease could not make it.
+        resumed = await wait_until(connected_again, timeout=30, what="the session to connect again")
+        assert "qr" not in resumed, resumed
+    assert relay_up.stop() == 0
 
 
 async def test_kill_9_and_restart_resumes_without_scan_and_loses_no_accepted_command(
@@ -171,7 +286,7 @@ async def test_kill_9_and_restart_resumes_without_scan_and_loses_no_accepted_com
             f"/v1/sessions/{sid}/sandbox/inbound", json={"from": "15550004444", "text": "also survives"}
         )
         assert inbound.status_code == 202
-    relay_up.kill_group()
+    relay_up.kill_all()
 
     relay_up.start()
     async with httpx.AsyncClient(
@@ -195,16 +310,17 @@ async def test_kill_9_and_restart_resumes_without_scan_and_loses_no_accepted_com
 async def test_kill_9_of_relay_up_alone_leaves_nothing_that_blocks_the_next_start(relay_up: RelayUp) -> None:
     relay_up.start()
     assert relay_up.process is not None
-    children = [relay_up.role_pid("serve"), relay_up.role_pid("worker")]
+    children = [pid for pid in relay_up.tree_pids() if pid != relay_up.process.pid]
     os.kill(relay_up.process.pid, signal.SIGKILL)
     relay_up.process.wait(timeout=10)
-    # Web and worker follow their parent (PDEATHSIG); the orphaned Valkey is stopped by the next start.
-    assert wait_exited(children), "web or worker outlived relay up"
+    # Web, worker and Valkey follow their parent (PDEATHSIG); a lingering Valkey is stopped by the next start.
+    assert wait_exited(children), "a process outlived relay up"
     relay_up.start()
     async with httpx.AsyncClient(base_url=relay_up.base_url) as client:
         assert (await client.get("/readyz")).status_code == 200
+    started = relay_up.tree_pids()
     assert relay_up.stop() == 0
-    assert relay_up.group_pids() == []
+    assert wait_exited(started)
 
 
 async def test_a_child_that_keeps_dying_is_restarted_with_a_growing_pause(relay_up: RelayUp) -> None:

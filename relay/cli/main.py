@@ -68,9 +68,14 @@ def cmd_worker(settings: Settings) -> int:
 
 
 def _spawn(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    from relay.cli.launch import relay_command
     from relay.cli.processes import terminate_with_parent
 
-    return subprocess.Popen([sys.executable, "-m", "relay", role], env=env, preexec_fn=terminate_with_parent)
+    # Each child in its own session, out of the terminal's process group: Ctrl-C reaches relay up
+    # alone, which stops web and worker (leases released) before Valkey, not all at the same moment.
+    return subprocess.Popen(
+        relay_command(role), env=env, start_new_session=True, preexec_fn=terminate_with_parent
+    )
 
 
 def cmd_up(settings: Settings) -> int:
@@ -125,7 +130,7 @@ def cmd_up(settings: Settings) -> int:
     try:
         while True:
             time.sleep(0.2)
-            if stopping:  # Ctrl-C reaches the children too: their exits are not crashes
+            if stopping:  # asked to stop: what children.stop() ends next is no crash to restart
                 break
             # A child that exits (a crash, an OOM kill) is started again, with backoff.
             children.check()
