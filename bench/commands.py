@@ -12,10 +12,12 @@ path adds to any REST call.
 
 Real ``relay serve`` and ``relay worker`` processes, one linked sandbox session, and
 for each route ``--calls`` calls made by ``--concurrency`` clients at once (each
-client waits for its answer before the next call); calls/s over the phase and
-p50/p99 per call. Medians over ``--runs`` runs. With ``--profile DIR`` the web and
-worker processes run under ``py-spy record`` and their folded stacks land in DIR.
-Everything listens on 127.0.0.1 and every wait has a timeout.
+client waits for its answer before the next call); calls/s over the phase,
+p50/p99 per call, and the CPU time the web and the worker process spent per call
+(read from /proc: it moves far less than latency when other work shares the
+machine). Medians over ``--runs`` runs. With ``--profile DIR`` the web and worker
+processes run under ``py-spy record`` (no CPU column then) and their folded stacks
+land in DIR. Everything listens on 127.0.0.1 and every wait has a timeout.
 
     python -m bench.commands [--runs 3] [--calls 1000] [--concurrency 1,16] [--database-url postgres://...]
 """
@@ -59,6 +61,8 @@ class Bench:
         self.database_url = args.database_url or f"sqlite://{self.tmp / 'relay.db'}"
         self.redis_url = args.redis_url or ""
         self.env: dict[str, str] = {}
+        self.web: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
 
     # ---- processes
 
@@ -129,8 +133,8 @@ class Bench:
             raise RuntimeError(migrate.stderr.decode())
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
         self.api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=60, limits=limits)
-        self.spawn("serve")
-        self.spawn("worker")
+        self.web = self.spawn("serve")
+        self.worker = self.spawn("worker")
         await self.wait_for(self._web_up, 60, "relay serve /readyz")
 
     async def teardown(self, keep: bool) -> None:
@@ -207,14 +211,26 @@ class Bench:
 
         for _ in range(min(20, per_client)):  # warm-up: connections, prepared statements, caches
             await call()
+        cpu_before = self.cpu_seconds()
         started = time.perf_counter()
         await asyncio.wait_for(asyncio.gather(*(client() for _ in range(concurrency))), 600)
         elapsed = time.perf_counter() - started
+        web_cpu, worker_cpu = (
+            after - before for after, before in zip(self.cpu_seconds(), cpu_before, strict=True)
+        )
         return {
             "calls_s": len(latencies) / elapsed,
             "p50": percentile(latencies, 0.5) * 1000,
             "p99": percentile(latencies, 0.99) * 1000,
+            "web_cpu": web_cpu / len(latencies) * 1000,
+            "worker_cpu": worker_cpu / len(latencies) * 1000,
         }
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """User + system CPU seconds of the web and the worker so far (0 without /proc, or under py-spy)."""
+        return cpu_seconds(None if self.args.profile else self.web), cpu_seconds(
+            None if self.args.profile else self.worker
+        )
 
     @property
     def routes(self) -> list[str]:
@@ -242,7 +258,7 @@ class Bench:
             median = {
                 route: {
                     k: statistics.median(r[k] for r in results[(concurrency, route)])
-                    for k in ("calls_s", "p50", "p99")
+                    for k in ("calls_s", "p50", "p99", "web_cpu", "worker_cpu")
                 }
                 for route in self.routes
             }
@@ -259,7 +275,20 @@ class Bench:
     def line(figures: dict[str, float]) -> str:
         return (
             f"{figures['calls_s']:7.0f} calls/s   p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms"
+            f"   CPU/call web {figures['web_cpu']:5.2f} ms  worker {figures['worker_cpu']:5.2f} ms"
         )
+
+
+def cpu_seconds(process: subprocess.Popen[bytes] | None) -> float:
+    if process is None:
+        return 0.0
+    try:
+        with open(f"/proc/{process.pid}/stat") as stat:
+            # The command name (field 2) may hold spaces; utime and stime follow it at 14 and 15.
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
