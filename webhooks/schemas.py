@@ -19,12 +19,16 @@ from typing_extensions import TypedDict
 from relay.core.enums import DeliveryStatus, DeliveryTrigger, EventType
 from relay.core.schemas import (
     Between,
+    DeliveryId,
     Event,
     Identified,
+    OptionalQuery,
     PageQuery,
     RequestBody,
     ResponseBody,
+    SessionId,
     Timestamp,
+    WebhookEndpointId,
     WrittenTimestamp,
     empty_as_none,
 )
@@ -92,7 +96,7 @@ EventFilter = Annotated[
     AfterValidator(_event_filter),
 ]
 SessionFilter = Annotated[
-    Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=SESSION_FILTER_MAX)] | None,
+    Annotated[list[SessionId], Field(max_length=SESSION_FILTER_MAX)] | None,
     Field(description="Only these sessions' events; null for every session"),
     AfterValidator(_session_filter),
 ]
@@ -140,7 +144,12 @@ class WebhookReplay(RequestBody):
     until: Moment | None = Field(default=None, description="Defaults to now")
 
 
+class WebhookListQuery(PageQuery):
+    cursor: OptionalQuery[WebhookEndpointId] = None
+
+
 class DeliveryQuery(PageQuery):
+    cursor: OptionalQuery[DeliveryId] = None
     status: Annotated[DeliveryStatus | None, BeforeValidator(empty_as_none)] = Field(
         default=None, description="pending, succeeded or failed"
     )
