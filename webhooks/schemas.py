@@ -30,7 +30,6 @@ from relay.core.schemas import (
     Timestamp,
     WebhookEndpointId,
     WrittenTimestamp,
-    empty_as_none,
 )
 from relay.core.url_guard import URL_MAX_LENGTH, UnsafeURL, parse_url
 from webhooks.constants import (
@@ -150,9 +149,7 @@ class WebhookListQuery(PageQuery):
 
 class DeliveryQuery(PageQuery):
     cursor: OptionalQuery[DeliveryId] = None
-    status: Annotated[DeliveryStatus | None, BeforeValidator(empty_as_none)] = Field(
-        default=None, description="pending, succeeded or failed"
-    )
+    status: OptionalQuery[DeliveryStatus] = Field(default=None, description="pending, succeeded or failed")
 
 
 class WebhookEndpoint(Identified):

@@ -85,6 +85,8 @@ class Between:
 
     Use as ``Annotated[int, Between(1, 1000)]``: the bounds land in the JSON
     schema as ``minimum`` and ``maximum``, and the check is pydantic's own.
+    An integer written as ``60.0`` is the integer 60, as JSON Schema counts it;
+    ``1.5`` is still refused.
     """
 
     minimum: float
@@ -99,7 +101,11 @@ class Between:
         bounded: Any = {**number, "ge": self.minimum, "le": self.maximum}
         context = {"minimum": _number(self.minimum), "maximum": _number(self.maximum)}
 
+        integer = number["type"] == "int"
+
         def reword(value: Any, validate: core_schema.ValidatorFunctionWrapHandler) -> Any:
+            if integer and isinstance(value, float) and value.is_integer():
+                value = int(value)
             try:
                 return validate(value)
             except ValidationError as exc:
@@ -136,9 +142,28 @@ def empty_as_none(value: Any) -> Any:
     return value or None
 
 
+@dataclass(frozen=True, slots=True)
+class EmptyMeansOmitted:
+    """``?name=`` counts as leaving ``name`` out, and the JSON schema says so (an empty string is allowed)."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(empty_as_none, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        documented = handler(schema)
+        empty = {"type": "string", "maxLength": 0}
+        if "anyOf" in documented:
+            return {**documented, "anyOf": [*documented["anyOf"], empty]}
+        return {"anyOf": [documented, empty]}
+
+
 QueryT = TypeVar("QueryT")
 # A query parameter that may be left out or sent empty: ``OptionalQuery[SessionId]``.
-OptionalQuery = Annotated[QueryT | None, BeforeValidator(empty_as_none)]
+OptionalQuery = Annotated[QueryT | None, EmptyMeansOmitted()]
 OptionalQueryText = OptionalQuery[str]
 
 
