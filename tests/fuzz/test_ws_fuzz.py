@@ -133,7 +133,7 @@ def hostile_frames(rng: random.Random, own_session: str, foreign_session: str) -
                 "text": "x",
             }
         ),
-        lambda: json.dumps({"type": "unsubscribe", "session_id": "ses_" + "Q" * 26}),
+        lambda: json.dumps({"type": "unsubscribe", "session_id": "ses_" + "Q" * rng.randint(0, 5000)}),
         lambda: json.dumps({"type": "ping", "junk": {"deep": ["\u0000"] * 100}}),
     ]
     for _ in range(ROUNDS):

@@ -90,7 +90,7 @@ def parse_frame(raw: str | bytes | None) -> Frame:
             raise ProtocolError("since must be an event id (evt_...)")
         return Subscribe(session_id=_topic(frame), since=since)
     if kind == "unsubscribe":
-        return Unsubscribe(session_id=_topic(frame))
+        return Unsubscribe(session_id=_required_text(frame, "session_id"))
     if kind == "send":
         return _parse_send(frame)
     raise ProtocolError(f"unknown frame type: {kind}")
@@ -104,8 +104,6 @@ def _parse_send(frame: dict[str, Any]) -> Send:
     session_id = _required_text(frame, "session_id")
     if session_id == ALL_SESSIONS:
         raise ProtocolError("send needs one session_id, not *")
-    if not SESSION_ID.match(session_id):
-        raise ProtocolError("session_id must be a session id (ses_...)")
     idempotency_key = frame.get("idempotency_key")
     if idempotency_key is not None and not isinstance(idempotency_key, str):
         raise ProtocolError("idempotency_key must be a string")
@@ -121,10 +119,13 @@ def _parse_send(frame: dict[str, Any]) -> Send:
 
 
 def _topic(frame: dict[str, Any]) -> str:
-    """What a subscription follows: one session id, or ``*`` for all of the tenant's sessions."""
+    """What a subscription follows: one session id, or ``*`` for all of the tenant's sessions.
+
+    A malformed id names no session: the same answer as an unknown one, before any query.
+    """
     session_id = _required_text(frame, "session_id")
     if session_id != ALL_SESSIONS and not SESSION_ID.match(session_id):
-        raise ProtocolError("session_id must be a session id (ses_...) or *")
+        raise ProtocolError("session not found")
     return session_id
 
 
