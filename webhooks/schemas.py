@@ -19,14 +19,17 @@ from typing_extensions import TypedDict
 from relay.core.enums import DeliveryStatus, DeliveryTrigger, EventType
 from relay.core.schemas import (
     Between,
+    DeliveryId,
     Event,
     Identified,
+    OptionalQuery,
     PageQuery,
     RequestBody,
     ResponseBody,
+    SessionId,
     Timestamp,
+    WebhookEndpointId,
     WrittenTimestamp,
-    empty_as_none,
 )
 from relay.core.url_guard import URL_MAX_LENGTH, UnsafeURL, parse_url
 from webhooks.constants import (
@@ -92,7 +95,7 @@ EventFilter = Annotated[
     AfterValidator(_event_filter),
 ]
 SessionFilter = Annotated[
-    Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=SESSION_FILTER_MAX)] | None,
+    Annotated[list[SessionId], Field(max_length=SESSION_FILTER_MAX)] | None,
     Field(description="Only these sessions' events; null for every session"),
     AfterValidator(_session_filter),
 ]
@@ -140,10 +143,13 @@ class WebhookReplay(RequestBody):
     until: Moment | None = Field(default=None, description="Defaults to now")
 
 
+class WebhookListQuery(PageQuery):
+    cursor: OptionalQuery[WebhookEndpointId] = None
+
+
 class DeliveryQuery(PageQuery):
-    status: Annotated[DeliveryStatus | None, BeforeValidator(empty_as_none)] = Field(
-        default=None, description="pending, succeeded or failed"
-    )
+    cursor: OptionalQuery[DeliveryId] = None
+    status: OptionalQuery[DeliveryStatus] = Field(default=None, description="pending, succeeded or failed")
 
 
 class WebhookEndpoint(Identified):

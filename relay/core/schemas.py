@@ -6,19 +6,28 @@ refuses its input becomes the one 422 shape of SPEC (``relay.core.problems``):
 ``{"field": "media.url", "message": "must be an http or https URL"}``.
 Webhook delivery declares its own bodies with the same parts, which is why they
 live in the core rather than in the web process.
+
+Every input goes through ``parse``, which first refuses text no database can
+store faithfully (NUL, lone surrogates) wherever it sits in the input, so no
+route can forget to; ids are declared as ``SessionId``, ``EventId``... so a
+malformed one is a 422 before any query runs.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
 
+import orjson
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
     TypeAdapter,
     ValidationError,
@@ -30,7 +39,7 @@ from pydantic_core import ErrorDetails as PydanticErrorDetails
 from pydantic_core import PydanticCustomError, core_schema
 
 from relay.core.enums import EventType
-from relay.core.problems import FieldError, Problem
+from relay.core.problems import FieldError, Problem, invalid
 from relay.core.times import isoformat
 
 # Limits every list route shares (SPEC "Shapes").
@@ -76,6 +85,8 @@ class Between:
 
     Use as ``Annotated[int, Between(1, 1000)]``: the bounds land in the JSON
     schema as ``minimum`` and ``maximum``, and the check is pydantic's own.
+    An integer written as ``60.0`` is the integer 60, as JSON Schema counts it;
+    ``1.5`` is still refused.
     """
 
     minimum: float
@@ -90,7 +101,11 @@ class Between:
         bounded: Any = {**number, "ge": self.minimum, "le": self.maximum}
         context = {"minimum": _number(self.minimum), "maximum": _number(self.maximum)}
 
+        integer = number["type"] == "int"
+
         def reword(value: Any, validate: core_schema.ValidatorFunctionWrapHandler) -> Any:
+            if integer and isinstance(value, float) and value.is_integer():
+                value = int(value)
             try:
                 return validate(value)
             except ValidationError as exc:
@@ -127,7 +142,75 @@ def empty_as_none(value: Any) -> Any:
     return value or None
 
 
-OptionalQueryText = Annotated[str | None, BeforeValidator(empty_as_none)]
+@dataclass(frozen=True, slots=True)
+class EmptyMeansOmitted:
+    """``?name=`` counts as leaving ``name`` out, and the JSON schema says so (an empty string is allowed)."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(empty_as_none, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        documented = handler(schema)
+        empty = {"type": "string", "maxLength": 0}
+        if "anyOf" in documented:
+            return {**documented, "anyOf": [*documented["anyOf"], empty]}
+        return {"anyOf": [documented, empty]}
+
+
+QueryT = TypeVar("QueryT")
+# A query parameter that may be left out or sent empty: ``OptionalQuery[SessionId]``.
+OptionalQuery = Annotated[QueryT | None, EmptyMeansOmitted()]
+OptionalQueryText = OptionalQuery[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayId:
+    """A Relay id: ``prefix_`` and a 26-character ULID (``relay.core.ids``), e.g. ``ses_01JD...``.
+
+    Use through the aliases below. A malformed id is refused as "must be a session
+    id (ses_...)" before it reaches a query (where an over-long one would fail the
+    column's length check), and the pattern is in the JSON schema.
+    """
+
+    prefix: str
+    noun: str
+
+    @property
+    def pattern(self) -> str:
+        return f"^{self.prefix}_{_ULID}$"
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        well_formed = re.compile(self.pattern)
+        context = {"noun": self.noun, "prefix": self.prefix}
+
+        def check(value: str) -> str:
+            if not well_formed.match(value):
+                raise PydanticCustomError("relay_id", "must be {noun} id ({prefix}_...)", context)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return {**handler(schema), "pattern": self.pattern}
+
+
+# Crockford base32, as relay.core.ids writes it.
+_ULID = "[0-9A-HJKMNP-TV-Z]{26}"
+TenantId = Annotated[str, RelayId("ten", "a tenant")]
+ApiKeyId = Annotated[str, RelayId("key", "an API key")]
+SessionId = Annotated[str, RelayId("ses", "a session")]
+MessageId = Annotated[str, RelayId("msg", "a message")]
+EventId = Annotated[str, RelayId("evt", "an event")]
+WebhookEndpointId = Annotated[str, RelayId("whk", "a webhook endpoint")]
+DeliveryId = Annotated[str, RelayId("dlv", "a delivery")]
 
 
 def _query_integer(value: Any) -> Any:
@@ -140,7 +223,11 @@ def _query_integer(value: Any) -> Any:
 
 
 class PageQuery(BaseModel):
-    """``?limit=`` and ``?cursor=``: every list route's paging (query strings, so not strict)."""
+    """``?limit=`` and ``?cursor=``: every list route's paging (query strings, so not strict).
+
+    Each list narrows ``cursor`` to the id of what it lists (``cursor: OptionalQuery[SessionId]``):
+    a cursor is the last id of the previous page, so anything else cannot be one.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -193,11 +280,96 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def parse(model: type[ModelT], data: Any, *, skip: int = 0) -> ModelT:
-    """``data`` as ``model``, or the 422 ``Problem`` that names what is wrong."""
+    """``data`` as ``model``, or the 422 ``Problem`` that names what is wrong.
+
+    Text no database stores faithfully is refused first, wherever it is (``refuse_unsafe_text``).
+    """
+    refuse_unsafe_text(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise problem_for(exc, skip=skip) from None
+
+
+NUL_REFUSED = "must not contain the NUL character (\\u0000)"
+SURROGATE_REFUSED = "must not contain lone surrogates (\\ud800-\\udfff)"
+
+
+def text_flaw(value: str) -> str | None:
+    """Why ``value`` cannot be stored as it is, or None.
+
+    Postgres refuses NUL in text (the query fails) and no UTF-8 database can
+    store a lone surrogate; SQLite would keep a NUL, so the rule is the same on
+    both rather than a 500 on one and a silent difference on the other.
+    """
+    if "\x00" in value:
+        return NUL_REFUSED
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATE_REFUSED
+    return None
+
+
+def unsafe_text(data: Any, where: tuple[str, ...] = ()) -> list[FieldError]:
+    """Every string in ``data`` (values and names, at any depth) that ``text_flaw`` refuses."""
+    if isinstance(data, str):
+        flaw = text_flaw(data)
+        return [FieldError(".".join(where) or "body", flaw)] if flaw else []
+    found: list[FieldError] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = str(key)
+            flaw = text_flaw(name)
+            if flaw:
+                # The name itself cannot be echoed back: the error names where it sits.
+                found.append(FieldError(".".join(where) or "body", "field names " + flaw))
+            else:
+                found += unsafe_text(value, (*where, name))
+    elif isinstance(data, list | tuple):
+        # As for other refusals, a bad item of a list names the list.
+        for item in data:
+            found += unsafe_text(item, where)
+    return found
+
+
+def refuse_unsafe_text(data: Any) -> None:
+    """Raise the 422 naming every field of ``data`` that holds NUL or a lone surrogate."""
+    errors = unsafe_text(data)
+    if errors:
+        raise Problem(422, f"{errors[0].field}: {errors[0].message}", errors)
+
+
+def check_text(field_name: str, value: str) -> str:
+    """``value`` when it can be stored, else the 422 naming ``field_name`` (a header, a path part)."""
+    flaw = text_flaw(value)
+    if flaw:
+        raise invalid(field_name, flaw)
+    return value
+
+
+def load_json(raw: str | bytes) -> Any:
+    """JSON text as Python values; ``ValueError`` when it is not JSON.
+
+    orjson refuses a lone surrogate escape (``"\\ud800"``), which is valid JSON;
+    such a document is decoded again by the standard library so that the text
+    check can name the field, as it does for ``"\\u0000"``, instead of calling
+    the whole body malformed.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" not in str(exc):
+            raise
+        try:
+            return json.loads(raw, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            raise exc from None
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; orjson refuses them and so must the second decoder.
+    raise ValueError(f"{name} is not JSON")
 
 
 def json_schema(shape: Any, *, mode: JsonSchemaMode = "validation") -> dict[str, Any]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from relay.core.schemas import Page, PageQuery
+from relay.core.schemas import Page
 from relay.web.api.operations import Access, Call, Reply, Routes
-from relay.web.schemas.messages import Message, MessageCreate
+from relay.web.schemas.messages import Message, MessageCreate, MessageListQuery
 from relay.web.services import messages as service
 
 routes = Routes(tag="messages", access=Access.TENANT)
@@ -49,11 +49,11 @@ async def send_message(call: Call[MessageCreate]) -> Reply[Message]:
     "GET",
     "/v1/sessions/{session_id}/messages",
     "List a session's outbound messages",
-    takes=PageQuery,
+    takes=MessageListQuery,
     returns=Page[Message],
     errors=(404,),
 )
-async def list_messages(call: Call[PageQuery]) -> Page[Message]:
+async def list_messages(call: Call[MessageListQuery]) -> Page[Message]:
     page = call.input
     messages = await service.list_messages(
         call.tenant_id, call.path("session_id"), limit=page.limit, cursor=page.cursor

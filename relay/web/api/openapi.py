@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 import relay
 from relay.core.problems import PROBLEM_CONTENT_TYPE, ProblemDetails
 from relay.web.api.operations import JSON, NOTHING, Access, Call, Operation, Routes, operation_of
+from relay.web.api.path_ids import path_parameter_schema
 
 COMPONENTS = "#/components/schemas/{model}"
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
@@ -135,7 +136,8 @@ def _path_entry(path: str) -> dict[str, Any]:
         return {}
     return {
         "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names
+            {"name": name, "in": "path", "required": True, "schema": path_parameter_schema(name)}
+            for name in names
         ]
     }
 

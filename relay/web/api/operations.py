@@ -26,7 +26,6 @@ from enum import Enum
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
-import orjson
 from pydantic import BaseModel, TypeAdapter
 from redis.asyncio import Redis
 from starlette.requests import Request
@@ -35,7 +34,8 @@ from starlette.routing import BaseRoute, Route
 
 from relay.core.config import Settings
 from relay.core.problems import Dependency, Problem, invalid
-from relay.core.schemas import parse
+from relay.core.schemas import load_json, parse
+from relay.web.api.path_ids import path_id
 from relay.web.auth import API_KEY_PREFIX, Principal
 
 InputT = TypeVar("InputT", covariant=True)
@@ -102,8 +102,8 @@ class Call(Generic[InputT]):
         return settings
 
     def path(self, name: str) -> str:
-        value: str = self.request.path_params[name]
-        return value
+        """A path parameter, checked: a malformed id is a 404 (``path_ids``)."""
+        return path_id(name, self.request.path_params[name])
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +285,8 @@ async def read_json_object(request: Request, *, optional: bool) -> dict[str, Any
             return {}
         raise Problem(400, "request body must be a JSON object")
     try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        body = load_json(raw)
+    except ValueError as exc:
         raise Problem(400, f"malformed JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise invalid("body", "must be a JSON object")

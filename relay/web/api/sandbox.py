@@ -25,7 +25,8 @@ def _action(
         f"/v1/sessions/{{session_id}}/sandbox/{kind.removeprefix('sandbox.')}",
         summary,
         takes=takes,
-        optional_body=True,
+        # Scan, drop and logout may come without a body; inbound says who writes what.
+        optional_body=not any(field.is_required() for field in takes.model_fields.values()),
         returns=SandboxAccepted,
         status=202,
         errors=(404, 409),

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from relay.core.schemas import Page, PageQuery
+from relay.core.schemas import Page
 from relay.web.api.operations import DATABASE, DATABASE_AND_REDIS, Access, Call, Routes
-from relay.web.schemas.sessions import PairCode, PairCodeRequest, Qr, QrQuery, Session, SessionCreate
+from relay.web.schemas.sessions import (
+    PairCode,
+    PairCodeRequest,
+    Qr,
+    QrQuery,
+    Session,
+    SessionCreate,
+    SessionListQuery,
+)
 from relay.web.services import pairing
 from relay.web.services import sessions as service
 
@@ -31,8 +39,8 @@ async def create_session(call: Call[SessionCreate]) -> Session:
     )
 
 
-@routes.add("GET", "/v1/sessions", "List sessions", takes=PageQuery, returns=Page[Session])
-async def list_sessions(call: Call[PageQuery]) -> Page[Session]:
+@routes.add("GET", "/v1/sessions", "List sessions", takes=SessionListQuery, returns=Page[Session])
+async def list_sessions(call: Call[SessionListQuery]) -> Page[Session]:
     page = call.input
     return Page.of(
         await service.list_sessions(call.redis, call.tenant_id, limit=page.limit, cursor=page.cursor),

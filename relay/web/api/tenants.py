@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from relay.core.schemas import Page, PageQuery
+from relay.core.schemas import Page
 from relay.web.api.operations import Access, Call, Routes
-from relay.web.schemas.tenants import ApiKey, ApiKeyCreate, ApiKeyCreated, Tenant, TenantCreate
+from relay.web.schemas.tenants import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyListQuery,
+    Tenant,
+    TenantCreate,
+    TenantListQuery,
+)
 from relay.web.services import tenants as service
 
 routes = Routes(tag="admin", access=Access.ADMIN)
@@ -15,8 +23,8 @@ async def create_tenant(call: Call[TenantCreate]) -> Tenant:
     return await service.create_tenant(call.input.name)
 
 
-@routes.add("GET", "/v1/tenants", "List tenants", takes=PageQuery, returns=Page[Tenant])
-async def list_tenants(call: Call[PageQuery]) -> Page[Tenant]:
+@routes.add("GET", "/v1/tenants", "List tenants", takes=TenantListQuery, returns=Page[Tenant])
+async def list_tenants(call: Call[TenantListQuery]) -> Page[Tenant]:
     page = call.input
     return Page.of(await service.list_tenants(limit=page.limit, cursor=page.cursor), page.limit)
 
@@ -55,11 +63,11 @@ async def create_api_key(call: Call[ApiKeyCreate]) -> ApiKeyCreated:
     "GET",
     "/v1/tenants/{tenant_id}/api-keys",
     "List a tenant's API keys",
-    takes=PageQuery,
+    takes=ApiKeyListQuery,
     returns=Page[ApiKey],
     errors=(404,),
 )
-async def list_api_keys(call: Call[PageQuery]) -> Page[ApiKey]:
+async def list_api_keys(call: Call[ApiKeyListQuery]) -> Page[ApiKey]:
     page = call.input
     keys = await service.list_api_keys(call.path("tenant_id"), limit=page.limit, cursor=page.cursor)
     return Page.of(keys, page.limit)

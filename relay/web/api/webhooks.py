@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.core.schemas import Page, PageQuery
+from relay.core.schemas import Page
 from relay.web.api.operations import Access, Call, Routes
 from webhooks import service
 from webhooks.schemas import (
@@ -12,6 +12,7 @@ from webhooks.schemas import (
     WebhookEndpointCreate,
     WebhookEndpointUpdate,
     WebhookEndpointWithSecret,
+    WebhookListQuery,
     WebhookReplay,
     WebhookReplayed,
     WebhookRotate,
@@ -33,8 +34,10 @@ async def create_webhook(call: Call[WebhookEndpointCreate]) -> WebhookEndpointWi
     return await service.create_endpoint(call.settings, call.tenant_id, call.input)
 
 
-@routes.add("GET", "/v1/webhooks", "List webhook endpoints", takes=PageQuery, returns=Page[WebhookEndpoint])
-async def list_webhooks(call: Call[PageQuery]) -> Page[WebhookEndpoint]:
+@routes.add(
+    "GET", "/v1/webhooks", "List webhook endpoints", takes=WebhookListQuery, returns=Page[WebhookEndpoint]
+)
+async def list_webhooks(call: Call[WebhookListQuery]) -> Page[WebhookEndpoint]:
     page = call.input
     return Page.of(
         await service.list_endpoints(call.tenant_id, limit=page.limit, cursor=page.cursor), page.limit

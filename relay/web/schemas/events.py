@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from relay.core.schemas import OptionalQueryText, PageQuery
+from relay.core.enums import EventType
+from relay.core.schemas import EventId, OptionalQuery, PageQuery, SessionId
 
 
 class EventQuery(PageQuery):
-    session_id: OptionalQueryText = Field(default=None, description="Only this session's events")
-    type: OptionalQueryText = Field(default=None, description="Only events of this type")
+    session_id: OptionalQuery[SessionId] = Field(default=None, description="Only this session's events")
+    type: OptionalQuery[EventType] = Field(default=None, description="Only events of this type")
     # `after` is the documented name; `cursor` is what every list's next_cursor feeds.
-    after: OptionalQueryText = Field(default=None, description="Only events after this event id")
+    after: OptionalQuery[EventId] = Field(default=None, description="Only events after this event id")
+    cursor: OptionalQuery[EventId] = None

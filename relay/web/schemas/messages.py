@@ -17,7 +17,16 @@ from pydantic_core import PydanticCustomError
 
 from relay.core import models
 from relay.core.enums import MEDIA_MESSAGE_TYPES, MessageStatus, MessageType
-from relay.core.schemas import Between, Identified, NullsOmitted, Timestamp, parse
+from relay.core.schemas import (
+    Between,
+    Identified,
+    MessageId,
+    NullsOmitted,
+    OptionalQuery,
+    PageQuery,
+    Timestamp,
+    parse,
+)
 from relay.web.schemas.fields import Recipient
 
 MAX_TEXT = 65_536
@@ -138,6 +147,10 @@ def parse_message(body: dict[str, Any]) -> OutgoingMessage:
     """The body as its message type, or a 422 naming the first bad field."""
     # skip=1: a refused member's errors start with the union tag, which is not a field.
     return parse(MessageCreate, body, skip=1).root
+
+
+class MessageListQuery(PageQuery):
+    cursor: OptionalQuery[MessageId] = None
 
 
 class Message(Identified):

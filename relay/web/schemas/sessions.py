@@ -8,7 +8,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from relay.core import models
 from relay.core.enums import DesiredState, EngineKind, SessionStatus
-from relay.core.schemas import Identified, NullsOmitted, ResponseBody, Timestamp
+from relay.core.schemas import (
+    Identified,
+    NullsOmitted,
+    OptionalQuery,
+    PageQuery,
+    ResponseBody,
+    SessionId,
+    Timestamp,
+)
 from relay.web.schemas.fields import Name, PhoneNumber
 
 # Replaces the stored reason of a live session no worker holds (relay.web.services.session_liveness).
@@ -22,6 +30,10 @@ class SessionCreate(NullsOmitted):
     # Lax for enums only: a JSON string is how an enum member arrives.
     engine: Annotated[EngineKind, Field(strict=False)] = EngineKind.WHATSAPP
     start: bool = Field(default=True, description="Start at once (the engine shows a QR code).")
+
+
+class SessionListQuery(PageQuery):
+    cursor: OptionalQuery[SessionId] = None
 
 
 class Session(Identified):

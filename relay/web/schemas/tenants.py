@@ -7,12 +7,28 @@ from typing import Annotated, Any, Self
 from pydantic import Field
 
 from relay.core import models
-from relay.core.schemas import Identified, NullsOmitted, Timestamp
+from relay.core.schemas import (
+    ApiKeyId,
+    Identified,
+    NullsOmitted,
+    OptionalQuery,
+    PageQuery,
+    TenantId,
+    Timestamp,
+)
 from relay.web.schemas.fields import Name
 
 
 class TenantCreate(NullsOmitted):
     name: Name
+
+
+class TenantListQuery(PageQuery):
+    cursor: OptionalQuery[TenantId] = None
+
+
+class ApiKeyListQuery(PageQuery):
+    cursor: OptionalQuery[ApiKeyId] = None
 
 
 class Tenant(Identified):

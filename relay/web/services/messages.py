@@ -21,6 +21,7 @@ from relay.core.enums import CommandKind, DesiredState, MessageStatus
 from relay.core.models import OutboundMessage
 from relay.core.problems import Problem, invalid, not_found
 from relay.core.redis import is_redis_unavailable
+from relay.core.schemas import check_text
 from relay.web.schemas.messages import Message, parse_message
 from relay.web.services.session_lookup import visible_session
 
@@ -51,8 +52,10 @@ async def send_message(
     meant to be running. Redis being down is not an error here: the stored
     message goes out when the worker next looks at its queue (202).
     """
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-        raise invalid("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    if idempotency_key is not None:
+        check_text("Idempotency-Key", idempotency_key)
+        if not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise invalid("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     session = await visible_session(tenant_id, session_id)
     if idempotency_key is not None:
         earlier = await _by_idempotency_key(tenant_id, idempotency_key)

@@ -14,10 +14,12 @@ from typing import Any
 import orjson
 
 from relay.core.constants import WS_MAX_FRAME_BYTES
+from relay.core.schemas import RelayId, load_json, unsafe_text
 
 ALL_SESSIONS = "*"
-# ``evt_`` + a 26-character Crockford ULID: anything else cannot be a ledger cursor.
-EVENT_ID = re.compile(r"^evt_[0-9A-HJKMNP-TV-Z]{26}$")
+# Ids the frames carry, checked before any query: anything else cannot name a session or a ledger cursor.
+EVENT_ID = re.compile(RelayId("evt", "an event").pattern)
+SESSION_ID = re.compile(RelayId("ses", "a session").pattern)
 # Fields of a ``send`` frame that belong to the frame, not to the message body.
 SEND_FRAME_FIELDS = frozenset({"type", "request_id", "session_id", "idempotency_key", "message_type"})
 
@@ -66,11 +68,15 @@ def parse_frame(raw: str | bytes | None) -> Frame:
     if len(raw) > WS_MAX_FRAME_BYTES:
         raise ProtocolError(f"frame is larger than {WS_MAX_FRAME_BYTES} bytes")
     try:
-        frame = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        frame = load_json(raw)
+    except ValueError:
         raise ProtocolError("invalid JSON") from None
     if not isinstance(frame, dict):
         raise ProtocolError("a frame must be a JSON object")
+    # The same rule as REST bodies: no NUL or lone surrogate anywhere, named like a 422 field.
+    flaws = unsafe_text(frame)
+    if flaws:
+        raise ProtocolError(f"{flaws[0].field}: {flaws[0].message}")
     kind = frame.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("missing field: type")
@@ -82,7 +88,7 @@ def parse_frame(raw: str | bytes | None) -> Frame:
         since = frame.get("since")
         if since is not None and (not isinstance(since, str) or not EVENT_ID.match(since)):
             raise ProtocolError("since must be an event id (evt_...)")
-        return Subscribe(session_id=_required_text(frame, "session_id"), since=since)
+        return Subscribe(session_id=_topic(frame), since=since)
     if kind == "unsubscribe":
         return Unsubscribe(session_id=_required_text(frame, "session_id"))
     if kind == "send":
@@ -110,6 +116,17 @@ def _parse_send(frame: dict[str, Any]) -> Send:
         body=body,
         idempotency_key=idempotency_key,
     )
+
+
+def _topic(frame: dict[str, Any]) -> str:
+    """What a subscription follows: one session id, or ``*`` for all of the tenant's sessions.
+
+    A malformed id names no session: the same answer as an unknown one, before any query.
+    """
+    session_id = _required_text(frame, "session_id")
+    if session_id != ALL_SESSIONS and not SESSION_ID.match(session_id):
+        raise ProtocolError("session not found")
+    return session_id
 
 
 def _required_text(frame: dict[str, Any], name: str) -> str:
