@@ -103,17 +103,20 @@ async def test_a_command_sent_while_the_owner_is_frozen_is_handled_by_the_next_o
     owner = next(p for p in stack.workers if p.pid == owner_pid)
     # Freeze the owner so it cannot read the command, then kill it: the command must survive.
     owner.send_signal(signal.SIGSTOP)
-    accepted = await tenant.client.post(
-        f"/v1/sessions/{sid}/sandbox/inbound", json={"from": "15550002222", "text": "while frozen"}
-    )
-    assert accepted.status_code == 202, accepted.text
-    sent = await tenant.client.post(
-        f"/v1/sessions/{sid}/messages", json={"to": "15550002222", "type": "text", "text": "queued"}
-    )
-    # Either the lease (TTL 3 s) expired within the send wait (5 s) and the next owner sent it,
-    # or the caller got 202 "queued"; both are accepted commands that must go out.
-    assert sent.status_code in (201, 202), sent.text
-    stack.kill(owner)
+    try:
+        accepted = await tenant.client.post(
+            f"/v1/sessions/{sid}/sandbox/inbound", json={"from": "15550002222", "text": "while frozen"}
+        )
+        assert accepted.status_code == 202, accepted.text
+        sent = await tenant.client.post(
+            f"/v1/sessions/{sid}/messages", json={"to": "15550002222", "type": "text", "text": "queued"}
+        )
+        # Either the lease (TTL 3 s) expired within the send wait (5 s) and the next owner sent it,
+        # or the caller got 202 "queued"; both are accepted commands that must go out.
+        assert sent.status_code in (201, 202), sent.text
+    finally:
+        # Never leave a frozen worker behind in the shared stack, whatever failed above.
+        stack.kill(owner)
 
     async def handled() -> bool:
         received = await events_of(tenant.client, sid, "message.received")
