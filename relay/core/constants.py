@@ -71,6 +71,8 @@ WS_READER_BLOCK_MS = 1_000
 WS_REPLAY_LIMIT = 10_000
 # One frame may wait this long for a slow client's socket before it is closed with 1013.
 WS_WRITE_TIMEOUT = 2.0
+# How often the feed's watchdog looks for writes older than WS_WRITE_TIMEOUT.
+WS_WATCHDOG_INTERVAL = 0.25
 # A closing frame to a stalled client gets this long before the TCP connection is dropped.
 WS_CLOSE_TIMEOUT = 10.0
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from relay.core.config import Settings
 from relay.core.constants import REDIS_READ_TIMEOUT
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from relay.web.revocation import RevocationListener
     from relay.web.ws import endpoint as websocket
     from relay.web.ws.fanout import EventFanout
+    from relay.web.ws.watchdog import WriteWatchdog
 
     settings = settings or Settings.from_env()
 
@@ -36,19 +38,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
         redis = connect_redis(settings.require_redis_url(), read_timeout=REDIS_READ_TIMEOUT)
         fanout = EventFanout(settings.require_redis_url())
         await fanout.start()
+        feed_watchdog = WriteWatchdog()
+        feed_watchdog.start()
         revocations = RevocationListener(redis)
         revocations.start()
         try:
-            yield {"settings": settings, "redis": redis, "fanout": fanout}
+            yield {"settings": settings, "redis": redis, "fanout": fanout, "feed_watchdog": feed_watchdog}
         finally:
             await revocations.stop()
+            await feed_watchdog.stop()
             await fanout.stop()
             await redis.aclose()
             await close_database()
 
     return Starlette(
         routes=[*api_routes(), *websocket.routes],
-        middleware=middleware(settings),
+        # The feed is dispatched before the HTTP middlewares (``relay.web.ws.endpoint``).
+        middleware=[Middleware(websocket.FeedDispatch), *middleware(settings)],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

@@ -22,6 +22,13 @@ opened with an API key, or with a JWT minted from it, is closed with 4410
 ("API key revoked" or "tenant deleted") when the key is revoked or its tenant
 deleted, in whichever web process holds it (``relay.web.revocation``).
 
+Why ``FeedDispatch`` answers ``/v1/ws`` ahead of the HTTP middleware stack: a
+middleware that wraps ``send`` adds a coroutine call to every frame of every
+socket, and every layer keeps a coroutine frame alive for the socket's whole
+life; none of them does anything for the feed (it authenticates itself, has no
+body, and answers a dependency outage itself, below). The ``WebSocketRoute``
+stays in the route list so the OpenAPI document still lists the path.
+
 Liveness: uvicorn pings every socket (``ws_ping_interval``, 20 s by default)
 and drops peers that do not answer, so the app adds no keepalive of its own;
 an application-level ``ping`` frame is answered with ``pong`` for clients
@@ -30,23 +37,28 @@ an application-level ``ping`` frame is answered with ``pong`` for clients
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
 import jwt
 from starlette.routing import WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from relay.core.constants import WS_AUTH_TIMEOUT
+from relay.core.constants import WS_AUTH_TIMEOUT, WS_CLOSE_TIMEOUT
 from relay.core.metrics import WEBSOCKET_CONNECTIONS
 from relay.core.problems import Problem
 from relay.web.auth import Principal, authenticate_token
-from relay.web.responses import problem_response
+from relay.web.responses import outage_problem, problem_response
 from relay.web.revocation import live_keys
 from relay.web.ws import protocol
-from relay.web.ws.connection import FeedConnection
+from relay.web.ws.connection import TRY_AGAIN_LATER, FeedConnection
 from relay.web.ws.protocol import Auth, ProtocolError
 
+log = logging.getLogger("relay.web.ws")
+
+FEED_PATH = "/v1/ws"
 UNAUTHORIZED = 4401
 FORBIDDEN = 4403
 ADMIN_REFUSED = "the admin token cannot open the feed; use a tenant API key or token"
@@ -114,6 +126,7 @@ async def feed(websocket: WebSocket) -> None:
             settings=settings,
             redis=websocket.state.redis,
             fanout=websocket.state.fanout,
+            watchdog=websocket.state.feed_watchdog,
             expires_at=token_expiry(token),
         )
         try:
@@ -168,4 +181,43 @@ async def _refuse(websocket: WebSocket, code: int, reason: str, *, say: bool = T
     await websocket.close(code=code, reason=reason)
 
 
-routes = [WebSocketRoute("/v1/ws", feed)]
+async def serve_feed(websocket: WebSocket) -> None:
+    """``feed``, with a dependency outage answered as the REST API answers it.
+
+    Before the upgrade: a 503 problem+json with Retry-After (the database or Redis
+    could not check the token); after it: close 1013 "try again later".
+    """
+    try:
+        await feed(websocket)
+    except Exception as exc:
+        problem = outage_problem(exc)
+        if problem is None:
+            raise
+        log.warning("%s during the feed handshake or run: %r", problem.detail, exc)
+        if websocket.application_state == WebSocketState.CONNECTING:
+            await websocket.send_denial_response(problem_response(problem, instance=websocket.url.path))
+        elif websocket.application_state == WebSocketState.CONNECTED:
+            with anyio.move_on_after(WS_CLOSE_TIMEOUT):
+                await websocket.close(code=TRY_AGAIN_LATER, reason=problem.detail)
+
+
+class FeedDispatch:
+    """Pure-ASGI: ``/v1/ws`` goes straight to the feed; everything else to the wrapped app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and _route_path(scope) == FEED_PATH:
+            await serve_feed(WebSocket(scope, receive, send))
+            return
+        await self.app(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+routes = [WebSocketRoute(FEED_PATH, serve_feed)]
