@@ -173,6 +173,7 @@ def run_bare(port: int) -> None:
         log_level="warning",
         ws_max_size=WS_MAX_FRAME_BYTES,
         ws_per_message_deflate=False,
+        ws="websockets-sansio",
     )
 
 
@@ -452,7 +453,7 @@ class Bench:
     def start_profiler(self, pid: int, output: str) -> subprocess.Popen[bytes]:
         """py-spy (``pip install py-spy``), from the bench's environment or the PATH."""
         beside = Path(sys.executable).parent / "py-spy"
-        argv = [str(beside) if beside.exists() else "py-spy", "record", "--pid", str(pid), "--rate", "250"]
+        argv = [str(beside) if beside.exists() else "py-spy", "record", "--pid", str(pid), "--rate", "500"]
         argv += ["--output", output, "--format", "flamegraph" if output.endswith(".svg") else "raw"]
         return subprocess.Popen(
             [*argv, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -488,6 +489,29 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
+def report(sockets: int, events: int, runs: dict[str, list[dict[str, float]]]) -> None:
+    """Medians per side, and Relay's ratios to the bare broadcast when both were measured."""
+    median = {
+        side: {key: statistics.median(run[key] for run in results) for key in results[0]}
+        for side, results in runs.items()
+        if results
+    }
+    print(f"{sockets} sockets x {events} events:")
+    for side, m in median.items():
+        print(
+            f"  {side:5} {m['rate']:>9,.0f} deliveries/s  p50 {m['p50_ms']:6.0f} ms  "
+            f"p99 {m['p99_ms']:6.0f} ms  {m['kib_per_socket']:5.1f} KiB/socket"
+        )
+    if len(median) == len(SIDES):
+        relay, bare = median["relay"], median["bare"]
+        print(
+            f"  relay/bare: rate {relay['rate'] / bare['rate']:.2f}x  "
+            f"p99 {relay['p99_ms'] / bare['p99_ms']:.2f}x  "
+            f"memory {relay['kib_per_socket'] / bare['kib_per_socket']:.2f}x",
+            flush=True,
+        )
+
+
 async def drive(args: argparse.Namespace) -> None:
     bench = Bench(args)
     try:
@@ -504,7 +528,7 @@ async def drive(args: argparse.Namespace) -> None:
         for sockets, events in parse_sizes(args.sizes):
             runs: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
             for run in range(args.runs):
-                for side in SIDES:
+                for side in args.sides.split(","):
                     result = await bench.measure(side, sockets, events)
                     runs[side].append(result)
                     print(
@@ -513,24 +537,7 @@ async def drive(args: argparse.Namespace) -> None:
                         f"{result['kib_per_socket']:.1f} KiB/socket",
                         flush=True,
                     )
-            median = {
-                side: {k: statistics.median(r[k] for r in runs[side]) for k in runs[side][0]}
-                for side in SIDES
-            }
-            relay, bare = median["relay"], median["bare"]
-            print(f"{sockets} sockets x {events} events:")
-            for side in SIDES:
-                m = median[side]
-                print(
-                    f"  {side:5} {m['rate']:>9,.0f} deliveries/s  p50 {m['p50_ms']:6.0f} ms  "
-                    f"p99 {m['p99_ms']:6.0f} ms  {m['kib_per_socket']:5.1f} KiB/socket"
-                )
-            print(
-                f"  relay/bare: rate {relay['rate'] / bare['rate']:.2f}x  "
-                f"p99 {relay['p99_ms'] / bare['p99_ms']:.2f}x  "
-                f"memory {relay['kib_per_socket'] / bare['kib_per_socket']:.2f}x",
-                flush=True,
-            )
+            report(sockets, events, runs)
     finally:
         bench.stop_all()
 
@@ -548,6 +555,7 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="500x200,2000x50,10000x10", help="SOCKETSxEVENTS,...")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sides", default=",".join(SIDES), help="measure only these (bare,relay)")
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--timeout", type=float, default=240.0, help="bound on every wait, seconds")
     parser.add_argument("--profile", help="write a py-spy profile of the web process (first size, one run)")

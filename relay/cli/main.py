@@ -55,6 +55,11 @@ def cmd_serve(settings: Settings) -> int:
         # permessage-deflate doubles per-socket memory and p50 latency for small JSON frames.
         ws_per_message_deflate=False,
         lifespan="on",
+        # Measured with bench/ws_fanout.py (docs/websocket-feed.md): the sans-I/O websockets
+        # protocol delivers 1.4x what wsproto does at 2,000-10,000 sockets for 2 KiB more per
+        # socket; the legacy one costs 7 KiB more per socket (three tasks per connection).
+        # Named, not "auto", so installing wsproto cannot change it.
+        ws="websockets-sansio",
     )
     return 0
 
