@@ -37,6 +37,7 @@ an application-level ``ping`` frame is answered with ``pong`` for clients
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from urllib.parse import parse_qsl, urlencode
 
@@ -194,11 +195,13 @@ async def serve_feed(websocket: WebSocket) -> None:
         if problem is None:
             raise
         log.warning("%s during the feed handshake or run: %r", problem.detail, exc)
-        if websocket.application_state == WebSocketState.CONNECTING:
-            await websocket.send_denial_response(problem_response(problem, instance=websocket.url.path))
-        elif websocket.application_state == WebSocketState.CONNECTED:
-            with anyio.move_on_after(WS_CLOSE_TIMEOUT):
-                await websocket.close(code=TRY_AGAIN_LATER, reason=problem.detail)
+        # The client may be gone already: then there is nobody left to tell.
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            if websocket.application_state == WebSocketState.CONNECTING:
+                await websocket.send_denial_response(problem_response(problem, instance=websocket.url.path))
+            elif websocket.application_state == WebSocketState.CONNECTED:
+                with anyio.move_on_after(WS_CLOSE_TIMEOUT):
+                    await websocket.close(code=TRY_AGAIN_LATER, reason=problem.detail)
 
 
 class FeedDispatch:

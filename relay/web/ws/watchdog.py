@@ -2,7 +2,7 @@
 
 Why not a timeout around each write: ``anyio.fail_after`` per frame costs a
 cancel scope and a timer per frame per socket, which profiling showed to be a
-sixth of the web process's time during a burst. A stalled client is rare, so
+fifth of the web process's time during a burst. A stalled client is rare, so
 each writer only notes when its current write began (a float), and this
 watchdog looks, every ``WS_WATCHDOG_INTERVAL`` seconds, at the sockets that
 are writing right now; one whose write has waited longer than
