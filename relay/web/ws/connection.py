@@ -1,4 +1,4 @@
-"""One authenticated feed socket: its subscriptions, its send buffer, its two loops.
+"""One authenticated feed socket: its subscriptions, its send buffer, its receive loop and writer.
 
 Everything the server says goes through one bounded send buffer drained by
 one writer task, so frames never interleave and a client that stops reading is
