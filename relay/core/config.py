@@ -129,6 +129,7 @@ class Settings:
     webhook_timeout: float = _setting("RELAY_WEBHOOK_TIMEOUT", 15.0, _float)
     webhook_allow_private: bool = _setting("RELAY_WEBHOOK_ALLOW_PRIVATE", False, _bool)
     media_allow_private: bool = _setting("RELAY_MEDIA_ALLOW_PRIVATE", False, _bool)
+    proxy_allow_private: bool = _setting("RELAY_PROXY_ALLOW_PRIVATE", False, _bool)
     sandbox_qr_interval: float = _setting("RELAY_SANDBOX_QR_INTERVAL", 20.0, _float)
     whatsapp_store: str | None = _setting("RELAY_WHATSAPP_STORE", None, _text)
     worker_capacity: int = _setting("RELAY_WORKER_CAPACITY", 500, _int)

@@ -49,6 +49,8 @@ class EngineContext:
     jid: str | None
     data_dir: Path
     settings: Settings
+    # The proxy URL the session connects through (may carry a password: never log it); None: direct.
+    proxy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

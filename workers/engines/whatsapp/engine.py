@@ -32,8 +32,8 @@ from workers.engines.base import (
     UnsupportedCommand,
 )
 from workers.engines.whatsapp import inbound, outbound
-from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy, probe_whatsapp
-from workers.engines.whatsapp.connection import ConnectionEnd, EndKind
+from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy
+from workers.engines.whatsapp.connection import ConnectionEnd, EndKind, route_problem
 from workers.engines.whatsapp.credentials import CredentialStore, LinkedAccount
 from workers.engines.whatsapp.runtime import (
     RelayClient,
@@ -86,6 +86,7 @@ class WhatsAppEngine:
             self._recent,
             session_id=context.session_id,
             reconnect_grace=self._policy.reconnect_grace,
+            proxy=context.proxy,
         )
         self._limiter = AttemptLimiter(self._policy.max_attempts_per_minute)
         self._client: RelayClient | None = None
@@ -272,11 +273,15 @@ class WhatsAppEngine:
                 return
         self._limiter.record()
         self.connect_attempts += 1
-        if not first and self._policy.preflight:
-            problem = await probe_whatsapp(self._policy.preflight_timeout)
-            if problem is not None:
-                await self._events.report(SessionStatus.RECONNECTING, f"network: {problem}")
-                raise ConnectionLost(problem)
+        problem = await route_problem(
+            self._context.proxy,
+            allow_private=self._context.settings.proxy_allow_private,
+            timeout=self._policy.preflight_timeout,
+            probe=not first and self._policy.preflight,
+        )
+        if problem is not None:
+            await self._events.report(SessionStatus.RECONNECTING, f"network: {problem}")
+            raise ConnectionLost(problem)
         end = await self._connect_once()
         if end.kind == EndKind.STOPPED:
             return
@@ -301,6 +306,7 @@ class WhatsAppEngine:
             jid=jid,
             new_device=new_device,
             on_login_status=self._events.on_login_status,
+            proxy=self._context.proxy,
         )
         self._events.listen_to(client)
         self._client = client
@@ -332,7 +338,12 @@ class WhatsAppEngine:
         linked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         dsn, jid, _ = self._store.client_arguments(self._account.jid)
         client = RelayClient(
-            self._context.session_id, dsn, jid=jid, new_device=False, on_login_status=_ignore
+            self._context.session_id,
+            dsn,
+            jid=jid,
+            new_device=False,
+            on_login_status=_ignore,
+            proxy=self._context.proxy,
         )
 
         async def on_connected(_client: object, _event: object) -> None:

@@ -36,6 +36,7 @@ from neonize.aioze.events import (
 )
 
 from relay.core.enums import SessionStatus
+from relay.core.proxies import redact
 from workers.engines.base import EngineReporter
 from workers.engines.whatsapp import inbound, outbound
 from workers.engines.whatsapp.connection import Action, ConnectionEnd, EndKind, transition_for
@@ -98,6 +99,7 @@ class SessionEvents:
         *,
         session_id: str,
         reconnect_grace: float,
+        proxy: str | None = None,
     ) -> None:
         self._engine = engine
         self._reporter = reporter
@@ -105,6 +107,8 @@ class SessionEvents:
         self._recent = recent
         self._session_id = session_id
         self._reconnect_grace = reconnect_grace
+        # Only to keep its password out of the reasons: the core's errors may quote the proxy.
+        self._proxy = proxy
         self._consumer = OrderedConsumer(session_id)
         self._status = SessionStatus.STARTING
         self._reported: tuple[SessionStatus, str | None] | None = None
@@ -237,6 +241,8 @@ class SessionEvents:
         jid: str | None = None,
     ) -> None:
         """Report a status once: the same status and reason again is not news."""
+        if reason is not None:
+            reason = redact(reason, self._proxy)
         if (status, reason) == self._reported and phone is None and jid is None:
             return
         self._status = status
