@@ -9,6 +9,7 @@ proxy; this one records each request's first line and headers, answers
         ...
         await proxy.wait_for_request()                     # -> "CONNECT web.whatsapp.com:443 HTTP/1.1"
         assert proxy.requests[0].authorization             # the Proxy-Authorization header, if sent
+        await proxy.wait_for_connection()                  # any client, SOCKS5 too (no request line)
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ class RefusingProxy:
 
     status: str = "403 Forbidden"
     requests: list[ProxyRequest] = field(default_factory=list)
+    # Every TCP connection, HTTP or not (a SOCKS5 greeting is binary and makes no request).
+    connections: int = 0
     _server: asyncio.Server | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def port(self) -> int:
@@ -75,7 +79,12 @@ class RefusingProxy:
         await asyncio.wait_for(self._arrived.wait(), timeout)
         return self.requests[0]
 
+    async def wait_for_connection(self, timeout: float = 15.0) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._connected.set()
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_SECONDS)
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
