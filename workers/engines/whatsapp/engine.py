@@ -33,7 +33,14 @@ from workers.engines.base import (
 )
 from workers.engines.whatsapp import inbound, outbound
 from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy
-from workers.engines.whatsapp.connection import ConnectionEnd, EndKind, route_problem
+from workers.engines.whatsapp.connection import (
+    ConnectionEnd,
+    EndKind,
+    Pinger,
+    SilenceWatch,
+    ping_whatsapp,
+    route_problem,
+)
 from workers.engines.whatsapp.credentials import CredentialStore, LinkedAccount
 from workers.engines.whatsapp.runtime import (
     RelayClient,
@@ -71,10 +78,12 @@ class WhatsAppEngine:
         *,
         policy: ReconnectPolicy | None = None,
         connector: Connector | None = None,
+        pinger: Pinger | None = None,
     ) -> None:
         self._context = context
-        self._policy = policy or ReconnectPolicy()
-        # The seam to the Go core: tests that feed events replace only the network connect.
+        self._policy = policy or ReconnectPolicy(silence_limit=context.settings.whatsapp_silence)
+        # The seams to the Go core: tests that feed events replace only the network connect, and
+        # the silence watchdog's round trip to WhatsApp's servers (``pinger``).
         self._connector: Connector = connector or open_client
         self._store = CredentialStore(context)
         self._account = LinkedAccount(phone=context.phone, jid=context.jid)
@@ -86,6 +95,9 @@ class WhatsAppEngine:
             self._recent,
             session_id=context.session_id,
             reconnect_grace=self._policy.reconnect_grace,
+            silence=SilenceWatch(
+                self._policy.silence_limit, self._policy.ping_timeout, pinger or ping_whatsapp
+            ),
             proxy=context.proxy,
         )
         self._limiter = AttemptLimiter(self._policy.max_attempts_per_minute)
