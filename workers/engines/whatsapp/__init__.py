@@ -9,8 +9,11 @@ Modules, by concept:
 - ``connection``: connection events → states and reasons, and how a connection ended;
 - ``inbound``: messages and receipts → event data;
 - ``outbound``: outgoing messages → protobufs, media fetching;
+- ``media_facts``: a video's or audio's length and preview, read with ffmpeg;
 - ``credentials``: the linked account, and the per-session SQLite store or the shared Postgres store;
 - ``backoff``: the reconnect policy.
+- ``connection`` also holds the checks around a connection: the first hop before it
+  (``route_problem``, the session's proxy or WhatsApp) and the silence watchdog during it.
 """
 
 from __future__ import annotations
