@@ -21,11 +21,21 @@ from relay.core.schemas import (
     SessionId,
     Timestamp,
 )
+from relay.core.url_guard import URL_MAX_LENGTH
 from relay.web.schemas.fields import Name, PhoneNumber
 
 # Replaces the stored reason of a live session no worker holds (relay.web.services.session_liveness).
 NO_WORKER_REASON = (
     "no worker holds this session: its worker stopped or stopped answering; another worker takes it over"
+)
+
+
+# What ``parse_proxy`` accepts, for integrators and generated clients (the check itself is in Python);
+# a bracketed IPv6 literal host is accepted too, but left out here: no pattern tells a valid one.
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+PROXY_URL_PATTERN = (
+    r"^(http|https|socks5)://([A-Za-z0-9._~!$&'()*+,;=:%-]+@)?"
+    r"[A-Za-z0-9.-]+:" + _PORT + "/?$"
 )
 
 
@@ -42,9 +52,11 @@ ProxyURL = Annotated[
     Field(
         min_length=1,
         description="http://, https:// or socks5:// URL of the proxy this session connects through; "
-        "credentials allowed (user:password@). Reads show the password as ***.",
+        "credentials allowed (user:password@), the port required; an IPv6 host goes in brackets. "
+        "Reads show the password as ***.",
+        max_length=URL_MAX_LENGTH,
         examples=["socks5://user:password@proxy.example:1080"],
-        json_schema_extra={"format": "uri"},
+        json_schema_extra={"format": "uri", "pattern": PROXY_URL_PATTERN},
     ),
     AfterValidator(_proxy_url),
 ]
