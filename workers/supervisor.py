@@ -53,6 +53,8 @@ log = logging.getLogger("relay.worker.supervisor")
 CLAIM_BATCH = 20
 CANDIDATE_SCAN = 500
 COMMAND_BLOCK_MS = 500
+# How often a supervisor looks for stopped sessions still saying they wait for capacity.
+CLEAR_MARKS_SECONDS = 5.0
 # A stopping worker waits this long for its runners (and their events) before it gives up on them.
 SHUTDOWN_WAIT_SECONDS = 15.0
 
@@ -78,6 +80,7 @@ class SessionSupervisor:
         self.replayer = JournalReplayer(journal_root, self.journal.directory, redis, self.watch)
         # Said once each time this worker fills up with sessions left waiting, not on every poll.
         self._warned_full = False
+        self._marks_cleared_at = 0.0
 
     async def start(self) -> None:
         await self.journal.open()
@@ -180,7 +183,10 @@ class SessionSupervisor:
         room_ttl = max(3 * SUPERVISOR_POLL_SECONDS, self.settings.lease_ttl)
         owned = len(self.runners)
         await announce_room(self.redis, self.worker_id, sessions=owned, capacity=capacity, ttl=room_ttl)
-        await clear_stopped_marks(self.redis)
+        if time.monotonic() - self._marks_cleared_at >= CLEAR_MARKS_SECONDS:
+            # A scan of the stopped sessions: not on every poll.
+            self._marks_cleared_at = time.monotonic()
+            await clear_stopped_marks(self.redis)
         if owned < capacity:
             self._warned_full = False
             return  # sessions without an owner are ours to claim on the next pass
