@@ -93,7 +93,9 @@ async def update_session(
 
     The engine reads the proxy when the session starts, so a new proxy applies from its next start.
     """
-    session = await visible_session(tenant_id, session_id)
+    # Read as the answer will be (liveness from Redis) before changing anything: an outage is a 503
+    # with the session unchanged, not a change followed by an error.
+    session = await get_session(redis, tenant_id, session_id)
     changes: dict[str, Any] = dict(parse(schemas.SessionUpdate, body).root)
     if "proxy" in changes:
         changes["encrypted_proxy"] = await _encrypted_proxy(settings, changes.pop("proxy"))
