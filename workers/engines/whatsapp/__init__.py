@@ -12,8 +12,9 @@ Modules, by concept:
 - ``media_facts``: a video's or audio's length and preview, read with ffmpeg;
 - ``credentials``: the linked account, and the per-session SQLite store or the shared Postgres store;
 - ``backoff``: the reconnect policy.
-- ``connection`` also holds the checks around a connection: the first hop before it
-  (``route_problem``, the session's proxy or WhatsApp) and the silence watchdog during it.
+- ``watchdog``: a connection that is up but hears nothing is pinged, and started over if deaf;
+- ``connection`` also holds the check before a connection: its first hop (``route_problem``,
+  the session's proxy or WhatsApp) must be allowed and must answer.
 """
 
 from __future__ import annotations

@@ -10,19 +10,15 @@ whatsmeow semantics that shape the mapping:
 - a ``ConnectFailure`` that is none of those ends the connection without a retry, so we retry.
 
 ``route_problem`` is the cheap check before a connection attempt: the session's first hop
-(its proxy, or WhatsApp itself) must be allowed and must answer on TCP. ``SilenceWatch`` is
-the other watchdog: a connection that says it is up but has heard nothing for a long time
-is pinged (``ping_whatsapp``), and started over if WhatsApp does not answer.
+(its proxy, or WhatsApp itself) must be allowed and must answer on TCP.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, auto
-from typing import Any
 
 from neonize.proto.Neonize_pb2 import (
     ClientOutdated,
@@ -198,40 +194,3 @@ async def route_problem(proxy: str | None, *, allow_private: bool, timeout: floa
         return None
     problem = await probe_whatsapp(timeout, address.host, address.port)
     return f"{where}: {problem}" if problem else None
-
-
-# Asks WhatsApp for an answer through the live client: ``None`` when it answered, else why not.
-Pinger = Callable[[Any, float], Awaitable[str | None]]
-
-
-async def ping_whatsapp(client: Any, timeout: float) -> str | None:
-    """A round trip to WhatsApp's servers: the core's own view first, then a small query (the blocklist).
-
-    whatsmeow's keep-alives succeed silently, so a quiet account hears nothing for hours; a
-    query that needs the server's answer tells a quiet connection from a deaf one.
-    """
-    try:
-        if not await asyncio.wait_for(client.is_connected, timeout):
-            return "the WhatsApp core says its websocket is closed"
-        await asyncio.wait_for(client.get_blocklist(), timeout)
-    except TimeoutError:
-        return f"WhatsApp did not answer a ping within {timeout:g}s"
-    except Exception as exc:  # neonize raises its own error per call; any of them means no answer
-        return f"a ping to WhatsApp failed: {exc}"
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class SilenceWatch:
-    """How long a connected session may hear nothing before it is pinged, and how the ping is made."""
-
-    limit: float
-    ping_timeout: float
-    ping: Pinger
-
-    @property
-    def check_every(self) -> float:
-        return max(self.limit / 4, 0.01)
-
-    def reason(self, problem: str) -> str:
-        return f"watchdog: nothing heard from WhatsApp for {self.limit:g}s and {problem}; reconnecting"

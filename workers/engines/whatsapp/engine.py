@@ -33,14 +33,7 @@ from workers.engines.base import (
 )
 from workers.engines.whatsapp import inbound, outbound
 from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy
-from workers.engines.whatsapp.connection import (
-    ConnectionEnd,
-    EndKind,
-    Pinger,
-    SilenceWatch,
-    ping_whatsapp,
-    route_problem,
-)
+from workers.engines.whatsapp.connection import ConnectionEnd, EndKind, route_problem
 from workers.engines.whatsapp.credentials import CredentialStore, LinkedAccount
 from workers.engines.whatsapp.runtime import (
     RelayClient,
@@ -51,6 +44,7 @@ from workers.engines.whatsapp.runtime import (
     open_client,
 )
 from workers.engines.whatsapp.session_events import SessionEvents
+from workers.engines.whatsapp.watchdog import Pinger, SilenceWatch, ping_whatsapp
 
 log = logging.getLogger("relay.whatsapp")
 

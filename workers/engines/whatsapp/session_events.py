@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
@@ -41,10 +40,11 @@ from relay.core.enums import SessionStatus
 from relay.core.proxies import redact
 from workers.engines.base import EngineReporter
 from workers.engines.whatsapp import inbound, outbound
-from workers.engines.whatsapp.connection import Action, ConnectionEnd, EndKind, SilenceWatch, transition_for
+from workers.engines.whatsapp.connection import Action, ConnectionEnd, EndKind, transition_for
 from workers.engines.whatsapp.consumer import OrderedConsumer
 from workers.engines.whatsapp.credentials import LinkedAccount
 from workers.engines.whatsapp.runtime import RelayClient, format_jid
+from workers.engines.whatsapp.watchdog import SilenceWatch, SilenceWatchdog
 
 log = logging.getLogger("relay.whatsapp")
 
@@ -126,11 +126,12 @@ class SessionEvents:
         self._offline_sync = False
         self._timers: list[asyncio.TimerHandle] = []
         self._watchdog: asyncio.TimerHandle | None = None
-        # The silence watchdog: when the core last said anything, and the ping in flight.
-        self._silence = silence
-        self._last_heard = time.monotonic()
-        self._silence_timer: asyncio.TimerHandle | None = None
-        self._ping: asyncio.Task[None] | None = None
+        # Connected but silent: pinged, and started over if deaf (None: not watched).
+        self._silence = (
+            SilenceWatchdog(silence, live_client=self._connected_client, on_answer=self._on_ping_answer)
+            if silence is not None
+            else None
+        )
         self._connection_serial = 0
 
     # -- what the engine reads ---------------------------------------------------------------
@@ -231,8 +232,8 @@ class SessionEvents:
         self._consumer.push("login", partial(self._handle_login_status, status))
 
     async def _on_event(self, _client: object, event: object) -> None:
-        if not isinstance(event, KeepAliveTimeout):  # the core is alive, but says WhatsApp is not
-            self._last_heard = time.monotonic()
+        if self._silence is not None and not isinstance(event, KeepAliveTimeout):
+            self._silence.heard()  # (a keep-alive timeout is the core saying WhatsApp is silent)
         self._consumer.push("event", partial(self._handle_event, event))
 
     async def _on_qr(self, _client: object, code: bytes) -> None:
@@ -294,7 +295,7 @@ class SessionEvents:
             if self._episode_connected and self._status == SessionStatus.RECONNECTING:
                 self._connected = True
                 self._cancel_watchdog()
-                self._arm_silence_check()
+                self._watch_silence()
                 await self._enter(SessionStatus.CONNECTED, transition.reason)
             return
         self._connected = False
@@ -330,7 +331,7 @@ class SessionEvents:
         self._connected = self._episode_connected = self._ever_connected = True
         self._pairing = False
         self._qr_ready.clear()
-        self._arm_silence_check()
+        self._watch_silence()
         await self._enter(SessionStatus.CONNECTED, reason, phone=self._account.phone, jid=self._account.jid)
 
     async def _handle_pair_status(self, event: Any) -> None:
@@ -412,50 +413,29 @@ class SessionEvents:
             timer.cancel()
         self._timers.clear()
         self._cancel_watchdog()
-        self._cancel_silence_check()
+        if self._silence is not None:
+            self._silence.stop()
 
     # -- the silence watchdog: connected, but is anyone there? ---------------------------------
 
-    def _arm_silence_check(self) -> None:
-        if self._silence is None or self._silence_timer is not None:
-            return
-        loop = asyncio.get_running_loop()
-        self._silence_timer = loop.call_later(self._silence.check_every, self._silence_check)
+    def _watch_silence(self) -> None:
+        if self._silence is not None:
+            self._silence.watch_connection(self._connection_serial)
 
-    def _cancel_silence_check(self) -> None:
-        if self._silence_timer is not None:
-            self._silence_timer.cancel()
-            self._silence_timer = None
-        if self._ping is not None:
-            self._ping.cancel()
-            self._ping = None
+    def _connected_client(self) -> RelayClient | None:
+        return self._engine.client if self._connected and not self._over() else None
 
-    def _silence_check(self) -> None:
-        self._silence_timer = None
-        client = self._engine.client
-        if self._silence is None or not self._connected or self._over() or client is None:
-            return
-        if time.monotonic() - self._last_heard < self._silence.limit or self._ping is not None:
-            self._arm_silence_check()
-            return
-        # The ping runs beside the consumer: a deaf connection must not hold up queued events.
-        self._ping = asyncio.get_running_loop().create_task(
-            self._ping_whatsapp(self._silence, client, self._connection_serial)
-        )
+    def _on_ping_answer(self, problem: str | None, serial: int) -> None:
+        self._consumer.push("watchdog", partial(self._handle_ping_answer, problem, serial))
 
-    async def _ping_whatsapp(self, silence: SilenceWatch, client: RelayClient, serial: int) -> None:
-        problem = await silence.ping(client, silence.ping_timeout)
-        self._ping = None
-        self._consumer.push("watchdog", partial(self._handle_ping, silence, problem, serial))
-
-    async def _handle_ping(self, silence: SilenceWatch, problem: str | None, serial: int) -> None:
-        if serial != self._connection_serial or not self._connected or self._over():
+    async def _handle_ping_answer(self, problem: str | None, serial: int) -> None:
+        if self._silence is None or serial != self._connection_serial or not self._connected or self._over():
             return  # that connection is gone already
         if problem is None:
-            self._last_heard = time.monotonic()  # WhatsApp answered: quiet, not deaf
-            self._arm_silence_check()
+            self._silence.heard()  # WhatsApp answered: quiet, not deaf
+            self._watch_silence()
             return
-        reason = silence.reason(problem)
+        reason = self._silence.watch.reason(problem)
         log.warning("session %s: %s", self._session_id, reason)
         self._connected = False
         await self._enter(SessionStatus.RECONNECTING, reason)
