@@ -1,8 +1,9 @@
 """How long a session that waits for capacity takes to start once a worker has room, as a user sees it.
 
 Real ``relay serve`` and ``relay worker`` processes (``RELAY_WORKER_CAPACITY=--capacity``) on
-an embedded Valkey and a fresh SQLite file (or ``--database-url``), sandbox sessions driven
-through the REST API, and every status read back through it, as an integrator polls:
+an embedded Valkey and a fresh SQLite file (or ``--database-url``, emptied before each run),
+sandbox sessions driven through the REST API, and every status read back through it, as an
+integrator polls:
 
 - baseline: ``POST /v1/sessions`` while the worker has room -> the session shows ``qr``;
 - waiting: with every slot taken and one more session created (it reads ``stopped`` with
@@ -60,9 +61,8 @@ class Stack:
             "RELAY_SANDBOX_QR_INTERVAL": "600",
             "RELAY_LOG_LEVEL": "warning",
         }
-        subprocess.run(
-            [sys.executable, "-P", "-m", "relay", "migrate"], env=self.env, check=True, timeout=120
-        )
+        migrate = [sys.executable, "-P", "-m", "relay", "migrate"]
+        subprocess.run(migrate, env=self.env, check=True, timeout=120, capture_output=True)
         self.processes = [self._spawn("serve"), self._spawn("worker")]
         wait_http_ok(f"http://127.0.0.1:{self.port}/readyz", self.processes[0])
 
@@ -89,6 +89,16 @@ class Stack:
         self.valkey.stop()
 
 
+async def _empty_postgres(url: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await connection.close()
+
+
 async def status_of(client: httpx.AsyncClient, session_id: str) -> dict[str, object]:
     response = await client.get(f"/v1/sessions/{session_id}")
     response.raise_for_status()
@@ -113,6 +123,8 @@ async def create(client: httpx.AsyncClient, name: str) -> str:
 
 
 async def one_run(capacity: int, rounds: int, database_url: str | None) -> tuple[list[float], list[float]]:
+    if database_url:
+        await _empty_postgres(database_url)  # each run starts from no sessions
     with tempfile.TemporaryDirectory(prefix="relay-bench-capacity-") as tmp:
         stack = Stack(Path(tmp), capacity, database_url)
         try:
