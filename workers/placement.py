@@ -131,12 +131,10 @@ async def mark_unplaced(redis: Redis, room: Room, *, skip: set[str], lock_ttl: f
     try:
         # Not told yet (NULL-safe: a NULL reason is "not told"), oldest first.
         not_told = Q(reason__isnull=True) | Q(reason__not=reason) | Q(status__not=SessionStatus.STOPPED)
-        rows = (
-            await Session.filter(not_told, desired_state=DesiredState.RUNNING)
-            .exclude(id__in=sorted(skip))
-            .order_by("updated_at")
-            .limit(PLACEMENT_SCAN)
-        )
+        query = Session.filter(not_told, desired_state=DesiredState.RUNNING)
+        if skip:
+            query = query.exclude(id__in=sorted(skip))
+        rows = await query.order_by("updated_at").limit(PLACEMENT_SCAN)
         marked = 0
         for row in await _unowned(redis, rows, skip):
             marked += await _record(redis, row, reason)
