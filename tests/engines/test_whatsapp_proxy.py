@@ -87,3 +87,8 @@ async def test_a_private_proxy_is_refused_by_the_worker_too_before_the_core_is_c
     assert engine.core_attempts == 0
     assert "network: proxy localhost:3128 refused" in reasons(reporter)[-1]
     assert "RELAY_PROXY_ALLOW_PRIVATE" in reasons(reporter)[-1]
+
+
+def test_an_engine_context_never_shows_its_proxy(tmp_path: Path) -> None:
+    context = make_context(tmp_path, proxy=f"http://alice:{PASSWORD}@proxy.example:3128")
+    assert PASSWORD not in repr(context) and "proxy.example" not in str(context)
