@@ -74,6 +74,8 @@ def relay_env(redis_url: str, database_url: str, tmp_path_factory: pytest.TempPa
         RELAY_LEASE_TTL="3",
         RELAY_SEND_WAIT="5",
         RELAY_WEBHOOK_ALLOW_PRIVATE="true",
+        # Session proxies in tests are loopback servers (tests/proxies.py).
+        RELAY_PROXY_ALLOW_PRIVATE="true",
         RELAY_WEBHOOK_RETRY_SCHEDULE="0,1,2",
         RELAY_WEBHOOK_TIMEOUT="2",
         RELAY_LOG_LEVEL="info",

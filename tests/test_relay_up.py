@@ -31,9 +31,11 @@ RELAY_COMMAND = shutil.which("relay", path=str(Path(sys.executable).parent))
 class RelayUp:
     """A `relay up` started as a terminal starts it (its own process group), its output captured."""
 
-    def __init__(self, data_dir: Path, port: int, **settings: str) -> None:
+    def __init__(self, data_dir: Path, port: int, *arguments: str, **settings: str) -> None:
         self.data_dir = data_dir
         self.port = port
+        # Arguments after `relay up` (e.g. --workers 2).
+        self.arguments = arguments
         # RELAY_* variables a test sets beyond the newcomer's defaults.
         self.settings = settings
         # The folder `relay up` is started in; None is the test run's own.
@@ -63,7 +65,7 @@ class RelayUp:
         handle = self.output.open("ab")
         assert RELAY_COMMAND is not None, "the relay command is not installed next to this Python"
         self.process = subprocess.Popen(
-            [RELAY_COMMAND, "up"],
+            [RELAY_COMMAND, "up", *self.arguments],
             env=env,
             cwd=self.cwd,
             stdout=handle,
@@ -101,15 +103,22 @@ class RelayUp:
             pending.extend(children.get(pid, []))
         return tree
 
-    def role_pid(self, role: str) -> int:
+    def role_pids(self, role: str) -> list[int]:
+        pids = []
         for pid in self.tree_pids():
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except FileNotFoundError:
                 continue
             if cmdline[-2:] == [role.encode(), b""] and b"relay" in cmdline:
-                return pid
-        raise AssertionError(f"no relay {role} process in the group")
+                pids.append(pid)
+        return pids
+
+    def role_pid(self, role: str) -> int:
+        pids = self.role_pids(role)
+        if not pids:
+            raise AssertionError(f"no relay {role} process in the group")
+        return pids[0]
 
     def kill_all(self) -> None:
         """kill -9 of everything at once: nothing gets to release a lease or close a file."""
@@ -345,3 +354,53 @@ async def test_a_child_that_keeps_dying_is_restarted_with_a_growing_pause(relay_
     async with httpx.AsyncClient(base_url=relay_up.base_url) as client:
         assert (await client.get("/readyz")).status_code == 200
     assert relay_up.stop() == 0
+
+
+async def test_relay_up_with_several_workers_spreads_the_sessions_over_them(tmp_path: Path) -> None:
+    # Capacity 1 each: two sessions can only both run if both workers take one.
+    up = RelayUp(tmp_path / "data", free_port(), "--workers", "2", RELAY_WORKER_CAPACITY="1")
+    try:
+        up.start()
+        assert "Workers      2 (capacity 1 sessions each)" in up.printed()
+        worker_pids = up.role_pids("worker")
+        assert len(worker_pids) == 2, worker_pids
+        token = up.admin_token()
+        async with httpx.AsyncClient(base_url=up.base_url, timeout=30) as admin:
+            admin.headers["Authorization"] = f"Bearer {token}"
+            tenant = (await admin.post("/v1/tenants", json={"name": "two"})).raise_for_status().json()
+            key = (
+                (await admin.post(f"/v1/tenants/{tenant['id']}/api-keys", json={})).raise_for_status().json()
+            )
+        async with httpx.AsyncClient(
+            base_url=up.base_url, headers={"Authorization": f"Bearer {key['key']}"}, timeout=30
+        ) as client:
+            ids = []
+            for name in ("one", "two"):
+                created = await client.post("/v1/sessions", json={"name": name, "engine": "sandbox"})
+                ids.append(created.raise_for_status().json()["id"])
+            for session_id in ids:
+                await wait_for_status(client, session_id, "qr", timeout=30)
+        valkey = redis_sync.Redis.from_url(re.findall(r"Redis\s+(\S+)", up.printed())[-1])
+        try:
+            owners = [valkey.get(session_lease_key(session_id)) for session_id in ids]
+        finally:
+            valkey.close()
+        # A lease value is "<host>:<pid>:<random>:<token>": one session on each worker.
+        assert {int(owner.decode().split(":")[-3]) for owner in owners if owner} == set(worker_pids)
+        started = up.tree_pids()
+        assert up.stop() == 0
+        assert wait_exited(started)
+    finally:
+        if up.process is not None and up.process.poll() is None:
+            up.kill_all()
+
+
+def test_workers_is_an_option_of_relay_up_only(tmp_path: Path) -> None:
+    assert RELAY_COMMAND is not None
+    env = {**os.environ, "RELAY_DATA_DIR": str(tmp_path / "data")}
+    for arguments, complaint in (
+        (["worker", "--workers", "2"], "--workers is for relay up"),
+        (["up", "--workers", "0"], "--workers must be at least 1"),
+    ):
+        done = subprocess.run([RELAY_COMMAND, *arguments], env=env, capture_output=True, timeout=60)
+        assert done.returncode == 2 and complaint in done.stderr.decode(), done.stderr

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from relay.core.config import Settings
 from relay.core.constants import session_commands_key
+from relay.core.crypto import decrypt_secret
 from relay.core.enums import SETTLED_STATUSES, DesiredState, MessageStatus, SessionStatus
 from relay.core.models import OutboundMessage, Session
 from workers.command_dispatcher import CommandDispatcher
@@ -156,6 +157,8 @@ class SessionRunner:
             jid=self._session.jid,
             data_dir=self._settings.data_dir,
             settings=self._settings,
+            # Read from the row, never from a command: the password stays out of Redis.
+            proxy=decrypt_secret(self._session.encrypted_proxy) if self._session.encrypted_proxy else None,
         )
 
     async def _drive(self) -> None:

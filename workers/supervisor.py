@@ -43,6 +43,7 @@ from relay.core.redis import connect_redis
 from workers.database_watch import DatabaseWatch
 from workers.journal import Journal
 from workers.lease import acquire_lease, current_owners
+from workers.placement import announce_room, clear_stopped_marks, live_room, mark_unplaced, withdraw_room
 from workers.replay import JournalReplayer
 from workers.runner import SessionRunner
 
@@ -52,6 +53,8 @@ log = logging.getLogger("relay.worker.supervisor")
 CLAIM_BATCH = 20
 CANDIDATE_SCAN = 500
 COMMAND_BLOCK_MS = 500
+# How often a supervisor looks for stopped sessions still saying they wait for capacity.
+CLEAR_MARKS_SECONDS = 5.0
 # A stopping worker waits this long for its runners (and their events) before it gives up on them.
 SHUTDOWN_WAIT_SECONDS = 15.0
 
@@ -75,6 +78,9 @@ class SessionSupervisor:
         journal_root = settings.data_dir / "journal"
         self.journal = Journal(journal_root, self.worker_id)
         self.replayer = JournalReplayer(journal_root, self.journal.directory, redis, self.watch)
+        # Said once each time this worker fills up with sessions left waiting, not on every poll.
+        self._warned_full = False
+        self._marks_cleared_at = 0.0
 
     async def start(self) -> None:
         await self.journal.open()
@@ -93,6 +99,8 @@ class SessionSupervisor:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(RedisError):
+            await withdraw_room(self.redis, self.worker_id)
         runners = list(self.runners.values())
         for runner in runners:
             runner.request_stop()
@@ -115,6 +123,7 @@ class SessionSupervisor:
             try:
                 claimed = await self.claim_available()
                 await self._reconcile_desired_states()
+                await self._place_the_rest()
             except RedisError as exc:
                 claimed = 0
                 if failing_since is None:
@@ -167,6 +176,33 @@ class SessionSupervisor:
             self._start_runner(runner)
             claimed += 1
         return claimed
+
+    async def _place_the_rest(self) -> None:
+        """Say how full this worker is; when it is full, tell waiting sessions whether any worker has room."""
+        capacity = self.settings.worker_capacity
+        room_ttl = max(3 * SUPERVISOR_POLL_SECONDS, self.settings.lease_ttl)
+        owned = len(self.runners)
+        await announce_room(self.redis, self.worker_id, sessions=owned, capacity=capacity, ttl=room_ttl)
+        if time.monotonic() - self._marks_cleared_at >= CLEAR_MARKS_SECONDS:
+            # A scan of the stopped sessions: not on every poll.
+            self._marks_cleared_at = time.monotonic()
+            await clear_stopped_marks(self.redis)
+        if owned < capacity:
+            self._warned_full = False
+            return  # sessions without an owner are ours to claim on the next pass
+        room = await live_room(self.redis)
+        if room.free > 0:
+            return  # another worker has room and claims them
+        skip = {*self.runners, *self.replayer.pending_sessions}
+        marked = await mark_unplaced(self.redis, room, skip=skip, lock_ttl=room_ttl)
+        if marked and not self._warned_full:
+            self._warned_full = True
+            log.warning(
+                "every worker is full (%d worker(s), %d sessions in all): sessions wait for capacity; "
+                "raise RELAY_WORKER_CAPACITY or run more workers (relay up --workers N)",
+                room.workers,
+                room.capacity,
+            )
 
     def _start_runner(self, runner: SessionRunner) -> None:
         self.runners[runner.session_id] = runner

@@ -83,8 +83,12 @@ def _spawn(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def cmd_up(settings: Settings) -> int:
-    """Everything on one machine: embedded Valkey, SQLite, one web and one worker process."""
+def cmd_up(settings: Settings, workers: int = 1) -> int:
+    """Everything on one machine: embedded Valkey, SQLite, one web and ``workers`` worker processes.
+
+    More workers share the sessions (each owns at most ``RELAY_WORKER_CAPACITY``) and the webhook
+    deliveries; a worker that dies is restarted and its sessions move to the others meanwhile.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     valkey = None
@@ -102,7 +106,7 @@ def cmd_up(settings: Settings) -> int:
 
     from relay.cli.processes import RestartingChildren
 
-    children = RestartingChildren(("serve", "worker"), lambda role: _spawn(role, env))
+    children = RestartingChildren(("serve", *["worker"] * workers), lambda role: _spawn(role, env))
     base = f"http://{settings.host}:{settings.port}"
     print(
         "\n".join(
@@ -113,6 +117,7 @@ def cmd_up(settings: Settings) -> int:
                 f"  WebSocket    ws://{settings.host}:{settings.port}/v1/ws",
                 f"  Health       {base}/readyz",
                 f"  API docs     {base}/openapi.json",
+                f"  Workers      {workers} (capacity {settings.worker_capacity} sessions each)",
                 f"  Data dir     {settings.data_dir}",
                 f"  Redis        {env['REDIS_URL']}{' (embedded Valkey)' if valkey else ''}",
                 f"  Admin token  {admin_token}",
@@ -159,7 +164,14 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="relay", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS), help="what to run")
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="relay up: how many worker processes to run (1)"
+    )
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.workers != 1 and args.command != "up":
+        parser.error("--workers is for relay up; run `relay worker` once per worker elsewhere")
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -168,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level)
     install_keys(settings.encryption_keys)
     try:
+        if args.command == "up":
+            raise SystemExit(cmd_up(settings, workers=args.workers))
         raise SystemExit(COMMANDS[args.command](settings))
     except ConfigError as exc:
         print(f"relay: configuration error: {exc}", file=sys.stderr)

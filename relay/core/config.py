@@ -129,9 +129,12 @@ class Settings:
     webhook_timeout: float = _setting("RELAY_WEBHOOK_TIMEOUT", 15.0, _float)
     webhook_allow_private: bool = _setting("RELAY_WEBHOOK_ALLOW_PRIVATE", False, _bool)
     media_allow_private: bool = _setting("RELAY_MEDIA_ALLOW_PRIVATE", False, _bool)
+    proxy_allow_private: bool = _setting("RELAY_PROXY_ALLOW_PRIVATE", False, _bool)
     sandbox_qr_interval: float = _setting("RELAY_SANDBOX_QR_INTERVAL", 20.0, _float)
     whatsapp_store: str | None = _setting("RELAY_WHATSAPP_STORE", None, _text)
     worker_capacity: int = _setting("RELAY_WORKER_CAPACITY", 500, _int)
+    # A connected WhatsApp session that hears nothing this long is pinged, and reconnected if deaf.
+    whatsapp_silence: float = _setting("RELAY_WHATSAPP_SILENCE_SECONDS", 600.0, _float)
     lease_ttl: float = _setting("RELAY_LEASE_TTL", 15.0, _float)
     # Not in SPEC's table but named here so operators can tune them.
     max_body_bytes: int = _setting("RELAY_MAX_BODY_BYTES", 1024 * 1024, _int)

@@ -59,6 +59,18 @@ SUPERVISOR_WAKE_CHANNEL = f"{KEY_PREFIX}:supervisor:wake"
 
 # How often a supervisor looks for sessions that want to run and have no owner.
 SUPERVISOR_POLL_SECONDS = 1.0
+
+# Placement: each supervisor says how full it is, so a full one can tell whether any worker has room.
+WORKERS_KEY = f"{KEY_PREFIX}:workers"
+PLACEMENT_LOCK_KEY = f"{KEY_PREFIX}:lock:placement"
+# The reason of a session that wants to run while every worker is full; the web counts them by it.
+UNPLACED_REASON_PREFIX = "waiting for capacity"
+
+
+def worker_room_key(worker_id: str) -> str:
+    return f"{KEY_PREFIX}:worker:{worker_id}:room"
+
+
 # How long lifecycle operations on one session may wait for each other.
 LIFECYCLE_LOCK_TIMEOUT = 30.0
 LIFECYCLE_LOCK_WAIT = 10.0

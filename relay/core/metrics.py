@@ -8,6 +8,10 @@ EVENTS_PUBLISHED = Counter("relay_events_published_total", "Events written to th
 SESSIONS_BY_STATUS = Gauge(
     "relay_sessions", "Sessions by status (read from the database at scrape time)", ["status"]
 )
+SESSIONS_UNPLACED = Gauge(
+    "relay_sessions_unplaced",
+    "Sessions that want to run while every worker is full (read from the database at scrape time)",
+)
 WEBSOCKET_CONNECTIONS = Gauge("relay_websocket_connections", "Open WebSocket feed connections")
 WEBHOOK_ATTEMPTS = Counter("relay_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])
 WEBHOOK_LATENCY = Histogram(

@@ -13,6 +13,7 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from relay.core.crypto import EncryptedField
 from relay.core.enums import DesiredState, MessageStatus, SessionStatus
 from relay.core.ids import new_id
 
@@ -62,6 +63,8 @@ class Session(Model):
     last_error = fields.TextField(null=True)
     qr = fields.TextField(null=True)
     qr_expires_at = fields.DatetimeField(null=True)
+    # The session's proxy URL (relay.core.proxies), encrypted: it may carry a password.
+    encrypted_proxy = EncryptedField(null=True)
     # Fencing: the owner's lease token. Every write an owner makes requires it to match.
     fence = fields.BigIntField(default=0)
     owner = fields.CharField(max_length=100, null=True)

@@ -16,7 +16,8 @@ metadata service or the private network. One guard serves both:
   webhook deliveries never follow redirects).
 
 Each caller has its own switch to allow private addresses
-(``RELAY_WEBHOOK_ALLOW_PRIVATE``, ``RELAY_MEDIA_ALLOW_PRIVATE``).
+(``RELAY_WEBHOOK_ALLOW_PRIVATE``, ``RELAY_MEDIA_ALLOW_PRIVATE``,
+``RELAY_PROXY_ALLOW_PRIVATE``); a session proxy's host goes through ``check_host``.
 """
 
 from __future__ import annotations
@@ -129,6 +130,11 @@ def literal_address(host: str) -> IPAddress | None:
 async def check_url(url: str, *, allow_private: bool) -> None:
     """The shape always, then every address the host resolves to now, unless private ones are allowed."""
     _, host, port = parse_url(url)
+    await check_host(host, port, allow_private=allow_private)
+
+
+async def check_host(host: str, port: int, *, allow_private: bool) -> None:
+    """Every address ``host`` resolves to now must be public, unless private ones are allowed."""
     if allow_private:
         return
     literal = literal_address(host)
@@ -186,6 +192,7 @@ __all__ = [
     "GuardedResolver",
     "RefusedHost",
     "UnsafeURL",
+    "check_host",
     "check_url",
     "connect_time_check",
     "is_forbidden_address",

@@ -18,6 +18,7 @@ from tests.sessions import connected_sandbox_session
 ID_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/sessions/{session_id}", None),
     ("DELETE", "/v1/sessions/{session_id}", None),
+    ("PATCH", "/v1/sessions/{session_id}", {"name": "taken"}),
     ("POST", "/v1/sessions/{session_id}/start", None),
     ("POST", "/v1/sessions/{session_id}/stop", None),
     ("POST", "/v1/sessions/{session_id}/logout", None),

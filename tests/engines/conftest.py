@@ -86,6 +86,7 @@ def make_context(
     phone: str | None = None,
     session_id: str | None = None,
     tenant_id: str = "ten_test",
+    proxy: str | None = None,
     **settings: Any,
 ) -> EngineContext:
     return EngineContext(
@@ -96,6 +97,7 @@ def make_context(
         jid=jid,
         data_dir=data_dir,
         settings=make_settings(data_dir, **settings),
+        proxy=proxy,
     )
 
 

@@ -224,6 +224,7 @@ class Tenancy:
             call("POST", "/v1/sessions", 201, body=self._session(start=False)),
             call("GET", "/v1/sessions", 200),
             call("GET", "/v1/sessions/{session_id}", 200, session_id=connected),
+            call("PATCH", "/v1/sessions/{session_id}", 200, session_id=connected, body={"name": "renamed"}),
             call("DELETE", "/v1/sessions/{session_id}", 204, session_id=ids["doomed_session"]),
             call("POST", "/v1/sessions/{session_id}/start", 202, session_id=stopped),
             call("POST", "/v1/sessions/{session_id}/stop", 202, session_id=stopped),

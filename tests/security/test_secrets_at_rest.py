@@ -30,6 +30,7 @@ from tortoise.migrations.api import migrate
 
 from relay.core.crypto import Keyring
 from relay.core.db import tortoise_config
+from tests.proxies import RefusingProxy
 from tests.servers import PrivatePostgres
 from tests.stack import free_port
 from tests.test_relay_up import RelayUp
@@ -243,3 +244,39 @@ async def test_relay_migrate_encrypts_secrets_stored_in_clear(legacy_database: s
     if legacy_database.startswith("sqlite://"):
         plaintexts = [str(PLAINTEXT_ROW["secret"]).encode(), str(PLAINTEXT_ROW["previous_secret"]).encode()]
         assert files_holding(Path(legacy_database.removeprefix("sqlite://")).parent, plaintexts) == []
+
+
+async def test_a_session_proxy_password_never_reaches_the_disk_and_survives_a_key_rotation(
+    relay_up: RelayUp,
+) -> None:
+    password = "pr0xy-" + base64.urlsafe_b64encode(os.urandom(12)).decode()
+    # What could sit in a file: the password itself, and the Proxy-Authorization header's form.
+    needles = [password.encode(), base64.b64encode(f"alice:{password}".encode())]
+    async with RefusingProxy() as proxy:
+        url = proxy.url(user="alice", password=password)
+        relay_up.settings["RELAY_PROXY_ALLOW_PRIVATE"] = "true"
+        relay_up.start()
+        admin = {"Authorization": f"Bearer {relay_up.admin_token()}"}
+        async with httpx.AsyncClient(base_url=relay_up.base_url, timeout=30) as client:
+            tenant = (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
+            key = (await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
+            client.headers["Authorization"] = f"Bearer {key['key']}"
+            created = await client.post("/v1/sessions", json={"name": "behind", "proxy": url})
+            assert created.status_code == 201, created.text
+            session_id = created.json()["id"]
+            # The worker read the proxy from the database and the core used it.
+            assert (await proxy.wait_for_request(timeout=60)).authorization == f"Basic {needles[1].decode()}"
+            assert (await client.post(f"/v1/sessions/{session_id}/stop")).status_code == 202
+    assert relay_up.stop() == 0
+    assert files_holding(relay_up.data_dir, needles) == []
+
+    old_key = (relay_up.data_dir / "encryption_key").read_text().strip()
+    (row,) = sqlite_rows(relay_up.data_dir / "relay.db", "SELECT encrypted_proxy FROM sessions")
+    assert Keyring([old_key]).decrypt(row["encrypted_proxy"]) == url
+    new_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    printed = run_relay("rotate-key", relay_up.data_dir, RELAY_ENCRYPTION_KEY=f"{new_key},{old_key}")
+    assert "sessions.encrypted_proxy: 1 re-encrypted" in printed
+    (row,) = sqlite_rows(relay_up.data_dir / "relay.db", "SELECT encrypted_proxy FROM sessions")
+    assert Keyring([new_key]).decrypt(row["encrypted_proxy"]) == url
+    assert not Keyring([old_key]).is_current(row["encrypted_proxy"])
+    assert files_holding(relay_up.data_dir, needles) == []

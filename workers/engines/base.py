@@ -49,6 +49,9 @@ class EngineContext:
     jid: str | None
     data_dir: Path
     settings: Settings
+    # The proxy URL the session connects through; None: direct. It may carry a password, so it is
+    # left out of the context's repr: logging a context never writes it.
+    proxy: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ from starlette.responses import Response
 from tortoise import connections
 from tortoise.functions import Count
 
-from relay.core.constants import OUTAGE_RETRY_AFTER, READY_CHECK_TIMEOUT
-from relay.core.metrics import SESSIONS_BY_STATUS
+from relay.core.constants import OUTAGE_RETRY_AFTER, READY_CHECK_TIMEOUT, UNPLACED_REASON_PREFIX
+from relay.core.enums import DesiredState
+from relay.core.metrics import SESSIONS_BY_STATUS, SESSIONS_UNPLACED
 from relay.core.models import Session
 from relay.core.problems import Problem
 from relay.web.api.operations import DATABASE, DATABASE_AND_REDIS, NOTHING, Access, Call, Routes
@@ -69,4 +70,10 @@ async def metrics(call: Call[None]) -> Response:
     SESSIONS_BY_STATUS.clear()
     for row in rows:
         SESSIONS_BY_STATUS.labels(status=row["status"]).set(row["count"])
+    # The supervisors give such a session its reason (workers.placement); the row is the only shared record.
+    SESSIONS_UNPLACED.set(
+        await Session.filter(
+            desired_state=DesiredState.RUNNING, reason__startswith=UNPLACED_REASON_PREFIX
+        ).count()
+    )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

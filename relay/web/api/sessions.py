@@ -14,6 +14,7 @@ from relay.web.schemas.sessions import (
     Session,
     SessionCreate,
     SessionListQuery,
+    SessionUpdate,
 )
 from relay.web.services import pairing
 from relay.web.services import sessions as service
@@ -35,7 +36,13 @@ routes = Routes(tag="sessions", access=Access.TENANT, needs=DATABASE_AND_REDIS)
 async def create_session(call: Call[SessionCreate]) -> Session:
     body = call.input
     return await service.create_session(
-        call.redis, call.tenant_id, name=body.name, engine=body.engine, start=body.start
+        call.settings,
+        call.redis,
+        call.tenant_id,
+        name=body.name,
+        engine=body.engine,
+        start=body.start,
+        proxy=body.proxy,
     )
 
 
@@ -51,6 +58,22 @@ async def list_sessions(call: Call[SessionListQuery]) -> Page[Session]:
 @routes.add("GET", "/v1/sessions/{session_id}", "Get a session", returns=Session, errors=(404,))
 async def get_session(call: Call[None]) -> Session:
     return await service.get_session(call.redis, call.tenant_id, call.path("session_id"))
+
+
+@routes.add(
+    "PATCH",
+    "/v1/sessions/{session_id}",
+    "Rename a session or change its proxy (applies from its next start)",
+    takes=SessionUpdate,
+    # The service checks the body once the session is found: a foreign id is a 404 first.
+    check_body_later=True,
+    returns=Session,
+    errors=(404,),
+)
+async def update_session(call: Call[SessionUpdate]) -> Session:
+    return await service.update_session(
+        call.settings, call.redis, call.tenant_id, call.path("session_id"), call.raw_body
+    )
 
 
 @routes.add(

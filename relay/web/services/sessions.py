@@ -12,20 +12,25 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
 
 from relay.core.commands import submit_command
+from relay.core.config import Settings
 from relay.core.constants import (
     LIFECYCLE_LOCK_TIMEOUT,
     LIFECYCLE_LOCK_WAIT,
     SUPERVISOR_WAKE_CHANNEL,
     session_lifecycle_lock_key,
 )
+from relay.core.crypto import encrypt_secret
 from relay.core.enums import CommandKind, DesiredState, EngineKind
 from relay.core.models import Session
-from relay.core.problems import Problem
+from relay.core.problems import Problem, invalid
+from relay.core.proxies import InvalidProxy, check_proxy
+from relay.core.schemas import parse
 from relay.web.schemas import sessions as schemas
 from relay.web.services.session_liveness import sessions_as_seen
 from relay.web.services.session_lookup import visible_session
@@ -46,19 +51,61 @@ async def wake_supervisors(redis: Redis, session_ids: Iterable[str]) -> None:
         log.warning("supervisors not woken (they find the change at their next poll): %r", exc)
 
 
+async def _encrypted_proxy(settings: Settings, proxy: str | None) -> str | None:
+    """The proxy checked (shape, then where its host resolves now) and encrypted for the row."""
+    if proxy is None:
+        return None
+    try:
+        await check_proxy(proxy, allow_private=settings.proxy_allow_private)
+    except InvalidProxy as exc:
+        raise invalid("proxy", str(exc)) from exc
+    return encrypt_secret(proxy)
+
+
 async def create_session(
-    redis: Redis, tenant_id: str, *, name: str, engine: EngineKind, start: bool
+    settings: Settings,
+    redis: Redis,
+    tenant_id: str,
+    *,
+    name: str,
+    engine: EngineKind,
+    start: bool,
+    proxy: str | None = None,
 ) -> schemas.Session:
+    encrypted_proxy = await _encrypted_proxy(settings, proxy)
     session = await Session.create(
         id=Session.make_id(),
         tenant_id=tenant_id,
         name=name,
         engine=engine,
         desired_state=DesiredState.RUNNING if start else DesiredState.STOPPED,
+        encrypted_proxy=encrypted_proxy,
     )
     if start:
         await wake_supervisors(redis, [session.id])
     return schemas.Session.of(session)
+
+
+async def update_session(
+    settings: Settings, redis: Redis, tenant_id: str, session_id: str, body: dict[str, Any]
+) -> schemas.Session:
+    """``body`` is checked as a ``SessionUpdate`` once the session is known (foreign ids: 404).
+
+    The engine reads the proxy when the session starts, so a new proxy applies from its next start.
+    """
+    # Read as the answer will be (liveness from Redis) before changing anything: an outage is a 503
+    # with the session unchanged, not a change followed by an error.
+    session = await get_session(redis, tenant_id, session_id)
+    changes: dict[str, Any] = dict(parse(schemas.SessionUpdate, body).root)
+    if "proxy" in changes:
+        changes["encrypted_proxy"] = await _encrypted_proxy(settings, changes.pop("proxy"))
+    if changes:
+        await (
+            Session.filter(id=session.id)
+            .exclude(desired_state=DesiredState.DELETED)
+            .update(updated_at=datetime.now(UTC), **changes)
+        )
+    return await get_session(redis, tenant_id, session_id)
 
 
 async def get_session(redis: Redis, tenant_id: str, session_id: str) -> schemas.Session:

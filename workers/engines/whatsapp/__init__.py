@@ -9,8 +9,12 @@ Modules, by concept:
 - ``connection``: connection events → states and reasons, and how a connection ended;
 - ``inbound``: messages and receipts → event data;
 - ``outbound``: outgoing messages → protobufs, media fetching;
+- ``media_facts``: a video's or audio's length and preview, read with ffmpeg;
 - ``credentials``: the linked account, and the per-session SQLite store or the shared Postgres store;
 - ``backoff``: the reconnect policy.
+- ``watchdog``: a connection that is up but hears nothing is pinged, and started over if deaf;
+- ``connection`` also holds the check before a connection: its first hop (``route_problem``,
+  the session's proxy or WhatsApp) must be allowed and must answer.
 """
 
 from __future__ import annotations

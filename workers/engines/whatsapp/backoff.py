@@ -28,6 +28,9 @@ class ReconnectPolicy:
     max_attempts_per_minute: int = 10
     # Disconnected/keepalive trouble: how long whatsmeow gets to reconnect by itself.
     reconnect_grace: float = 60.0
+    # Connected but nothing heard for this long: ping WhatsApp, and reconnect if it does not answer.
+    silence_limit: float = 600.0
+    ping_timeout: float = 20.0
     preflight: bool = True
     preflight_timeout: float = 5.0
 

@@ -8,10 +8,14 @@ whatsmeow semantics that shape the mapping:
 - ``LoggedOut`` means whatsmeow already deleted the device from its store;
 - ``StreamReplaced``, bans and an outdated client are not retried;
 - a ``ConnectFailure`` that is none of those ends the connection without a retry, so we retry.
+
+``route_problem`` is the cheap check before a connection attempt: the session's first hop
+(its proxy, or WhatsApp itself) must be allowed and must answer on TCP.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, auto
@@ -30,6 +34,9 @@ from neonize.proto.Neonize_pb2 import (
 )
 
 from relay.core.enums import SessionStatus
+from relay.core.proxies import InvalidProxy, parse_proxy
+from relay.core.url_guard import UnsafeURL, check_host
+from workers.engines.whatsapp.backoff import probe_whatsapp
 
 
 class Action(Enum):
@@ -160,3 +167,30 @@ def transition_for(event: object) -> Transition | None:
             SessionStatus.RECONNECTING, f"stream_error: code {event.Code or 'unknown'}", Action.WAIT
         )
     return None
+
+
+async def route_problem(proxy: str | None, *, allow_private: bool, timeout: float, probe: bool) -> str | None:
+    """Why a connection attempt cannot reach its first hop now, or ``None``.
+
+    With a proxy, the first hop is the proxy: its host is checked against the private-address
+    rules on every attempt (what it resolves to may have changed since it was saved) and, when
+    ``probe`` is set, it must accept a TCP connection. Without one, ``probe`` dials WhatsApp.
+    The proxy's password never appears in the answer.
+    """
+    if proxy is None:
+        return await probe_whatsapp(timeout) if probe else None
+    try:
+        address = parse_proxy(proxy)
+    except InvalidProxy as exc:
+        return f"proxy: {exc}"
+    where = f"proxy {address.host}:{address.port}"
+    try:
+        await asyncio.wait_for(check_host(address.host, address.port, allow_private=allow_private), timeout)
+    except TimeoutError:
+        return f"{where}: its host did not resolve within {timeout:g}s"
+    except UnsafeURL as exc:
+        return f"{where} refused: {exc} (RELAY_PROXY_ALLOW_PRIVATE allows it)"
+    if not probe:
+        return None
+    problem = await probe_whatsapp(timeout, address.host, address.port)
+    return f"{where}: {problem}" if problem else None

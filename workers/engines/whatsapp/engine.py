@@ -32,8 +32,8 @@ from workers.engines.base import (
     UnsupportedCommand,
 )
 from workers.engines.whatsapp import inbound, outbound
-from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy, probe_whatsapp
-from workers.engines.whatsapp.connection import ConnectionEnd, EndKind
+from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy
+from workers.engines.whatsapp.connection import ConnectionEnd, EndKind, route_problem
 from workers.engines.whatsapp.credentials import CredentialStore, LinkedAccount
 from workers.engines.whatsapp.runtime import (
     RelayClient,
@@ -44,6 +44,7 @@ from workers.engines.whatsapp.runtime import (
     open_client,
 )
 from workers.engines.whatsapp.session_events import SessionEvents
+from workers.engines.whatsapp.watchdog import Pinger, SilenceWatch, ping_whatsapp
 
 log = logging.getLogger("relay.whatsapp")
 
@@ -71,10 +72,12 @@ class WhatsAppEngine:
         *,
         policy: ReconnectPolicy | None = None,
         connector: Connector | None = None,
+        pinger: Pinger | None = None,
     ) -> None:
         self._context = context
-        self._policy = policy or ReconnectPolicy()
-        # The seam to the Go core: tests that feed events replace only the network connect.
+        self._policy = policy or ReconnectPolicy(silence_limit=context.settings.whatsapp_silence)
+        # The seams to the Go core: tests that feed events replace only the network connect, and
+        # the silence watchdog's round trip to WhatsApp's servers (``pinger``).
         self._connector: Connector = connector or open_client
         self._store = CredentialStore(context)
         self._account = LinkedAccount(phone=context.phone, jid=context.jid)
@@ -86,6 +89,10 @@ class WhatsAppEngine:
             self._recent,
             session_id=context.session_id,
             reconnect_grace=self._policy.reconnect_grace,
+            silence=SilenceWatch(
+                self._policy.silence_limit, self._policy.ping_timeout, pinger or ping_whatsapp
+            ),
+            proxy=context.proxy,
         )
         self._limiter = AttemptLimiter(self._policy.max_attempts_per_minute)
         self._client: RelayClient | None = None
@@ -272,11 +279,15 @@ class WhatsAppEngine:
                 return
         self._limiter.record()
         self.connect_attempts += 1
-        if not first and self._policy.preflight:
-            problem = await probe_whatsapp(self._policy.preflight_timeout)
-            if problem is not None:
-                await self._events.report(SessionStatus.RECONNECTING, f"network: {problem}")
-                raise ConnectionLost(problem)
+        problem = await route_problem(
+            self._context.proxy,
+            allow_private=self._context.settings.proxy_allow_private,
+            timeout=self._policy.preflight_timeout,
+            probe=not first and self._policy.preflight,
+        )
+        if problem is not None:
+            await self._events.report(SessionStatus.RECONNECTING, f"network: {problem}")
+            raise ConnectionLost(problem)
         end = await self._connect_once()
         if end.kind == EndKind.STOPPED:
             return
@@ -301,6 +312,7 @@ class WhatsAppEngine:
             jid=jid,
             new_device=new_device,
             on_login_status=self._events.on_login_status,
+            proxy=self._context.proxy,
         )
         self._events.listen_to(client)
         self._client = client
@@ -332,7 +344,12 @@ class WhatsAppEngine:
         linked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         dsn, jid, _ = self._store.client_arguments(self._account.jid)
         client = RelayClient(
-            self._context.session_id, dsn, jid=jid, new_device=False, on_login_status=_ignore
+            self._context.session_id,
+            dsn,
+            jid=jid,
+            new_device=False,
+            on_login_status=_ignore,
+            proxy=self._context.proxy,
         )
 
         async def on_connected(_client: object, _event: object) -> None:

@@ -31,6 +31,7 @@ from neonize.utils.enum import MediaType
 
 from workers.engines.base import EngineError
 from workers.engines.media import load_media
+from workers.engines.whatsapp.media_facts import NEEDS_FFMPEG, MediaFacts, media_facts, require_ffmpeg
 from workers.engines.whatsapp.runtime import parse_jid
 
 RECENT_MESSAGES = 500
@@ -145,7 +146,12 @@ def sniff_mimetype(data: bytes) -> str:
 
 
 def media_message(
-    kind: str, upload: Any, data_length: int, payload: dict[str, Any], mimetype: str
+    kind: str,
+    upload: Any,
+    data_length: int,
+    payload: dict[str, Any],
+    mimetype: str,
+    facts: MediaFacts | None = None,
 ) -> Message:
     """The media protobuf for an uploaded file (``upload`` is neonize's ``UploadResponse``)."""
     common = {
@@ -161,9 +167,17 @@ def media_message(
     if kind == "image":
         return Message(imageMessage=ImageMessage(caption=caption, **common))
     if kind == "video":
-        return Message(videoMessage=VideoMessage(caption=caption, **common))
+        video = VideoMessage(caption=caption, **common)
+        if facts is not None:
+            video.seconds = facts.seconds
+            if facts.thumbnail:
+                video.JPEGThumbnail = facts.thumbnail
+        return Message(videoMessage=video)
     if kind == "audio":
-        return Message(audioMessage=AudioMessage(PTT=bool(payload.get("voice")), **common))
+        audio = AudioMessage(PTT=bool(payload.get("voice")), **common)
+        if facts is not None:
+            audio.seconds = facts.seconds
+        return Message(audioMessage=audio)
     filename = str(payload.get("filename") or "file")
     return Message(
         documentMessage=DocumentMessage(caption=caption, fileName=filename, title=filename, **common)
@@ -187,8 +201,10 @@ async def build_message(
     if kind == "location":
         return build_location(payload)
     if kind in MEDIA_UPLOAD_TYPES:
+        require_ffmpeg(kind)  # before the fetch: without ffmpeg the message fails either way
         data = await load_media(payload.get("media"), allow_private=media_allow_private)
         mimetype = str(payload.get("mimetype") or sniff_mimetype(data))
+        facts = await media_facts(kind, data) if kind in NEEDS_FFMPEG else None
         upload = await client.upload(data, MEDIA_UPLOAD_TYPES[kind])
-        return media_message(kind, upload, len(data), payload, mimetype)
+        return media_message(kind, upload, len(data), payload, mimetype, facts)
     raise EngineError(f"unsupported message type {kind!r}")

@@ -42,7 +42,7 @@ def _import_neonize() -> Any:
 
 _aio_client = _import_neonize()
 
-from neonize._binder import gocode  # noqa: E402
+from neonize._binder import ProxySettings, gocode  # noqa: E402
 from neonize.aioze import events as neonize_events  # noqa: E402
 from neonize.aioze.client import ChatSettingsStore, ContactStore, NewAClient  # noqa: E402
 from neonize.proto.Neonize_pb2 import JID  # noqa: E402
@@ -129,9 +129,11 @@ class RelayClient(NewAClient):  # type: ignore[misc]  # neonize ships no types: 
         jid: JID | None,
         new_device: bool,
         on_login_status: Callable[[str], Coroutine[Any, Any, None]],
+        proxy: str | None = None,
     ) -> None:
         super().__init__(dsn, jid=jid, props=DEVICE_PROPS, uuid=session_id, new_device=new_device)
         self.session_id = session_id
+        self.proxy = proxy
         self._on_login_status = on_login_status
         if self.uuid != session_id.encode():
             self._stop_finalizer.detach()
@@ -164,7 +166,9 @@ async def open_client(client: RelayClient) -> asyncio.Task[None]:
             log.warning("session %s: stopping a stale client before connecting", client.session_id)
             await _stop_locked(stale)
         _live_clients[client.session_id] = client
-        task: asyncio.Task[None] = await client.connect()
+        # The Go core dials WhatsApp (and media) through the session's proxy: CONNECT web.whatsapp.com:443.
+        settings = ProxySettings(proxy_address=client.proxy) if client.proxy else None
+        task: asyncio.Task[None] = await client.connect(settings)
         await asyncio.wait({task}, timeout=CONNECT_SETTLE_SECONDS)
         return task
 

@@ -34,14 +34,17 @@ from neonize.aioze.events import (
     StreamReplacedEv,
     TemporaryBanEv,
 )
+from neonize.proto.Neonize_pb2 import KeepAliveTimeout
 
 from relay.core.enums import SessionStatus
+from relay.core.proxies import redact
 from workers.engines.base import EngineReporter
 from workers.engines.whatsapp import inbound, outbound
 from workers.engines.whatsapp.connection import Action, ConnectionEnd, EndKind, transition_for
 from workers.engines.whatsapp.consumer import OrderedConsumer
 from workers.engines.whatsapp.credentials import LinkedAccount
 from workers.engines.whatsapp.runtime import RelayClient, format_jid
+from workers.engines.whatsapp.watchdog import SilenceWatch, SilenceWatchdog
 
 log = logging.getLogger("relay.whatsapp")
 
@@ -98,6 +101,8 @@ class SessionEvents:
         *,
         session_id: str,
         reconnect_grace: float,
+        silence: SilenceWatch | None = None,
+        proxy: str | None = None,
     ) -> None:
         self._engine = engine
         self._reporter = reporter
@@ -105,6 +110,8 @@ class SessionEvents:
         self._recent = recent
         self._session_id = session_id
         self._reconnect_grace = reconnect_grace
+        # Only to keep its password out of the reasons: the core's errors may quote the proxy.
+        self._proxy = proxy
         self._consumer = OrderedConsumer(session_id)
         self._status = SessionStatus.STARTING
         self._reported: tuple[SessionStatus, str | None] | None = None
@@ -119,6 +126,13 @@ class SessionEvents:
         self._offline_sync = False
         self._timers: list[asyncio.TimerHandle] = []
         self._watchdog: asyncio.TimerHandle | None = None
+        # Connected but silent: pinged, and started over if deaf (None: not watched).
+        self._silence = (
+            SilenceWatchdog(silence, live_client=self._connected_client, on_answer=self._on_ping_answer)
+            if silence is not None
+            else None
+        )
+        self._connection_serial = 0
 
     # -- what the engine reads ---------------------------------------------------------------
 
@@ -163,6 +177,7 @@ class SessionEvents:
     def begin_connection(self) -> asyncio.Future[ConnectionEnd]:
         """A new connection is about to start; the future says how it ended."""
         self._ending = asyncio.get_running_loop().create_future()
+        self._connection_serial += 1
         self._episode_connected = self._pairing = False
         self._qr_count = 0
         self._qr_ready.clear()
@@ -217,6 +232,8 @@ class SessionEvents:
         self._consumer.push("login", partial(self._handle_login_status, status))
 
     async def _on_event(self, _client: object, event: object) -> None:
+        if self._silence is not None and not isinstance(event, KeepAliveTimeout):
+            self._silence.heard()  # (a keep-alive timeout is the core saying WhatsApp is silent)
         self._consumer.push("event", partial(self._handle_event, event))
 
     async def _on_qr(self, _client: object, code: bytes) -> None:
@@ -237,6 +254,8 @@ class SessionEvents:
         jid: str | None = None,
     ) -> None:
         """Report a status once: the same status and reason again is not news."""
+        if reason is not None:
+            reason = redact(reason, self._proxy)
         if (status, reason) == self._reported and phone is None and jid is None:
             return
         self._status = status
@@ -276,6 +295,7 @@ class SessionEvents:
             if self._episode_connected and self._status == SessionStatus.RECONNECTING:
                 self._connected = True
                 self._cancel_watchdog()
+                self._watch_silence()
                 await self._enter(SessionStatus.CONNECTED, transition.reason)
             return
         self._connected = False
@@ -311,6 +331,7 @@ class SessionEvents:
         self._connected = self._episode_connected = self._ever_connected = True
         self._pairing = False
         self._qr_ready.clear()
+        self._watch_silence()
         await self._enter(SessionStatus.CONNECTED, reason, phone=self._account.phone, jid=self._account.jid)
 
     async def _handle_pair_status(self, event: Any) -> None:
@@ -392,6 +413,33 @@ class SessionEvents:
             timer.cancel()
         self._timers.clear()
         self._cancel_watchdog()
+        if self._silence is not None:
+            self._silence.stop()
+
+    # -- the silence watchdog: connected, but is anyone there? ---------------------------------
+
+    def _watch_silence(self) -> None:
+        if self._silence is not None:
+            self._silence.watch_connection(self._connection_serial)
+
+    def _connected_client(self) -> RelayClient | None:
+        return self._engine.client if self._connected and not self._over() else None
+
+    def _on_ping_answer(self, problem: str | None, serial: int) -> None:
+        self._consumer.push("watchdog", partial(self._handle_ping_answer, problem, serial))
+
+    async def _handle_ping_answer(self, problem: str | None, serial: int) -> None:
+        if self._silence is None or serial != self._connection_serial or not self._connected or self._over():
+            return  # that connection is gone already
+        if problem is None:
+            self._silence.heard()  # WhatsApp answered: quiet, not deaf
+            self._watch_silence()
+            return
+        reason = self._silence.watch.reason(problem)
+        log.warning("session %s: %s", self._session_id, reason)
+        self._connected = False
+        await self._enter(SessionStatus.RECONNECTING, reason)
+        self.end_connection(ConnectionEnd(EndKind.RESTART, reason, was_connected=True))
 
     async def _handle_watchdog(self) -> None:
         self._watchdog = None
