@@ -31,6 +31,7 @@ from relay.core.db import close_database, open_database
 from relay.core.redis import connect_redis
 from webhooks import worker as webhook_worker
 from webhooks.outbox import install as install_webhook_outbox
+from workers.engines.host.pool import close_engine_hosts
 from workers.supervisor import SessionSupervisor
 
 log = logging.getLogger("relay.worker")
@@ -89,6 +90,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         supervisor: SessionSupervisor | None = ctx.get("supervisor")
         if supervisor is not None:
             await supervisor.shutdown()
+        await close_engine_hosts()
         await webhook_worker.shutdown(ctx)
         redis = ctx.get("relay_redis")
         if redis is not None:

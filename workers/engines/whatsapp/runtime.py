@@ -42,7 +42,7 @@ def _import_neonize() -> Any:
 
 _aio_client = _import_neonize()
 
-from neonize._binder import gocode  # noqa: E402
+from neonize._binder import ProxySettings, gocode  # noqa: E402
 from neonize.aioze import events as neonize_events  # noqa: E402
 from neonize.aioze.client import ChatSettingsStore, ContactStore, NewAClient  # noqa: E402
 from neonize.proto.Neonize_pb2 import JID  # noqa: E402
@@ -155,8 +155,11 @@ class RelayClient(NewAClient):  # type: ignore[misc]  # neonize ships no types: 
             log.exception("session %s: login status callback failed", self.session_id)
 
 
-async def open_client(client: RelayClient) -> asyncio.Task[None]:
-    """Start the Go client; returns neonize's connect task (done when the client ends)."""
+async def open_client(client: RelayClient, *, proxy: str | None = None) -> asyncio.Task[None]:
+    """Start the Go client; returns neonize's connect task (done when the client ends).
+
+    ``proxy`` (``http://`` or ``socks5://``) is where the Go core dials WhatsApp through.
+    """
     bind_event_loop()
     async with _lifecycle_lock:
         stale = _live_clients.get(client.session_id)
@@ -164,7 +167,8 @@ async def open_client(client: RelayClient) -> asyncio.Task[None]:
             log.warning("session %s: stopping a stale client before connecting", client.session_id)
             await _stop_locked(stale)
         _live_clients[client.session_id] = client
-        task: asyncio.Task[None] = await client.connect()
+        settings = ProxySettings(proxy_address=proxy) if proxy else None
+        task: asyncio.Task[None] = await client.connect(settings)
         await asyncio.wait({task}, timeout=CONNECT_SETTLE_SECONDS)
         return task
 
