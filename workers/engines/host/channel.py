@@ -14,11 +14,13 @@ import contextlib
 import ctypes
 import itertools
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from relay.core.config import Settings
 from workers.engines.base import EngineContext, NotConnected
 from workers.engines.host import wire
 from workers.engines.host.constants import HELLO, HOST_EXIT_TIMEOUT, HOST_START_TIMEOUT
@@ -92,12 +94,19 @@ class HostChannel:
         self._read_task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, on_exit: Callable[[HostChannel, str], None]) -> HostChannel:
+    async def start(cls, settings: Settings, on_exit: Callable[[HostChannel, str], None]) -> HostChannel:
         """Start a host and wait for its hello; raises ``HostExited`` if it never says it."""
+        # The host reads its settings like any relay command; these two must be the worker's.
+        env = {
+            **os.environ,
+            "RELAY_DATA_DIR": str(settings.data_dir),
+            "RELAY_ENGINE_HOST_SESSIONS": str(settings.engine_host_sessions),
+        }
         process = await asyncio.create_subprocess_exec(
             *host_command(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            env=env,
             preexec_fn=_die_with_parent,
         )
         channel = cls(process, on_exit)

@@ -33,6 +33,7 @@ log = logging.getLogger("relay.engine_host")
 
 class EngineHostPool:
     def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self.sessions_per_host = max(1, settings.engine_host_sessions)
         self.max_connects = settings.engine_host_max_connects
         self.max_fds = settings.engine_host_max_fds
@@ -56,7 +57,7 @@ class EngineHostPool:
             host = self._with_room()
             if host is None:
                 await asyncio.sleep(self.crash_pause())
-                host = await HostChannel.start(self._host_exited)
+                host = await HostChannel.start(self._settings, self._host_exited)
                 self.started += 1
                 self.hosts.append(host)
                 self._ensure_monitor()
