@@ -139,7 +139,8 @@ async def test_a_killed_host_costs_each_of_its_sessions_a_reconnect_on_a_new_hos
         statuses = reporter.of("status")
         killed_at = next(i for i, s in enumerate(statuses) if s["reason"] == KILLED)
         # What the dead host reported came first; then the session starts again.
-        assert [s["status"] for s in statuses[: killed_at + 1]] == ["starting", "reconnecting", "reconnecting"]
+        before_the_kill = [s["status"] for s in statuses[: killed_at + 1]]
+        assert before_the_kill == ["starting", "reconnecting", "reconnecting"]
         assert statuses[killed_at + 1]["status"] == "starting"
     assert pool.crashed == 1 and pool.started == 2
 
@@ -186,7 +187,8 @@ async def test_a_host_past_its_connect_limit_is_retired_and_its_sessions_move(
         await wait_until(lambda: first not in engine_host_pids(os.getpid()), timeout=60)
         [second] = engine_host_pids(os.getpid())
         assert all(engine.host is not None and engine.host.pid == second for engine in sessions.engines[1:])
-        reason = next(s["reason"] for s in sessions.reporters[1].of("status") if "recycled" in (s["reason"] or ""))
+        reasons = [s["reason"] or "" for s in sessions.reporters[1].of("status")]
+        reason = next(reason for reason in reasons if "recycled" in reason)
         assert "4 connects into the Go core (limit 4)" in reason
         assert pool.retired == 1 and pool.crashed == 0
         await wait_until(lambda: proxy.connects >= 7, timeout=60)  # every moved session dialled again
@@ -195,7 +197,9 @@ async def test_a_host_past_its_connect_limit_is_retired_and_its_sessions_move(
         await pool.close()
 
 
-async def test_erasing_a_session_nobody_runs_goes_through_a_host(pool: EngineHostPool, tmp_path: Path) -> None:
+async def test_erasing_a_session_nobody_runs_goes_through_a_host(
+    pool: EngineHostPool, tmp_path: Path
+) -> None:
     context = make_context(tmp_path)
     store = tmp_path / "whatsapp" / f"{context.session_id}.db"
     store.parent.mkdir(parents=True)
