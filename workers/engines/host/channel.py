@@ -203,6 +203,8 @@ class HostChannel:
 
     def _dispatch(self, frame: Frame) -> None:
         kind = frame.get("type")
+        if "connects" in frame:
+            self.connects = int(frame["connects"])
         if kind == "reply":
             replied = self._pending.get(int(frame.get("id", 0)))
             if replied is not None and not replied.done():

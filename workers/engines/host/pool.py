@@ -68,6 +68,10 @@ class EngineHostPool:
         host.sessions.pop(session_id, None)
 
     def _with_room(self) -> HostChannel | None:
+        for host in self.hosts:
+            # Every report and reply carries the host's connect count: past the limit, no new session.
+            if not host.retiring and host.alive and host.connects >= self.max_connects:
+                self.retire(host, self._too_many_connects(host))
         usable = [
             h
             for h in self.hosts
@@ -115,7 +119,7 @@ class EngineHostPool:
             await host.refresh_stats()
         usage = process_usage(host.pid)
         if host.connects >= self.max_connects:
-            return f"{host.connects} connects into the Go core (limit {self.max_connects})"
+            return self._too_many_connects(host)
         if usage is None:
             return None
         if usage.fds >= self.max_fds:
@@ -123,6 +127,9 @@ class EngineHostPool:
         if usage.rss_bytes >= self.max_rss_bytes:
             return f"{usage.rss_bytes // 2**20} MB resident (limit {self.max_rss_bytes // 2**20} MB)"
         return None
+
+    def _too_many_connects(self, host: HostChannel) -> str:
+        return f"{host.connects} connects into the Go core (limit {self.max_connects})"
 
     def retire(self, host: HostChannel, why: str) -> None:
         """Take no new session on ``host``, move its sessions away one by one, then let it exit."""

@@ -99,6 +99,7 @@ class EngineHostServer:
             "method": str(method),
             "args": args,
             "connected": bool(engine is not None and engine.connected),
+            "connects": self.connects,
         }
         try:
             await self._writer.send(frame)
@@ -135,6 +136,7 @@ class EngineHostServer:
             reply.update(ok=False, error=wire.dump_error(exc))
         engine = self._engines.get(session_id)
         reply["connected"] = bool(engine is not None and engine.connected)
+        reply["connects"] = self.connects
         with contextlib.suppress(ConnectionError):
             await self._writer.send(reply)
 
