@@ -208,3 +208,29 @@ async def test_erasing_a_session_nobody_runs_goes_through_a_host(
     await engine.erase_credentials()
     assert not store.exists()
     assert len(pool.hosts) == 1 and not pool.hosts[0].sessions
+
+
+async def test_a_host_that_cannot_start_is_retried_with_growing_pauses_and_the_session_resumes(
+    proxy: RefusingProxy,
+    pool: EngineHostPool,
+    sessions: Sessions,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every new host dies before it is ready (as a broken install would): its interpreter exits at startup.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sitecustomize.py").write_text("import os\nos._exit(3)\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken))
+    sessions.start(1)
+    reporter = sessions.reporters[0]
+    failed = "engine host exited: exit code 3 before it was ready"
+    await reporter.wait_for(lambda r: any(s["reason"] == failed for s in r.of("status")), timeout=30)
+    await wait_until(lambda: pool.crashed >= 3, timeout=30)
+    assert pool.crash_pause() >= CRASH_DELAYS[2]  # paced, not a tight loop
+    # Reported once, however many hosts failed.
+    assert [s["reason"] for s in reporter.of("status")].count(failed) == 1
+
+    monkeypatch.delenv("PYTHONPATH")
+    await reporter.wait_for(dialled, timeout=60)
+    assert pool.started == 1 and engine_host_pids(os.getpid()) == [pool.hosts[0].pid]

@@ -31,6 +31,10 @@ from workers.engines.host.resources import process_usage
 log = logging.getLogger("relay.engine_host")
 
 
+class PoolClosed(HostExited):
+    """The worker is stopping: no host will carry the session any more."""
+
+
 class EngineHostPool:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -53,11 +57,16 @@ class EngineHostPool:
         """A host for the session (started if none has room); raises ``HostExited`` if none starts."""
         async with self._lock:
             if self._closed:
-                raise HostExited("the worker is stopping")
+                raise PoolClosed("the worker is stopping")
             host = self._with_room()
             if host is None:
                 await asyncio.sleep(self.crash_pause())
-                host = await HostChannel.start(self._settings, self._host_exited)
+                try:
+                    host = await HostChannel.start(self._settings, self._host_exited)
+                except HostExited:
+                    self.crashed += 1  # a host that cannot start backs off like one that died
+                    self._crashes.append(time.monotonic())
+                    raise
                 self.started += 1
                 self.hosts.append(host)
                 self._ensure_monitor()

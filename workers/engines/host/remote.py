@@ -33,7 +33,7 @@ from workers.engines.base import (
 from workers.engines.host import wire
 from workers.engines.host.channel import HostChannel, HostExited
 from workers.engines.host.framing import Frame
-from workers.engines.host.pool import EngineHostPool, engine_hosts
+from workers.engines.host.pool import EngineHostPool, PoolClosed, engine_hosts
 from workers.engines.host.wire import Op, ReportMethod
 
 log = logging.getLogger("relay.engine_host")
@@ -59,6 +59,7 @@ class RemoteEngine:
         self._finished = asyncio.Event()
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
+        self._last_status: tuple[SessionStatus, str | None] | None = None
         # Hosts this engine has run on (a new one after each crash or move).
         self.hosts_used = 0
 
@@ -69,6 +70,10 @@ class RemoteEngine:
     @property
     def host(self) -> HostChannel | None:
         return self._host
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     @property
     def connected(self) -> bool:
@@ -87,14 +92,20 @@ class RemoteEngine:
             while not self._stopping:
                 try:
                     host = await self._pool.attach(self.session_id, self)
+                except PoolClosed:
+                    return
                 except HostExited as exc:
                     await self._report_in_order(SessionStatus.RECONNECTING, exc.reason)
                     continue  # the pool waits longer before each new host while they keep dying
+                if self.stopping:  # stop() came while a host was being found
+                    self._pool.detach(host, self.session_id)
+                    return
                 self._host = host
                 self.hosts_used += 1
                 try:
-                    await host.call(Op.RUN, self.session_id, context=self._context)
+                    ended = await host.call(Op.RUN, self.session_id, context=self._context)
                 except HostExited as exc:
+                    self._moving = None
                     if not self._stopping:
                         await self._report_in_order(SessionStatus.RECONNECTING, exc.reason)
                     continue
@@ -102,9 +113,11 @@ class RemoteEngine:
                     self._connected = False
                     self._pool.detach(host, self.session_id)
                     self._host = None
-                if self._moving is None:
+                moving, self._moving = self._moving, None
+                # Only a run that was stopped to move goes on; one that ended by itself (logged
+                # out, failed, the QR window closed) ended for good, whatever a move wanted.
+                if moving is None or not (ended or {}).get("stopped"):
                     return
-                self._moving = None  # stopped to move: resume on another host
         finally:
             await self._drain()
             self._running = False
@@ -162,6 +175,8 @@ class RemoteEngine:
         if host is not None:
             return await host.call(op, self.session_id, context=self._context, args=args)
         if not transient:
+            if self._running:
+                raise NotConnected("the session is not connected (its engine host is starting)")
             raise NotConnected("the session is not running")
         # Nobody runs the session (a logout or delete after it stopped): a host does it once.
         host = await self._pool.attach(self.session_id, self)
@@ -209,7 +224,10 @@ class RemoteEngine:
 
         async def job() -> None:
             try:
-                await self._reporter.status(status, reason)
+                # The same again (a host that keeps failing to start) is not news.
+                if self._last_status != (status, reason):
+                    self._last_status = (status, reason)
+                    await self._reporter.status(status, reason)
             finally:
                 if not done.done():
                     done.set_result(None)
@@ -235,6 +253,7 @@ class RemoteEngine:
             status = SessionStatus(args["status"])
             phone, jid = args.get("phone"), args.get("jid")
             await reporter.status(status, args.get("reason"), phone=phone, jid=jid)
+            self._last_status = (status, args.get("reason"))
             self._follow_account(status, phone, jid)
             return None
         if method == ReportMethod.QR:

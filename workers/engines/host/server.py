@@ -145,8 +145,7 @@ class EngineHostServer:
         if op == Op.STATS:
             return {"connects": self.connects, "sessions": len(self._engines)}
         if op == Op.RUN:
-            await self._run(session_id, wire.load_context(frame["context"]))
-            return None
+            return await self._run(session_id, wire.load_context(frame["context"]))
         engine = self._engines.get(session_id)
         if op == Op.STOP:
             if engine is not None:
@@ -181,7 +180,8 @@ class EngineHostServer:
 
         return self._engine_class(context, HostReporter(self, context.session_id), connector=connect)
 
-    async def _run(self, session_id: str, context: EngineContext) -> None:
+    async def _run(self, session_id: str, context: EngineContext) -> dict[str, bool]:
+        """Run the session until it stops or ends; says which (a stopped session may move on)."""
         if session_id in self._engines:
             raise EngineError("the session already runs in this engine host")
         engine = self._new_engine(context)
@@ -191,6 +191,7 @@ class EngineHostServer:
         finally:
             if self._engines.get(session_id) is engine:
                 del self._engines[session_id]
+        return {"stopped": bool(engine.stopping)}
 
     async def stop_all(self) -> None:
         """The worker is gone: stop every client (one at a time: the core's maps have no locks)."""
