@@ -36,7 +36,8 @@ from workers.supervisor import SessionSupervisor
 
 log = logging.getLogger("relay.worker")
 
-# Threads beyond one per session: neonize holds one default-executor thread per live session.
+# Threads beyond one per session (WhatsApp clients hold theirs in their engine hosts now; the
+# headroom stays for the sandbox and the database calls).
 EXECUTOR_HEADROOM = 32
 # While Redis is away, arq's poll loop (and a worker starting without Redis) retries after these pauses.
 REDIS_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
