@@ -92,6 +92,7 @@ class HostChannel:
         self.exit_reason: str | None = None
         self.exited = asyncio.Event()
         self._read_task: asyncio.Task[None] | None = None
+        self._acking: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def start(cls, settings: Settings, on_exit: Callable[[HostChannel, str], None]) -> HostChannel:
@@ -215,7 +216,9 @@ class HostChannel:
             if link is None:
                 # Nobody listens (the session left): answer so the host's engine is not stuck.
                 log.warning("engine host %d: report for %s, no longer carried", self.pid, session_id)
-                asyncio.get_running_loop().create_task(self.ack(session_id, int(frame.get("seq", 0))))
+                task = asyncio.get_running_loop().create_task(self.ack(session_id, int(frame.get("seq", 0))))
+                self._acking.add(task)
+                task.add_done_callback(self._acking.discard)
             else:
                 link.on_report(self, frame)
         else:

@@ -109,7 +109,12 @@ class EngineHostServer:
 
     def _on_ack(self, frame: Frame) -> None:
         acked = self._acks.get((str(frame.get("session")), int(frame.get("seq", 0))))
-        if acked is not None and not acked.done():
+        if acked is None or acked.done():
+            return
+        if frame.get("error"):
+            # The worker's reporter failed: the engine sees it fail, as it would in process.
+            acked.set_exception(EngineError(f"the worker could not take the report: {frame['error']}"))
+        else:
             acked.set_result(frame.get("result"))
 
     # -- calls (worker → host) ---------------------------------------------------------------
