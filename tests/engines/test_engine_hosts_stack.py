@@ -17,6 +17,8 @@ from tests.engines.refusing_proxy import RefusingProxy, refusing_proxy
 from tests.helpers import wait_until
 from tests.sessions import connected_sandbox_session, events_of, session_status, wait_for_status
 from tests.test_relay_up import RelayUp, relay_up  # noqa: F401  # the fixture, used by name
+from tests.webhooks.conftest import create_endpoint
+from tests.webhooks.receiver import Receiver
 from workers.engines.host.constants import PROXY_ENV
 
 pytestmark = pytest.mark.timeout(300)
@@ -64,11 +66,19 @@ async def test_killing_every_engine_host_leaves_the_worker_and_its_sandbox_sessi
     async with refusing_proxy() as proxy:
         # A minute-long lease: sessions that dial again within seconds did not wait for one.
         relay_up.settings.update(
-            {PROXY_ENV: proxy.url, "RELAY_ENGINE_HOST_SESSIONS": "2", "RELAY_LEASE_TTL": "60"}
+            {
+                PROXY_ENV: proxy.url,
+                "RELAY_ENGINE_HOST_SESSIONS": "2",
+                "RELAY_LEASE_TTL": "60",
+                "RELAY_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on loopback
+            }
         )
         relay_up.start()
+        receiver = Receiver()
+        await receiver.start()
         async with tenant_client(relay_up) as client:
             sandbox = await connected_sandbox_session(client)
+            await create_endpoint(client, receiver.url("hook"), session_ids=[sandbox["id"]])
             ids = await start_whatsapp_sessions(client, 3)
             await wait_until(lambda: all_dialled(client, ids), timeout=60, what="three refused dials")
             worker = relay_up.role_pid("worker")
@@ -106,6 +116,13 @@ async def test_killing_every_engine_host_leaves_the_worker_and_its_sandbox_sessi
                 return any(e["data"]["text"] == "still here" for e in events)
 
             await wait_until(received, timeout=20, what="the sandbox message in the ledger")
+
+            # And the worker's webhook delivery carried on: the message reaches the endpoint.
+            async def delivered() -> bool:
+                return any(b"still here" in hit.body for hit in receiver.at("hook"))
+
+            await wait_until(delivered, timeout=20, what="the webhook with the sandbox message")
+        await receiver.stop()
         assert relay_up.stop() == 0
 
 
