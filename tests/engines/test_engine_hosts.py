@@ -117,19 +117,22 @@ async def test_a_whatsapp_session_runs_in_an_engine_host_that_dials_whatsapp(
     assert engine_host_pids(os.getpid()) == []
 
 
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGABRT], ids=["SIGKILL", "SIGABRT"])
 async def test_a_killed_host_costs_each_of_its_sessions_a_reconnect_on_a_new_host(
-    proxy: RefusingProxy, pool: EngineHostPool, sessions: Sessions
+    proxy: RefusingProxy, pool: EngineHostPool, sessions: Sessions, sig: signal.Signals
 ) -> None:
+    # SIGABRT is how a Go `fatal error` ends a process that loaded the core through cgo.
+    killed = f"engine host exited: signal {sig.name}"
     sessions.start(3)
     for reporter in sessions.reporters:
         await reporter.wait_for(dialled, timeout=60)
     [first] = engine_host_pids(os.getpid())
     dials = proxy.connects
 
-    os.kill(first, signal.SIGKILL)
+    os.kill(first, sig)
 
     for reporter in sessions.reporters:
-        await reporter.wait_for(lambda r: any(s["reason"] == KILLED for s in r.of("status")), timeout=10)
+        await reporter.wait_for(lambda r: any(s["reason"] == killed for s in r.of("status")), timeout=10)
     # Each resumes on a new host at once and dials again (the first replacement has no pause).
     await wait_until(lambda: proxy.connects >= dials + 3, timeout=30)
     [second] = engine_host_pids(os.getpid())
@@ -137,7 +140,7 @@ async def test_a_killed_host_costs_each_of_its_sessions_a_reconnect_on_a_new_hos
     assert all(engine.host is not None and engine.host.pid == second for engine in sessions.engines)
     for reporter in sessions.reporters:
         statuses = reporter.of("status")
-        killed_at = next(i for i, s in enumerate(statuses) if s["reason"] == KILLED)
+        killed_at = next(i for i, s in enumerate(statuses) if s["reason"] == killed)
         # What the dead host reported came first; then the session starts again.
         before_the_kill = [s["status"] for s in statuses[: killed_at + 1]]
         assert before_the_kill == ["starting", "reconnecting", "reconnecting"]
@@ -236,3 +239,23 @@ async def test_a_host_that_cannot_start_is_retried_with_growing_pauses_and_the_s
     monkeypatch.delenv("PYTHONPATH")
     await reporter.wait_for(dialled, timeout=60)
     assert pool.started == 1 and engine_host_pids(os.getpid()) == [pool.hosts[0].pid]
+
+
+async def test_forty_sessions_starting_and_stopping_at_once_cannot_take_the_worker_down(
+    proxy: RefusingProxy, tmp_path: Path
+) -> None:
+    # The crowd that once aborted a whole process in the Go core: now a host would die instead.
+    pool = EngineHostPool(make_settings(tmp_path, engine_host_sessions=20))
+    sessions = Sessions(pool, tmp_path)
+    try:
+        sessions.start(40)
+        for reporter in sessions.reporters:
+            await reporter.wait_for(dialled, timeout=90)
+        assert len(engine_host_pids(os.getpid())) == 2
+        await asyncio.gather(*(engine.stop() for engine in sessions.engines))
+        await asyncio.wait_for(asyncio.gather(*sessions.tasks), 60)
+        # Whatever a host went through, every session ended stopped, and this process lives on.
+        assert all(not engine.connected and engine.host is None for engine in sessions.engines)
+    finally:
+        await sessions.stop()
+        await pool.close()
