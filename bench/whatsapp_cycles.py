@@ -10,7 +10,8 @@ start → one call into the Go core → refused dial → ``reconnecting`` → st
 2. **in process** (the baseline, Relay before engine hosts): ``WhatsAppEngine`` s in
    this process, the same churn; fds and RSS of this process.
 3. **memory**: RSS of an empty host, and per started client while 50 clients are
-   held mid-dial (a proxy that accepts CONNECT and never answers).
+   held mid-dial (a proxy that accepts CONNECT and never answers);
+4. **round trip**: one call answered by an idle host, what each report adds before its ack.
 
     python bench/whatsapp_cycles.py [--runs 3] [--cycles 1000] [--baseline-cycles 300] [--parallel 10]
 """
@@ -40,6 +41,7 @@ from workers.engines.host.constants import PROXY_ENV
 from workers.engines.host.pool import EngineHostPool
 from workers.engines.host.remote import RemoteEngine
 from workers.engines.host.resources import process_usage
+from workers.engines.host.wire import Op
 
 
 class Reporter:
@@ -251,6 +253,22 @@ async def memory(data_dir: Path, clients: int) -> tuple[float, float]:
     return empty.rss_bytes / 2**20, (full.rss_bytes - empty.rss_bytes) / 2**20 / clients
 
 
+async def round_trip(data_dir: Path, calls: int = 2000) -> tuple[float, float]:
+    """(median, p99) µs of one call answered by an idle host: what each report adds before its ack."""
+    pool = EngineHostPool(settings(data_dir))
+    try:
+        host = await pool.attach("empty", _Nobody())
+        times = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            await host.call(Op.STATS)
+            times.append(time.perf_counter() - started)
+    finally:
+        await pool.close()
+    times.sort()
+    return statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6
+
+
 def show(title: str, result: dict[str, Any]) -> tuple[int, float]:
     rows = result["rows"]
     print(f"\n{title}: {rows[-1][0]} lifecycles in {result['elapsed']:.1f}s")
@@ -273,12 +291,16 @@ async def main(runs: int, cycles: int, baseline_cycles: int, parallel: int) -> N
     print(f"{datetime.now():%Y-%m-%d %H:%M}  {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
     hosts: list[tuple[int, float]] = []
     empties, per_client = [], []
+    trips: list[tuple[float, float]] = []
     async with Proxy(refuse=True).running() as refusing:
         for run in range(runs):
             with tempfile.TemporaryDirectory() as tmp:
                 os.environ[PROXY_ENV] = refusing.url
                 result = await run_hosts(Path(tmp), cycles, parallel)
                 hosts.append(show(f"run {run + 1}, engine hosts", result))
+                rtt = await round_trip(Path(tmp))
+                trips.append(rtt)
+                print(f"pipe round trip: median {rtt[0]:.0f} µs, p99 {rtt[1]:.0f} µs")
                 empty, client = await memory(Path(tmp), 50)
                 empties.append(empty)
                 per_client.append(client)
@@ -306,6 +328,10 @@ async def main(runs: int, cycles: int, baseline_cycles: int, parallel: int) -> N
     print(
         f"empty host {statistics.median(empties):.0f} MB, "
         f"{statistics.median(per_client):.2f} MB per started client (medians)"
+    )
+    print(
+        f"pipe round trip: median {statistics.median(t[0] for t in trips):.0f} µs, "
+        f"p99 {statistics.median(t[1] for t in trips):.0f} µs (medians)"
     )
 
 
