@@ -1,22 +1,34 @@
-"""100 start/stop cycles of the real WhatsApp engine against the real Go core, offline.
+"""WhatsApp client lifecycles against the real Go core, offline: engine hosts vs the core in process.
 
-Each cycle: run() → the core fails to dial → ``reconnecting`` → stop() → run() returns.
-Prints Python threads, OS threads, RSS and open file descriptors before and after, and
-(with ``--minute``) how many connect attempts one offline session makes in 60 s with the
-default reconnect policy.
+Every client really dials: neonize goes through a loopback HTTP proxy that records
+``CONNECT web.whatsapp.com:443`` and refuses it, so each lifecycle is
+start → one call into the Go core → refused dial → ``reconnecting`` → stop.
 
-    python bench/whatsapp_cycles.py [--cycles 100] [--minute]
+1. **hosts** (what Relay does): ``RemoteEngine`` s on an ``EngineHostPool`` with the
+   default limits, this process acting as the worker; open fds and RSS of the whole
+   tree (this process and its ``relay engine-host`` children) every 100 lifecycles.
+2. **in process** (the baseline, Relay before engine hosts): ``WhatsAppEngine`` s in
+   this process, the same churn; fds and RSS of this process.
+3. **memory**: RSS of an empty host, and per started client while 50 clients are
+   held mid-dial (a proxy that accepts CONNECT and never answers);
+4. **round trip**: one call answered by an idle host, what each report adds before its ack.
+
+    python bench/whatsapp_cycles.py [--runs 3] [--cycles 1000] [--baseline-cycles 300] [--parallel 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import signal
+import statistics
+import sys
 import tempfile
-import threading
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -24,17 +36,21 @@ from typing import Any
 
 from relay.core.config import Settings
 from workers.engines.base import EngineContext
-from workers.engines.whatsapp import WhatsAppEngine
-from workers.engines.whatsapp.backoff import ReconnectPolicy
+from workers.engines.host.channel import HostChannel
+from workers.engines.host.constants import PROXY_ENV
+from workers.engines.host.pool import EngineHostPool
+from workers.engines.host.remote import RemoteEngine
+from workers.engines.host.resources import process_usage
+from workers.engines.host.wire import Op
 
 
 class Reporter:
     def __init__(self) -> None:
-        self.statuses: list[tuple[str, str | None]] = []
+        self.statuses: list[str] = []
         self.changed = asyncio.Event()
 
     async def status(self, status: str, reason: str | None = None, **_: Any) -> None:
-        self.statuses.append((status, reason))
+        self.statuses.append(str(status))
         self.changed.set()
 
     async def qr(self, code: str, expires_at: datetime) -> None: ...
@@ -45,82 +61,287 @@ class Reporter:
 
     async def message_ack(self, data: dict[str, Any]) -> None: ...
 
+    async def flush(self) -> bool:
+        return True
 
-def proc_status(field: str) -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
-
-
-def snapshot() -> dict[str, int]:
-    return {
-        "python_threads": threading.active_count(),
-        "os_threads": proc_status("Threads"),
-        "rss_kib": proc_status("VmRSS"),
-        "open_fds": len(os.listdir("/proc/self/fd")),
-    }
+    async def wait_for(self, status: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while status not in self.statuses:
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), max(0.01, deadline - time.monotonic()))
 
 
-def context(data_dir: Path) -> EngineContext:
-    settings = Settings(
-        data_dir=data_dir, database_url="sqlite://:memory:", redis_url=None, jwt_secret="x" * 48
+class Proxy:
+    """Answers CONNECT with 502 (``refuse``) or never (``hold``), counting the requests."""
+
+    def __init__(self, refuse: bool) -> None:
+        self.refuse = refuse
+        self.connects = 0
+        self.counted = asyncio.Event()
+        self._held: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+        self.url = ""
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            line = await reader.readline()
+            if line.startswith(b"CONNECT web.whatsapp.com:443"):
+                self.connects += 1
+                self.counted.set()
+            if not self.refuse:
+                self._held.append(writer)
+                return
+            writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    async def wait_for(self, connects: int) -> None:
+        while self.connects < connects:
+            self.counted.clear()
+            await asyncio.wait_for(self.counted.wait(), 60)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Proxy]:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        try:
+            yield self
+        finally:
+            for writer in self._held:
+                writer.close()
+            self._server.close()
+
+
+def settings(data_dir: Path, **overrides: Any) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url="sqlite://:memory:",
+        redis_url=None,
+        jwt_secret="x" * 48,
+        **overrides,
     )
+
+
+def context(base: Settings) -> EngineContext:
     return EngineContext(
-        session_id="bench_" + uuid.uuid4().hex[:8],
+        session_id="bench_" + uuid.uuid4().hex[:10],
         tenant_id="bench",
         name="bench",
         phone=None,
         jid=None,
-        data_dir=data_dir,
-        settings=settings,
+        data_dir=base.data_dir,
+        settings=base,
     )
 
 
-async def cycle(data_dir: Path, policy: ReconnectPolicy) -> None:
-    reporter = Reporter()
-    engine = WhatsAppEngine(context(data_dir), reporter, policy=policy)
-    task = asyncio.create_task(engine.run())
-    while not any(status == "reconnecting" for status, _ in reporter.statuses):
-        reporter.changed.clear()
-        await asyncio.wait_for(reporter.changed.wait(), 10)
-    await engine.stop()
-    await asyncio.wait_for(task, 10)
+def tree(hosts: list[HostChannel]) -> tuple[int, float]:
+    """Open fds and RSS (MB) of this process and the hosts."""
+    fds, rss = 0, 0
+    for pid in [os.getpid(), *(host.pid for host in hosts)]:
+        usage = process_usage(pid)
+        if usage is not None:
+            fds += usage.fds
+            rss += usage.rss_bytes
+    return fds, rss / 2**20
 
 
-async def attempts_in_a_minute(data_dir: Path) -> tuple[int, int]:
-    engine = WhatsAppEngine(context(data_dir), Reporter())
-    task = asyncio.create_task(engine.run())
-    await asyncio.sleep(60)
-    await engine.stop()
-    await task
-    return engine.connect_attempts, engine.core_attempts
+async def churn(cycles: int, parallel: int, make_engine: Callable[[Reporter], Any], sample: Any) -> None:
+    """``cycles`` lifecycles, ``parallel`` at a time; ``sample(done)`` after every 100."""
+    done = 0
+
+    async def one() -> None:
+        nonlocal done
+        reporter = Reporter()
+        engine = make_engine(reporter)
+        task = asyncio.create_task(engine.run())
+        await reporter.wait_for("reconnecting")
+        await engine.stop()
+        await asyncio.wait_for(task, 60)
+        done += 1
+        if done % 100 == 0:
+            sample(done)
+
+    async def lane(count: int) -> None:
+        for _ in range(count):
+            await one()
+
+    share, rest = divmod(cycles, parallel)
+    await asyncio.gather(*(lane(share + (1 if i < rest else 0)) for i in range(parallel)))
+    if done % 100:
+        sample(done)
 
 
-async def main(cycles: int, minute: bool) -> None:
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
-    policy = ReconnectPolicy(preflight=False)  # every cycle really calls into the Go core
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        await cycle(data_dir, policy)  # warm-up: executor thread, Go runtime threads
-        before = snapshot()
+async def run_hosts(data_dir: Path, cycles: int, parallel: int) -> dict[str, Any]:
+    base = settings(data_dir)
+    pool = EngineHostPool(base)
+    rows: list[tuple[int, int, float, int]] = []
+    try:
+        # Warm up: one host started, its pools at their high-water mark.
+        await churn(parallel, parallel, lambda r: RemoteEngine(context(base), r, pool=pool), lambda _: None)
+        fds0, rss0 = tree(pool.hosts)
+        rows.append((0, fds0, rss0, len(pool.hosts)))
         started = time.monotonic()
-        for _ in range(cycles):
-            await cycle(data_dir, policy)
+        await churn(
+            cycles,
+            parallel,
+            lambda r: RemoteEngine(context(base), r, pool=pool),
+            lambda n: rows.append((n, *tree(pool.hosts), len(pool.hosts))),
+        )
         elapsed = time.monotonic() - started
-        after = snapshot()
-        print(f"{cycles} start/stop cycles in {elapsed:.1f}s ({elapsed / cycles * 1000:.0f} ms each)")
-        print(f"{'':16}{'before':>10}{'after':>10}{'delta':>10}")
-        for key in before:
-            print(f"{key:16}{before[key]:>10}{after[key]:>10}{after[key] - before[key]:>+10}")
-        if minute:
-            tries, core = await attempts_in_a_minute(data_dir)
-            print(f"default policy, 60 s offline: {tries} connect attempts, {core} of them into the Go core")
+        return {"rows": rows, "elapsed": elapsed, "retired": pool.retired, "started": pool.started}
+    finally:
+        await pool.close()
+
+
+async def run_in_process(data_dir: Path, cycles: int, parallel: int, proxy: str) -> dict[str, Any]:
+    from workers.engines.whatsapp import WhatsAppEngine
+    from workers.engines.whatsapp.backoff import ReconnectPolicy
+    from workers.engines.whatsapp.runtime import open_client
+
+    base = settings(data_dir)
+    policy = ReconnectPolicy(initial=3600, preflight=False)
+
+    async def through_proxy(client: Any) -> asyncio.Future[None]:
+        return await open_client(client, proxy=proxy)
+
+    def engine(reporter: Reporter) -> Any:
+        return WhatsAppEngine(context(base), reporter, policy=policy, connector=through_proxy)
+
+    rows: list[tuple[int, int, float, int]] = []
+    await churn(parallel, parallel, engine, lambda _: None)
+    rows.append((0, *tree([]), 0))
+    started = time.monotonic()
+    await churn(cycles, parallel, engine, lambda n: rows.append((n, *tree([]), 0)))
+    return {"rows": rows, "elapsed": time.monotonic() - started}
+
+
+class _Nobody:
+    """A placeholder session that only starts a host (nothing is ever reported to it)."""
+
+    def on_report(self, host: HostChannel, frame: dict[str, Any]) -> None: ...
+
+    def on_connected(self, host: HostChannel, connected: bool) -> None: ...
+
+    async def move(self, host: HostChannel, why: str) -> None: ...
+
+
+async def memory(data_dir: Path, clients: int) -> tuple[float, float]:
+    """(RSS MB of an empty host, RSS MB per client held mid-dial)."""
+    base = settings(data_dir, engine_host_sessions=clients + 1)
+    pool = EngineHostPool(base)
+    async with Proxy(refuse=False).running() as holding:
+        os.environ[PROXY_ENV] = holding.url
+        try:
+            host = await pool.attach("empty", _Nobody())  # neonize and the Go runtime loaded, no client
+            pool.detach(host, "empty")
+            await asyncio.sleep(2)
+            empty = process_usage(host.pid)
+            engines = [RemoteEngine(context(base), Reporter(), pool=pool) for _ in range(clients)]
+            tasks = [asyncio.create_task(engine.run()) for engine in engines]
+            await holding.wait_for(clients)
+            await asyncio.sleep(2)
+            full = process_usage(host.pid)
+            # A client stuck mid-dial takes a minute to stop (the Go core waits for the dial):
+            # the bench ends the host instead.
+            stops = [asyncio.create_task(engine.stop()) for engine in engines]
+            await asyncio.sleep(0.2)
+            os.kill(host.pid, signal.SIGKILL)
+            await asyncio.gather(*stops, *tasks)
+        finally:
+            await pool.close()
+    assert empty is not None and full is not None
+    return empty.rss_bytes / 2**20, (full.rss_bytes - empty.rss_bytes) / 2**20 / clients
+
+
+async def round_trip(data_dir: Path, calls: int = 2000) -> tuple[float, float]:
+    """(median, p99) µs of one call answered by an idle host: what each report adds before its ack."""
+    pool = EngineHostPool(settings(data_dir))
+    try:
+        host = await pool.attach("empty", _Nobody())
+        times = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            await host.call(Op.STATS)
+            times.append(time.perf_counter() - started)
+    finally:
+        await pool.close()
+    times.sort()
+    return statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6
+
+
+def show(title: str, result: dict[str, Any]) -> tuple[int, float]:
+    rows = result["rows"]
+    print(f"\n{title}: {rows[-1][0]} lifecycles in {result['elapsed']:.1f}s")
+    print(f"{'lifecycles':>10}{'open fds':>10}{'RSS MB':>9}{'hosts':>7}")
+    for done, fds, rss, hosts in rows:
+        print(f"{done:>10}{fds:>10}{rss:>9.0f}{hosts:>7}")
+    # Through hosts the curve is a sawtooth (a host is replaced every few hundred connects):
+    # its peak is what a machine must have room for.
+    peak = max(r[1] for r in rows) - rows[0][1], max(r[2] for r in rows) - rows[0][2]
+    end = rows[-1][1] - rows[0][1], rows[-1][2] - rows[0][2]
+    print(
+        f"growth at the end: {end[0]:+d} fds, {end[1]:+.0f} MB; "
+        f"at the peak: {peak[0]:+d} fds, {peak[1]:+.0f} MB"
+    )
+    return peak
+
+
+async def main(runs: int, cycles: int, baseline_cycles: int, parallel: int) -> None:
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=parallel + 32))
+    print(f"{datetime.now():%Y-%m-%d %H:%M}  {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+    hosts: list[tuple[int, float]] = []
+    empties, per_client = [], []
+    trips: list[tuple[float, float]] = []
+    async with Proxy(refuse=True).running() as refusing:
+        for run in range(runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                os.environ[PROXY_ENV] = refusing.url
+                result = await run_hosts(Path(tmp), cycles, parallel)
+                hosts.append(show(f"run {run + 1}, engine hosts", result))
+                rtt = await round_trip(Path(tmp))
+                trips.append(rtt)
+                print(f"pipe round trip: median {rtt[0]:.0f} µs, p99 {rtt[1]:.0f} µs")
+                empty, client = await memory(Path(tmp), 50)
+                empties.append(empty)
+                per_client.append(client)
+                print(f"empty host {empty:.0f} MB; {client:.2f} MB per client held mid-dial (50 clients)")
+        # Last: the in-process baseline leaks into this very process.
+        with tempfile.TemporaryDirectory() as tmp:
+            base_growth = show(
+                "baseline, Go core in process",
+                await run_in_process(Path(tmp), baseline_cycles, parallel, refusing.url),
+            )
+    fds = statistics.median(g[0] for g in hosts)
+    rss = statistics.median(g[1] for g in hosts)
+    per_fds = base_growth[0] / baseline_cycles
+    per_mb = base_growth[1] / baseline_cycles
+    print(
+        f"\nmedians of {runs} runs, {cycles} lifecycles through hosts, "
+        f"peak growth: {fds:+.0f} fds, {rss:+.0f} MB"
+    )
+    print(
+        f"baseline in process: {per_fds:.2f} fds and {per_mb * 1024:.0f} KB per lifecycle, i.e. at "
+        f"{cycles} lifecycles {per_fds * cycles:+.0f} fds, {per_mb * cycles:+.0f} MB "
+        f"({per_fds * cycles / max(fds, 1):.1f}x the fds, {per_mb * cycles / max(rss, 1):.1f}x the MB "
+        "of the hosts' peak)"
+    )
+    print(
+        f"empty host {statistics.median(empties):.0f} MB, "
+        f"{statistics.median(per_client):.2f} MB per started client (medians)"
+    )
+    print(
+        f"pipe round trip: median {statistics.median(t[0] for t in trips):.0f} µs, "
+        f"p99 {statistics.median(t[1] for t in trips):.0f} µs (medians)"
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--cycles", type=int, default=100)
-    parser.add_argument("--minute", action="store_true", help="also count attempts in 60 s offline")
-    arguments = parser.parse_args()
-    asyncio.run(main(arguments.cycles, arguments.minute))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cycles", type=int, default=1000)
+    parser.add_argument("--baseline-cycles", type=int, default=300)
+    parser.add_argument("--parallel", type=int, default=10)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.runs, args.cycles, args.baseline_cycles, args.parallel)))

@@ -31,11 +31,13 @@ from relay.core.db import close_database, open_database
 from relay.core.redis import connect_redis
 from webhooks import worker as webhook_worker
 from webhooks.outbox import install as install_webhook_outbox
+from workers.engines.host.pool import close_engine_hosts
 from workers.supervisor import SessionSupervisor
 
 log = logging.getLogger("relay.worker")
 
-# Threads beyond one per session: neonize holds one default-executor thread per live session.
+# Threads beyond one per session (WhatsApp clients hold theirs in their engine hosts now; the
+# headroom stays for the sandbox and the database calls).
 EXECUTOR_HEADROOM = 32
 # While Redis is away, arq's poll loop (and a worker starting without Redis) retries after these pauses.
 REDIS_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
@@ -89,6 +91,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         supervisor: SessionSupervisor | None = ctx.get("supervisor")
         if supervisor is not None:
             await supervisor.shutdown()
+        await close_engine_hosts()
         await webhook_worker.shutdown(ctx)
         redis = ctx.get("relay_redis")
         if redis is not None:

@@ -72,6 +72,14 @@ def cmd_worker(settings: Settings) -> int:
     return 0
 
 
+def cmd_engine_host(settings: Settings) -> int:
+    """A child of a worker: runs its WhatsApp clients, driven over stdin/stdout (never by hand)."""
+    from workers.engines.host.server import run_engine_host
+
+    run_engine_host(settings.engine_host_sessions)
+    return 0
+
+
 def _spawn(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     from relay.cli.launch import relay_command
     from relay.cli.processes import terminate_with_parent
@@ -158,6 +166,7 @@ COMMANDS = {
     "worker": cmd_worker,
     "migrate": cmd_migrate,
     "rotate-key": cmd_rotate_key,
+    "engine-host": cmd_engine_host,
 }
 
 

@@ -136,6 +136,12 @@ class Settings:
     # A connected WhatsApp session that hears nothing this long is pinged, and reconnected if deaf.
     whatsapp_silence: float = _setting("RELAY_WHATSAPP_SILENCE_SECONDS", 600.0, _float)
     lease_ttl: float = _setting("RELAY_LEASE_TTL", 15.0, _float)
+    # WhatsApp clients run in engine host processes (docs/whatsapp-engine.md, "Engine hosts"):
+    # how many per host, and the limits past which a host is retired and replaced.
+    engine_host_sessions: int = _setting("RELAY_ENGINE_HOST_SESSIONS", 50, _int)
+    engine_host_max_connects: int = _setting("RELAY_ENGINE_HOST_MAX_CONNECTS", 300, _int)
+    engine_host_max_fds: int = _setting("RELAY_ENGINE_HOST_MAX_FDS", 768, _int)
+    engine_host_max_rss_mb: int = _setting("RELAY_ENGINE_HOST_MAX_RSS_MB", 1024, _int)
     # Not in SPEC's table but named here so operators can tune them.
     max_body_bytes: int = _setting("RELAY_MAX_BODY_BYTES", 1024 * 1024, _int)
     send_wait: float = _setting("RELAY_SEND_WAIT", 5.0, _float)
@@ -174,6 +180,8 @@ class Settings:
             raise ConfigError("RELAY_WORKER_CAPACITY must be at least 1")
         if settings.ws_send_buffer < 1:
             raise ConfigError("RELAY_WS_SEND_BUFFER must be at least 1")
+        if settings.engine_host_sessions < 1:
+            raise ConfigError("RELAY_ENGINE_HOST_SESSIONS must be at least 1")
         if settings.lease_ttl < 1:
             raise ConfigError("RELAY_LEASE_TTL must be at least 1 second")
         return settings

@@ -128,13 +128,17 @@ class Engine(Protocol):
 
 
 def create_engine(engine: str, context: EngineContext, reporter: EngineReporter) -> Engine:
-    """Engines are imported lazily: the sandbox must work where neonize cannot load."""
+    """The sandbox runs in the worker; a WhatsApp session's Go client runs in an engine host.
+
+    Engines are imported lazily: the sandbox must work where neonize cannot load, and the
+    worker itself never loads neonize (workers/engines/host).
+    """
     if engine == EngineKind.SANDBOX:
         from workers.engines.sandbox import SandboxEngine
 
         return SandboxEngine(context, reporter)
     if engine == EngineKind.WHATSAPP:
-        from workers.engines.whatsapp import WhatsAppEngine
+        from workers.engines.host import RemoteEngine
 
-        return WhatsAppEngine(context, reporter)
+        return RemoteEngine(context, reporter)
     raise ValueError(f"unknown engine {engine!r}")

@@ -157,8 +157,12 @@ class RelayClient(NewAClient):  # type: ignore[misc]  # neonize ships no types: 
             log.exception("session %s: login status callback failed", self.session_id)
 
 
-async def open_client(client: RelayClient) -> asyncio.Task[None]:
-    """Start the Go client; returns neonize's connect task (done when the client ends)."""
+async def open_client(client: RelayClient, *, proxy: str | None = None) -> asyncio.Task[None]:
+    """Start the Go client; returns neonize's connect task (done when the client ends).
+
+    ``proxy`` (``http://`` or ``socks5://``) is where the Go core dials WhatsApp through; without it,
+    the session's own proxy (``client.proxy``), if any.
+    """
     bind_event_loop()
     async with _lifecycle_lock:
         stale = _live_clients.get(client.session_id)
@@ -166,8 +170,9 @@ async def open_client(client: RelayClient) -> asyncio.Task[None]:
             log.warning("session %s: stopping a stale client before connecting", client.session_id)
             await _stop_locked(stale)
         _live_clients[client.session_id] = client
-        # The Go core dials WhatsApp (and media) through the session's proxy: CONNECT web.whatsapp.com:443.
-        settings = ProxySettings(proxy_address=client.proxy) if client.proxy else None
+        # The Go core dials WhatsApp (and media) through the proxy: CONNECT web.whatsapp.com:443.
+        address = proxy or client.proxy
+        settings = ProxySettings(proxy_address=address) if address else None
         task: asyncio.Task[None] = await client.connect(settings)
         await asyncio.wait({task}, timeout=CONNECT_SETTLE_SECONDS)
         return task

@@ -1,0 +1,261 @@
+"""WhatsApp sessions driven through real `relay engine-host` processes, the test process as their worker.
+
+The Go core really dials: every client goes through a loopback proxy that records
+``CONNECT web.whatsapp.com:443`` and refuses it. Hosts are killed with real signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.engines.conftest import RecordingReporter, make_context, make_settings
+from tests.engines.processes import command_line, engine_host_pids
+from tests.engines.refusing_proxy import RefusingProxy, refusing_proxy
+from workers.engines.base import NotConnected, OutgoingMessage
+from workers.engines.host.constants import CRASH_DELAYS, PROXY_ENV
+from workers.engines.host.pool import EngineHostPool
+from workers.engines.host.remote import RemoteEngine
+
+pytestmark = pytest.mark.timeout(180)
+
+KILLED = "engine host exited: signal SIGKILL"
+
+
+@pytest.fixture
+async def proxy(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RefusingProxy]:
+    async with refusing_proxy() as running:
+        monkeypatch.setenv(PROXY_ENV, running.url)  # hosts inherit it when they start
+        yield running
+
+
+def dialled(reporter: RecordingReporter) -> bool:
+    """The Go core dialled through the proxy and reported the refusal."""
+    return any(
+        s["status"] == "reconnecting" and "Bad Gateway" in (s["reason"] or "") for s in reporter.of("status")
+    )
+
+
+class Sessions:
+    """Remote engines on one pool, each with its own recording reporter and run task."""
+
+    def __init__(self, pool: EngineHostPool, data_dir: Path) -> None:
+        self.pool = pool
+        self.data_dir = data_dir
+        self.engines: list[RemoteEngine] = []
+        self.reporters: list[RecordingReporter] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self, count: int) -> None:
+        for _ in range(count):
+            reporter = RecordingReporter()
+            engine = RemoteEngine(make_context(self.data_dir), reporter, pool=self.pool)
+            self.engines.append(engine)
+            self.reporters.append(reporter)
+            self.tasks.append(asyncio.create_task(engine.run()))
+
+    async def stop(self) -> None:
+        for engine in self.engines:
+            await engine.stop()
+        await asyncio.wait_for(asyncio.gather(*self.tasks), 60)
+
+
+@pytest.fixture
+async def pool(tmp_path: Path) -> AsyncIterator[EngineHostPool]:
+    hosts = EngineHostPool(make_settings(tmp_path, engine_host_sessions=5))
+    try:
+        yield hosts
+    finally:
+        await hosts.close()
+
+
+@pytest.fixture
+async def sessions(pool: EngineHostPool, tmp_path: Path) -> AsyncIterator[Sessions]:
+    running = Sessions(pool, tmp_path)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def wait_until(probe: Any, timeout: float = 30) -> None:
+    reporter = RecordingReporter()
+    await reporter.wait_for(lambda _: probe(), timeout=timeout)
+
+
+async def test_a_whatsapp_session_runs_in_an_engine_host_that_dials_whatsapp(
+    proxy: RefusingProxy, pool: EngineHostPool, sessions: Sessions
+) -> None:
+    sessions.start(1)
+    reporter = sessions.reporters[0]
+    await reporter.wait_for(dialled, timeout=60)
+    assert reporter.statuses() == ["starting", "reconnecting"]
+    assert proxy.requests[0].startswith("CONNECT web.whatsapp.com:443 HTTP/1.1")
+
+    # The client lives in a child that `ps` shows as `relay engine-host`, not in this process.
+    [host_pid] = engine_host_pids(os.getpid())
+    assert command_line(host_pid)[-4:] == ["-P", "-m", "relay", "engine-host"]
+    assert pool.hosts[0].pid == host_pid
+    engine = sessions.engines[0]
+    assert engine.host is not None and engine.host.pid == host_pid and not engine.connected
+
+    # The engine's errors cross the pipe with their class and their words.
+    with pytest.raises(NotConnected, match="needs a connection to WhatsApp"):
+        await engine.pair_phone("15550100001")
+    with pytest.raises(NotConnected, match="not connected"):
+        await engine.send(OutgoingMessage(id="msg_1", to="15550100002", type="text", payload={"text": "hi"}))
+
+    await sessions.stop()
+    assert engine.host is None
+    await pool.close()
+    assert engine_host_pids(os.getpid()) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGABRT], ids=["SIGKILL", "SIGABRT"])
+async def test_a_killed_host_costs_each_of_its_sessions_a_reconnect_on_a_new_host(
+    proxy: RefusingProxy, pool: EngineHostPool, sessions: Sessions, sig: signal.Signals
+) -> None:
+    # SIGABRT is how a Go `fatal error` ends a process that loaded the core through cgo.
+    killed = f"engine host exited: signal {sig.name}"
+    sessions.start(3)
+    for reporter in sessions.reporters:
+        await reporter.wait_for(dialled, timeout=60)
+    [first] = engine_host_pids(os.getpid())
+    dials = proxy.connects
+
+    os.kill(first, sig)
+
+    for reporter in sessions.reporters:
+        await reporter.wait_for(lambda r: any(s["reason"] == killed for s in r.of("status")), timeout=10)
+    # Each resumes on a new host at once and dials again (the first replacement has no pause).
+    await wait_until(lambda: proxy.connects >= dials + 3, timeout=30)
+    [second] = engine_host_pids(os.getpid())
+    assert second != first
+    assert all(engine.host is not None and engine.host.pid == second for engine in sessions.engines)
+    for reporter in sessions.reporters:
+        statuses = reporter.of("status")
+        killed_at = next(i for i, s in enumerate(statuses) if s["reason"] == killed)
+        # What the dead host reported came first; then the session starts again.
+        before_the_kill = [s["status"] for s in statuses[: killed_at + 1]]
+        assert before_the_kill == ["starting", "reconnecting", "reconnecting"]
+        assert statuses[killed_at + 1]["status"] == "starting"
+    assert pool.crashed == 1 and pool.started == 2
+
+
+async def test_hosts_that_keep_dying_are_replaced_after_growing_pauses(
+    proxy: RefusingProxy, pool: EngineHostPool, sessions: Sessions
+) -> None:
+    sessions.start(1)
+    engine, reporter = sessions.engines[0], sessions.reporters[0]
+    await reporter.wait_for(dialled, timeout=60)
+    for crash in range(1, 4):
+        await wait_until(lambda n=crash: proxy.connects >= n)  # the current host's client dialled
+        host = engine.host
+        assert host is not None
+        os.kill(host.pid, signal.SIGKILL)
+        await reporter.wait_for(lambda r, n=crash: sum(s["reason"] == KILLED for s in r.of("status")) >= n)
+        # Every host that died recently lengthens the pause before the next one starts.
+        assert pool.crash_pause() == CRASH_DELAYS[crash - 1]
+        await wait_until(lambda h=host: engine.host is not None and engine.host is not h, timeout=30)
+    assert pool.crashed == 3
+    await reporter.wait_for(lambda _: proxy.connects >= 4, timeout=30)
+
+
+async def test_a_host_past_its_connect_limit_is_retired_and_its_sessions_move(
+    proxy: RefusingProxy, tmp_path: Path
+) -> None:
+    pool = EngineHostPool(make_settings(tmp_path, engine_host_sessions=5, engine_host_max_connects=4))
+    sessions = Sessions(pool, tmp_path)
+    try:
+        sessions.start(3)
+        for reporter in sessions.reporters:
+            await reporter.wait_for(dialled, timeout=60)
+        [first] = engine_host_pids(os.getpid())
+        # One session stops and another starts: a fourth connect, one too many for this host.
+        await sessions.engines[0].stop()
+        await asyncio.wait_for(sessions.tasks[0], 30)
+        sessions.start(1)
+        await sessions.reporters[3].wait_for(dialled, timeout=60)
+        for reporter in sessions.reporters[1:]:
+            await reporter.wait_for(
+                lambda r: any("engine host recycled" in (s["reason"] or "") for s in r.of("status")),
+                timeout=60,
+            )
+        await wait_until(lambda: first not in engine_host_pids(os.getpid()), timeout=60)
+        [second] = engine_host_pids(os.getpid())
+        # Each moved session is on the new host once its run there has started.
+        moved = sessions.engines[1:]
+        await wait_until(lambda: all(e.host is not None and e.host.pid == second for e in moved))
+        reasons = [s["reason"] or "" for s in sessions.reporters[1].of("status")]
+        reason = next(reason for reason in reasons if "recycled" in reason)
+        assert "4 connects into the Go core (limit 4)" in reason
+        assert pool.retired == 1 and pool.crashed == 0
+        await wait_until(lambda: proxy.connects >= 7, timeout=60)  # every moved session dialled again
+    finally:
+        await sessions.stop()
+        await pool.close()
+
+
+async def test_erasing_a_session_nobody_runs_goes_through_a_host(
+    pool: EngineHostPool, tmp_path: Path
+) -> None:
+    context = make_context(tmp_path)
+    store = tmp_path / "whatsapp" / f"{context.session_id}.db"
+    store.parent.mkdir(parents=True)
+    store.write_bytes(b"credentials")
+    engine = RemoteEngine(context, RecordingReporter(), pool=pool)
+    await engine.erase_credentials()
+    assert not store.exists()
+    assert len(pool.hosts) == 1 and not pool.hosts[0].sessions
+
+
+async def test_a_host_that_cannot_start_is_retried_with_growing_pauses_and_the_session_resumes(
+    proxy: RefusingProxy,
+    pool: EngineHostPool,
+    sessions: Sessions,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every new host dies before it is ready (as a broken install would): its interpreter exits at startup.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sitecustomize.py").write_text("import os\nos._exit(3)\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken))
+    sessions.start(1)
+    reporter = sessions.reporters[0]
+    failed = "engine host exited: exit code 3 before it was ready"
+    await reporter.wait_for(lambda r: any(s["reason"] == failed for s in r.of("status")), timeout=30)
+    await wait_until(lambda: pool.crashed >= 3, timeout=30)
+    assert pool.crash_pause() >= CRASH_DELAYS[2]  # paced, not a tight loop
+    # Reported once, however many hosts failed.
+    assert [s["reason"] for s in reporter.of("status")].count(failed) == 1
+
+    monkeypatch.delenv("PYTHONPATH")
+    await reporter.wait_for(dialled, timeout=60)
+    assert pool.started == 1 and engine_host_pids(os.getpid()) == [pool.hosts[0].pid]
+
+
+async def test_forty_sessions_starting_and_stopping_at_once_cannot_take_the_worker_down(
+    proxy: RefusingProxy, tmp_path: Path
+) -> None:
+    # The crowd that once aborted a whole process in the Go core: now a host would die instead.
+    pool = EngineHostPool(make_settings(tmp_path, engine_host_sessions=20))
+    sessions = Sessions(pool, tmp_path)
+    try:
+        sessions.start(40)
+        for reporter in sessions.reporters:
+            await reporter.wait_for(dialled, timeout=90)
+        assert len(engine_host_pids(os.getpid())) == 2
+        await asyncio.gather(*(engine.stop() for engine in sessions.engines))
+        await asyncio.wait_for(asyncio.gather(*sessions.tasks), 60)
+        # Whatever a host went through, every session ended stopped, and this process lives on.
+        assert all(not engine.connected and engine.host is None for engine in sessions.engines)
+    finally:
+        await sessions.stop()
+        await pool.close()

@@ -1,0 +1,111 @@
+"""What crosses the pipe between a worker and its engine hosts, and how it turns back into Python.
+
+Requests (worker → host): ``{"type": "call", "id", "op", "session", "context", "args"}``;
+the host answers each with ``{"type": "reply", "id", "ok", "result" | "error", "connected"}``.
+Reports (host → worker): ``{"type": "report", "session", "seq", "method", "args", "connected"}``,
+one per ``EngineReporter`` call, each answered with ``{"type": "ack", "session", "seq", "result"}``
+once the worker's reporter returned (the event is in the journal).
+
+The ``EngineContext`` crosses whole, through pydantic's validation of the dataclass, so a
+field added to it (and to ``Settings``) reaches the host with no change here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from workers.engines.base import (
+    EngineContext,
+    EngineError,
+    NotConnected,
+    OutgoingMessage,
+    SendReceipt,
+    UnsupportedCommand,
+)
+
+
+class Op(StrEnum):
+    """What a worker asks of a host, one per ``Engine`` method (``stats`` is the host's own)."""
+
+    RUN = "run"
+    STOP = "stop"
+    LOGOUT = "logout"
+    ERASE = "erase"
+    PAIR_PHONE = "pair_phone"
+    SEND = "send"
+    SANDBOX = "sandbox"
+    STATS = "stats"
+
+
+class ReportMethod(StrEnum):
+    """The ``EngineReporter`` methods a host forwards."""
+
+    STATUS = "status"
+    QR = "qr"
+    PAIR_CODE = "pair_code"
+    MESSAGE_RECEIVED = "message_received"
+    MESSAGE_ACK = "message_ack"
+    FLUSH = "flush"
+
+
+_CONTEXT = TypeAdapter(EngineContext)
+_MESSAGE = TypeAdapter(OutgoingMessage)
+_RECEIPT = TypeAdapter(SendReceipt)
+
+# Errors keep their class across the pipe: the runner and the API treat them differently.
+_ERRORS: dict[str, type[EngineError]] = {
+    "not_connected": NotConnected,
+    "unsupported": UnsupportedCommand,
+    "engine_error": EngineError,
+}
+
+
+def dump_context(context: EngineContext) -> dict[str, Any]:
+    return dict(_CONTEXT.dump_python(context, mode="json"))
+
+
+def load_context(data: Any) -> EngineContext:
+    return _CONTEXT.validate_python(data)
+
+
+def dump_message(message: OutgoingMessage) -> dict[str, Any]:
+    return dict(_MESSAGE.dump_python(message, mode="json"))
+
+
+def load_message(data: Any) -> OutgoingMessage:
+    return _MESSAGE.validate_python(data)
+
+
+def dump_receipt(receipt: SendReceipt) -> dict[str, Any]:
+    return dict(_RECEIPT.dump_python(receipt, mode="json"))
+
+
+def load_receipt(data: Any) -> SendReceipt:
+    return _RECEIPT.validate_python(data)
+
+
+def dump_error(exc: BaseException) -> dict[str, str]:
+    """An exception raised in the host, as the worker will raise it again."""
+    for kind, cls in _ERRORS.items():
+        if type(exc) is cls:
+            return {"kind": kind, "message": str(exc)}
+    if isinstance(exc, EngineError):
+        return {"kind": "engine_error", "message": str(exc)}
+    return {"kind": "internal", "message": f"{type(exc).__name__}: {exc}"}
+
+
+def load_error(error: dict[str, str]) -> EngineError:
+    cls = _ERRORS.get(error.get("kind", ""), EngineError)
+    return cls(error.get("message", "the engine host failed"))
+
+
+def dump_datetime(value: datetime) -> str:
+    return value.isoformat()
+
+
+def load_datetime(value: str) -> datetime:
+    return datetime.fromisoformat(value)
