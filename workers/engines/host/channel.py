@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from relay.core.config import Settings
 from workers.engines.base import EngineContext, NotConnected
 from workers.engines.host import wire
-from workers.engines.host.constants import HELLO, HOST_EXIT_TIMEOUT, HOST_START_TIMEOUT
+from workers.engines.host.constants import HELLO, HOST_EXIT_GRACE, HOST_EXIT_TIMEOUT, HOST_START_TIMEOUT
 from workers.engines.host.framing import Frame, FrameError, FrameWriter, read_frame
 from workers.engines.host.wire import Op
 
@@ -69,6 +69,16 @@ def describe_exit(returncode: int) -> str:
         except ValueError:
             return f"engine host exited: signal {-returncode}"
     return f"engine host exited: exit code {returncode}"
+
+
+async def _exit_status(process: asyncio.subprocess.Process) -> int:
+    """The exit status of a host that failed to start: its own if it is exiting, else after a kill."""
+    try:
+        return await asyncio.wait_for(process.wait(), HOST_EXIT_GRACE)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        return await process.wait()
 
 
 class HostChannel:
@@ -117,9 +127,7 @@ class HostChannel:
             hello = None
             log.error("engine host %d did not start: %s", process.pid, exc or "no hello")
         if hello is None or hello.get("type") != HELLO:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            raise HostExited(describe_exit(await process.wait()) + " before it was ready")
+            raise HostExited(describe_exit(await _exit_status(process)) + " before it was ready")
         channel._read_task = asyncio.create_task(channel._read_loop(), name=f"engine-host-{process.pid}")
         log.info("engine host %d started", process.pid)
         return channel

@@ -14,6 +14,10 @@ HELLO = "hello"
 HOST_START_TIMEOUT = 60.0
 # A retiring host whose stdin is closed stops its clients and exits; after this it is killed.
 HOST_EXIT_TIMEOUT = 40.0
+# A host that closed its pipe before its hello is exiting: wait this long for its status before a
+# kill. Killing it at once would reap it inside ``Popen.send_signal`` (it polls first), and asyncio's
+# child watcher, finding it gone, would report exit code 255 instead of the real one.
+HOST_EXIT_GRACE = 2.0
 
 # Pauses before replacing a host that died, by how many died within CRASH_WINDOW_SECONDS
 # before it: the first is replaced at once, a host that keeps dying costs ever longer waits.
