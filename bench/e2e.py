@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.baseline import baseline_publish, create_endpoints
-from bench.stack import BenchStack, cpu_seconds, percentile
+from bench.stack import BenchStack, cpu_seconds, machine_busy_seconds, percentile
 
 SIDES = ("relay", "baseline")
 BASELINE_DATA = {"from": "15550000000", "type": "text", "text": "hello"}
@@ -43,6 +43,8 @@ BASELINE_DATA = {"from": "15550000000", "type": "text", "text": "hello"}
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        self.machine_busy = 0.0
+        self.breakdown = ""
         self.stack = BenchStack(
             prefix="relay-e2e-",
             database_url=args.database_url,
@@ -86,23 +88,45 @@ class Bench:
     # ---- the two phases, for either side
 
     async def throughput(
-        self, produce: Callable[[int], Awaitable[None]], producers: int, servers: list[int]
+        self, produce: Callable[[int], Awaitable[None]], producers: int, servers: dict[str, int]
     ) -> tuple[float, float, float]:
         """``producers`` at once, each ``--bursts`` x ``--burst`` events.
 
         Returns events/s, deliveries/s, and the CPU milliseconds per event the ``servers``
         processes used: unlike rates, that figure barely moves when other programs share the CPUs.
+        Where the CPU went (each process's share of one core, and the whole machine's) is kept in
+        ``self.breakdown``.
         """
         await self.stack.reset_receiver()
         events = producers * self.args.bursts * self.args.burst
-        cpu_before = cpu_seconds(servers)
+        watched = {name: [pid] for name, pid in servers.items()}
+        watched["receiver"] = [self.stack.receiver_pid]
+        if (valkey := self.stack.valkey_pid()) is not None:
+            watched["valkey"] = [valkey]
+        # Backends that exist before the phase (pools are opened at start-up); same host only.
+        if database := await self.stack.database_pids():
+            watched["postgres"] = database
+        each_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
+        busy_before, total_before = machine_busy_seconds()
         started = time.time()
         await asyncio.gather(*(produce(n) for n in range(producers)))
         await self.stack.wait_for(
             lambda: self.arrived(events * self.args.fanout), 600, f"{events} events received"
         )
         elapsed = max((await self.stats())["last"] - started, 1e-6)
-        cpu_ms = (cpu_seconds(servers) - cpu_before) * 1000 / events
+        each = {name: cpu_seconds(pids) - each_before[name] for name, pids in watched.items()}
+        cpu_ms = sum(each[name] for name in servers) * 1000 / events
+        busy_after, total_after = machine_busy_seconds()
+        self.machine_busy = (busy_after - busy_before) / max(total_after - total_before, 1e-6)
+        wall = time.time() - started
+        cores = os.cpu_count() or 1
+        shares = "  ".join(f"{name} {100 * used / wall:.0f}%" for name, used in each.items())
+        pipeline_ms = sum(each.values()) * 1000 / events
+        self.breakdown = (
+            f"CPU over the throughput phase, % of one core: {shares}"
+            f" = {pipeline_ms:.2f} CPU ms/event in all;"
+            f" machine {100 * self.machine_busy * cores:.0f}% of {cores * 100}%"
+        )
         return events / elapsed, events * self.args.fanout / elapsed, cpu_ms
 
     async def latency(
@@ -146,7 +170,9 @@ class Bench:
                 for _ in range(self.args.bursts):
                     await self.inbound(auth, sessions[n], self.args.burst)
 
-            servers = [process.pid for process in processes]
+            servers = {
+                f"{n}:{p.args[3] if len(p.args) > 3 else p.pid}": p.pid for n, p in enumerate(processes)
+            }
             events_s, deliveries_s, cpu_ms = await self.throughput(burst, len(sessions), servers)
             per_session = max(1, round(self.args.rate * 0.02 / len(sessions)))
 
@@ -164,6 +190,7 @@ class Bench:
             "p99": p99,
             "at": achieved,
             "cpu_ms": cpu_ms,
+            "busy": self.machine_busy * 100,
         }
 
     async def run_baseline(self) -> dict[str, float]:
@@ -193,7 +220,7 @@ class Bench:
                     await baseline_publish(arq, tenant_id, endpoints, BASELINE_DATA)
 
             # The baseline publishes from this very process, so its CPU counts too.
-            servers = [worker.pid, os.getpid()]
+            servers = {"baseline-worker": worker.pid, "bench(publisher)": os.getpid()}
             events_s, deliveries_s, cpu_ms = await self.throughput(burst, self.args.sessions, servers)
             per_tick = max(1, round(self.args.rate * 0.02 / self.args.sessions)) * self.args.sessions
 
@@ -213,6 +240,7 @@ class Bench:
             "p99": p99,
             "at": achieved,
             "cpu_ms": cpu_ms,
+            "busy": self.machine_busy * 100,
         }
 
     async def run(self) -> None:
@@ -227,6 +255,7 @@ class Bench:
                     figures = await (self.run_relay() if side == "relay" else self.run_baseline())
                     results[side].append(figures)
                     print(f"run {run} {side:8s} {self.line(figures)}", flush=True)
+                    print(f"    {self.breakdown}", flush=True)
             failed = False
         finally:
             await self.stack.close(keep=failed)
@@ -257,6 +286,7 @@ class Bench:
             f"{figures['events_s']:7.0f} events/s {figures['deliveries_s']:7.0f} deliveries/s"
             f"   event->receipt p50 {figures['p50']:6.1f} ms  p99 {figures['p99']:6.1f} ms"
             f" (at {figures['at']:.0f} events/s)   {figures['cpu_ms']:.2f} CPU ms/event"
+            f"   machine {figures['busy']:.0f}% busy"
         )
 
 

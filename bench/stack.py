@@ -49,6 +49,18 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (Linux ``/proc/stat``).
+
+    Busy over total across a phase says whether the machine's CPUs, not Relay, were the limit.
+    """
+    with open("/proc/stat") as stat:
+        values = [int(value) for value in stat.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values[:8]) - idle) / tick, sum(values[:8]) / tick
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
@@ -72,6 +84,7 @@ class BenchStack:
         self.env: dict[str, str] = {}
         self.valkey: Any = None
         self.receiver_port = 0
+        self.receiver_pid = 0
         self.receiver: httpx.AsyncClient | None = None
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
         self.api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=60, limits=limits)
@@ -177,6 +190,27 @@ class BenchStack:
             if done.returncode:
                 raise RuntimeError(done.stderr.decode())
 
+    def valkey_pid(self) -> int | None:
+        """The embedded Valkey's process, to count its CPU (None with an outside Redis)."""
+        process = getattr(self.valkey, "_process", None) if self.valkey is not None else None
+        return None if process is None else int(process.pid)
+
+    async def database_pids(self) -> list[int]:
+        """The PostgreSQL backends serving this bench's database right now (none on SQLite)."""
+        if not self.database_url.startswith("postgres"):
+            return []
+        import asyncpg
+
+        connection = await asyncpg.connect(self.database_url)
+        try:
+            rows = await connection.fetch(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await connection.close()
+        return [int(row["pid"]) for row in rows]
+
     def install_keys_here(self) -> None:
         """Let this process encrypt webhook secrets as the Relay processes will decrypt them."""
         from relay.core.crypto import install_keys, parse_keys
@@ -185,7 +219,10 @@ class BenchStack:
 
     async def start_receiver(self) -> None:
         self.receiver_port = free_port()
-        self.spawn(sys.executable, "-m", "bench.receiver", "--port", str(self.receiver_port), name="receiver")
+        receiver = self.spawn(
+            sys.executable, "-m", "bench.receiver", "--port", str(self.receiver_port), name="receiver"
+        )
+        self.receiver_pid = receiver.pid
         self.receiver = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.receiver_port}", timeout=30)
 
         async def up() -> bool:

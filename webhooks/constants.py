@@ -28,7 +28,9 @@ RETRY_CONCURRENCY = 128
 # One endpoint may hold at most this many in-flight attempts per worker; the
 # rest wait in the due set (no attempt is counted) so a slow endpoint only slows itself.
 ENDPOINT_INFLIGHT_CAP = 64
-# A delivery over the cap is offered again this much later.
+# Deliveries over the cap are held by the worker (claimed, in memory) up to this many per
+# endpoint and started as its attempts end; beyond it they are offered again this much later.
+ENDPOINT_WAITING_CAP = 64
 ENDPOINT_BUSY_DEFER_SECONDS = 0.25
 
 # A claimed delivery belongs to its worker until the attempt timeout plus this margin;

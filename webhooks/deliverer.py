@@ -24,13 +24,14 @@ import asyncio
 import logging
 import os
 import time
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from relay.core.config import Settings
 from relay.core.enums import DeliveryStatus, DeliveryTrigger, EventType
@@ -45,6 +46,7 @@ from webhooks.constants import (
     DUE_POLL_SECONDS,
     ENDPOINT_BUSY_DEFER_SECONDS,
     ENDPOINT_INFLIGHT_CAP,
+    ENDPOINT_WAITING_CAP,
     FRESH_BATCH,
     FRESH_CONCURRENCY,
     LEASE_MARGIN_SECONDS,
@@ -75,10 +77,27 @@ class Lane:
     slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
     # Consecutive passes that failed because Redis was unreachable (0: it answers).
     redis_failures: int = 0
+    # Claimed deliveries held until their endpoint has a free slot (they use lane slots too).
+    waiting: int = 0
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.inflight - self.waiting
 
     def release(self) -> None:
         self.inflight -= 1
         self.slot_freed.set()
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A claimed delivery held for its endpoint's next free slot, since ``since`` (monotonic)."""
+
+    delivery: store.ClaimedDelivery
+    endpoint: EndpointView
+    body: bytes
+    lane: Lane
+    since: float
 
 
 def judge(
@@ -134,11 +153,13 @@ class Deliverer:
         self.endpoints = EndpointCache()
         self.writer = OutcomeWriter(redis, self.lease_seconds, database)
         self.inflight_by_endpoint: Counter[str] = Counter()
+        self.waiting_by_endpoint: defaultdict[str, deque[_Waiting]] = defaultdict(deque)
         self.lanes = [
             Lane("fresh", FRESH_CONCURRENCY, FRESH_BATCH, self._pop_fresh),
             Lane("retry", RETRY_CONCURRENCY, DUE_BATCH, self._pop_due, DUE_POLL_SECONDS),
         ]
         self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
         self._attempts: set[asyncio.Task[None]] = set()
 
     async def _pop_fresh(self, count: int) -> list[str]:
@@ -159,6 +180,13 @@ class Deliverer:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        self._stopping = True
+        # Held deliveries are given back, due at once, for the next worker to attempt.
+        for waiting in self.waiting_by_endpoint.values():
+            for held in waiting:
+                held.lane.waiting -= 1
+                self._release(held.delivery, datetime.now(UTC))
+        self.waiting_by_endpoint.clear()
         if self._attempts:
             await asyncio.wait(self._attempts, timeout=self.sender.timeout + 1)
         await self.writer.close()
@@ -168,7 +196,7 @@ class Deliverer:
         while True:
             ids: list[str] = []
             try:
-                free = lane.capacity - lane.inflight
+                free = lane.free
                 if free <= 0:
                     lane.slot_freed.clear()
                     await lane.slot_freed.wait()
@@ -232,17 +260,47 @@ class Deliverer:
                     self._release(delivery, due)
                     continue
             if self.inflight_by_endpoint[endpoint.id] >= ENDPOINT_INFLIGHT_CAP:
+                waiting = self.waiting_by_endpoint[endpoint.id]
+                if len(waiting) < ENDPOINT_WAITING_CAP:
+                    # Held here, lease and all, and started as soon as one of the endpoint's
+                    # attempts ends: no write, no Redis round trip, no second claim.
+                    waiting.append(_Waiting(delivery, endpoint, body, lane, time.monotonic()))
+                    lane.waiting += 1
+                    continue
                 # Spread the overflow so it comes back about when slots free up,
                 # without spending an attempt.
                 busy[endpoint.id] += 1
                 wait = ENDPOINT_BUSY_DEFER_SECONDS * (1 + busy[endpoint.id] // ENDPOINT_INFLIGHT_CAP)
                 self._release(delivery, now + timedelta(seconds=wait))
                 continue
-            lane.inflight += 1
-            self.inflight_by_endpoint[endpoint.id] += 1
-            task = asyncio.create_task(self._attempt(delivery, endpoint, body, lane))
-            self._attempts.add(task)
-            task.add_done_callback(self._attempts.discard)
+            self._start(delivery, endpoint, body, lane)
+
+    def _start(
+        self, delivery: store.ClaimedDelivery, endpoint: EndpointView, body: bytes, lane: Lane
+    ) -> None:
+        lane.inflight += 1
+        self.inflight_by_endpoint[endpoint.id] += 1
+        task = asyncio.create_task(self._attempt(delivery, endpoint, body, lane))
+        self._attempts.add(task)
+        task.add_done_callback(self._attempts.discard)
+
+    def _start_next_waiting(self, endpoint_id: str) -> None:
+        """One of the endpoint's attempts ended: start the next delivery held for it, if any.
+
+        One held longer than half its lease goes back to the queue instead, due at once, so it
+        is never attempted by a worker whose lease may run out mid-attempt.
+        """
+        waiting = None if self._stopping else self.waiting_by_endpoint.get(endpoint_id)
+        while waiting:
+            held = waiting.popleft()
+            held.lane.waiting -= 1
+            if time.monotonic() - held.since > self.lease_seconds / 2:
+                self._release(held.delivery, datetime.now(UTC))
+                continue
+            self._start(held.delivery, held.endpoint, held.body, held.lane)
+            break
+        if waiting is not None and not waiting:
+            del self.waiting_by_endpoint[endpoint_id]
 
     def _release(self, delivery: store.ClaimedDelivery, when: datetime | None) -> None:
         self.writer.add_release(store.Release(delivery.id, delivery.lease_owner, when))
@@ -257,6 +315,7 @@ class Deliverer:
             self.inflight_by_endpoint[endpoint.id] -= 1
             if self.inflight_by_endpoint[endpoint.id] <= 0:
                 del self.inflight_by_endpoint[endpoint.id]
+            self._start_next_waiting(endpoint.id)
         outcome = judge(delivery, result, self.schedule)
         self.writer.add_outcome(outcome)
         WEBHOOK_ATTEMPTS.labels(outcome="success" if result.succeeded else "failure").inc()
@@ -299,19 +358,39 @@ class Deliverer:
         await disable_endpoint(self.redis, endpoint.tenant_id, endpoint.id, reason)
 
 
+class _AlreadyDisabled(Exception):
+    """Someone else disabled the endpoint first: the event is rolled back with the update."""
+
+
 async def disable_endpoint(redis: Redis | None, tenant_id: str, endpoint_id: str, reason: str) -> bool:
-    """Disable once and tell the tenant (ledger, live feed, other webhooks)."""
-    updated = await WebhookEndpoint.filter(id=endpoint_id, enabled=True).update(
-        enabled=False, disabled_reason=reason
-    )
-    if updated:
-        endpoint = await WebhookEndpoint.get(id=endpoint_id)
-        log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+    """Disable once and tell the tenant (ledger, live feed, other webhooks).
+
+    The update and its ``webhook.endpoint_disabled`` event commit in one transaction, so
+    whoever sees the endpoint disabled also finds the event that says why.
+    """
+    endpoint = await WebhookEndpoint.get_or_none(id=endpoint_id, enabled=True)
+    if endpoint is None:
+        return False
+
+    async def disable(connection: BaseDBAsyncClient) -> None:
+        updated = (
+            await WebhookEndpoint.filter(id=endpoint_id, enabled=True)
+            .using_db(connection)
+            .update(enabled=False, disabled_reason=reason)
+        )
+        if not updated:
+            raise _AlreadyDisabled(endpoint_id)
+
+    try:
         await publish_event(
             redis,
             tenant_id=tenant_id,
             session_id=None,
             type=EventType.WEBHOOK_ENDPOINT_DISABLED,
             data={"endpoint_id": endpoint_id, "url": endpoint.url, "reason": reason},
+            also_write=disable,
         )
-    return bool(updated)
+    except _AlreadyDisabled:
+        return False
+    log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+    return True

@@ -130,7 +130,15 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
 
 
 def run_worker(settings: Settings) -> None:
-    asyncio.run(_run(settings))
+    # uvloop (installed with uvicorn[standard], which the web process runs on too): the worker is
+    # mostly socket writes and task switches (webhook POSTs, Redis, the database), which uvloop
+    # does in C; measured in bench/README.md ("e2e.py").
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a platform without uvloop
+        asyncio.run(_run(settings))
+        return
+    uvloop.run(_run(settings))
 
 
 async def _run(settings: Settings) -> None:
