@@ -16,6 +16,8 @@ DUE_QUEUE = f"{KEY_PREFIX}:webhooks:due"
 # Batch sizes: one Redis pop and one database claim serve this many deliveries.
 FRESH_BATCH = 256
 DUE_BATCH = 256
+# Batches a lane may have claims under way for at once (each waits for the writer's next flush).
+CLAIMS_IN_FLIGHT = 4
 # How long a blocking pop waits before the loop looks around (shutdown, free slots).
 POP_BLOCK_SECONDS = 1.0
 # The retry lane has nothing to block on, so it polls the due set this often when idle.

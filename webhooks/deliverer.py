@@ -42,6 +42,7 @@ from relay.core.times import isoformat
 from webhooks import queue, store
 from webhooks.constants import (
     AUTO_DISABLE_AFTER_SECONDS,
+    CLAIMS_IN_FLIGHT,
     DUE_BATCH,
     DUE_POLL_SECONDS,
     ENDPOINT_BUSY_DEFER_SECONDS,
@@ -79,10 +80,13 @@ class Lane:
     redis_failures: int = 0
     # Claimed deliveries held until their endpoint has a free slot (they use lane slots too).
     waiting: int = 0
+    # Popped ids whose claim is under way, and how many claims that is.
+    claiming: int = 0
+    claims_in_flight: int = 0
 
     @property
     def free(self) -> int:
-        return self.capacity - self.inflight - self.waiting
+        return self.capacity - self.inflight - self.waiting - self.claiming
 
     def release(self) -> None:
         self.inflight -= 1
@@ -161,6 +165,7 @@ class Deliverer:
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
         self._attempts: set[asyncio.Task[None]] = set()
+        self._claims: set[asyncio.Task[None]] = set()
 
     async def _pop_fresh(self, count: int) -> list[str]:
         return await queue.pop_fresh(self.redis, count, POP_BLOCK_SECONDS)
@@ -177,9 +182,9 @@ class Deliverer:
 
     async def stop(self) -> None:
         """Stop taking work, let in-flight attempts finish, write their outcomes."""
-        for task in self._loops:
+        for task in [*self._loops, *self._claims]:
             task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.gather(*self._loops, *self._claims, return_exceptions=True)
         self._stopping = True
         # Held deliveries are given back, due at once, for the next worker to attempt.
         for waiting in self.waiting_by_endpoint.values():
@@ -197,7 +202,7 @@ class Deliverer:
             ids: list[str] = []
             try:
                 free = lane.free
-                if free <= 0:
+                if free <= 0 or lane.claims_in_flight >= CLAIMS_IN_FLIGHT:
                     lane.slot_freed.clear()
                     await lane.slot_freed.wait()
                     continue
@@ -209,11 +214,30 @@ class Deliverer:
                     if lane.idle_sleep:
                         await asyncio.sleep(lane.idle_sleep)
                     continue
-                await self._start_attempts(list(dict.fromkeys(ids)), lane)
+                # Claimed in the background: the lane pops the next batch while this one's claim
+                # waits for the writer's next flush, so a burst is not served one batch per flush.
+                unique = list(dict.fromkeys(ids))
+                lane.claiming += len(unique)
+                lane.claims_in_flight += 1
+                task = asyncio.create_task(self._claim_and_start(unique, lane))
+                self._claims.add(task)
+                task.add_done_callback(self._claims.discard)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 await self._wait_out(lane, ids, exc)
+
+    async def _claim_and_start(self, ids: list[str], lane: Lane) -> None:
+        try:
+            await self._start_attempts(ids, lane)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._wait_out(lane, ids, exc)
+        finally:
+            lane.claiming -= len(ids)
+            lane.claims_in_flight -= 1
+            lane.slot_freed.set()
 
     async def _wait_out(self, lane: Lane, popped: list[str], error: Exception) -> None:
         """Redis or the database hiccuped: put back what was popped, then wait for what is missing.

@@ -232,17 +232,20 @@ async def _write_outcomes(tx: BaseDBAsyncClient, outcomes: list[AttemptOutcome],
     )
 
 
-async def lost_deliveries(grace: float, limit: int) -> list[tuple[str, datetime]]:
-    """Pending deliveries overdue by more than ``grace`` that nobody holds: Redis lost them."""
+async def lost_deliveries(
+    grace: float, limit: int, *, before_id: str | None = None
+) -> list[tuple[str, datetime]]:
+    """Pending deliveries overdue by more than ``grace`` that nobody holds: Redis lost them.
+
+    ``before_id``: only deliveries with a smaller id (older than the head of the fresh list).
+    """
     now = datetime.now(UTC)
-    rows = (
-        await Delivery.filter(
-            Q(lease_until__isnull=True) | Q(lease_until__lt=now),
-            status=DeliveryStatus.PENDING,
-            next_attempt_at__lte=now - timedelta(seconds=grace),
-        )
-        .order_by("next_attempt_at")
-        .limit(limit)
-        .values_list("id", "next_attempt_at")
+    query = Delivery.filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+        status=DeliveryStatus.PENDING,
+        next_attempt_at__lte=now - timedelta(seconds=grace),
     )
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    rows = await query.order_by("next_attempt_at").limit(limit).values_list("id", "next_attempt_at")
     return [(row[0], row[1]) for row in rows]
