@@ -10,7 +10,6 @@ from relay.core.ids import new_id
 from webhooks import store
 from webhooks.models import Delivery
 
-
 # Overdue by more than the grace asked for below, yet less than the running stack's sweeper
 # waits for (SWEEP_GRACE_SECONDS): the stack's worker leaves these rows alone during the test.
 OVERDUE = timedelta(seconds=1)
