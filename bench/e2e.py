@@ -15,10 +15,16 @@ Two phases per side and run:
 2. latency: events made at ``--rate`` per second for ``--duration`` s; event -> receipt
    p50/p99 from the envelope's ``created_at`` to its first arrival at the receiver.
 
-Medians over ``--runs`` runs and the Relay/baseline ratios are printed. Everything
-listens on 127.0.0.1, every wait has a timeout, and every loop is bounded.
+Medians over ``--runs`` runs and the Relay/baseline ratios are printed. After each run,
+where the CPU went during the throughput phase: each process's share of one core (web,
+worker, receiver, the embedded Valkey, this database's PostgreSQL backends), the CPU
+milliseconds per event they add up to, and how busy the whole machine was (other
+programs included): on a shared machine that last figure says whether the pipeline or
+the machine was the limit. ``--profile DIR`` runs the servers under ``py-spy record
+--gil`` and leaves folded stacks in DIR. Everything listens on 127.0.0.1, every wait has
+a timeout, and every loop is bounded.
 
-    python -m bench.e2e [--runs 3] [--fanout 1] [--database-url postgres://...]
+    python -m bench.e2e [--runs 3] [--fanout 1] [--bursts 5 --burst 500] [--database-url postgres://...]
 """
 
 from __future__ import annotations
