@@ -48,6 +48,8 @@ SWEEP_LIMIT = 10_000
 # Claims and attempt outcomes are written in one transaction per flush, at most this many.
 RESULT_FLUSH_BATCH = 500
 
+# A delivery whose endpoint secret this worker cannot decrypt is offered again this much later.
+UNREADABLE_SECRET_RETRY_SECONDS = 60.0
 # Endpoint rows are cached per worker this long (rotation and disabling show up within it).
 ENDPOINT_CACHE_SECONDS = 1.0
 # last_success_at is written at most this often per endpoint and worker.

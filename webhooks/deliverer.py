@@ -54,6 +54,7 @@ from webhooks.constants import (
     POP_BLOCK_SECONDS,
     RETRY_CONCURRENCY,
     SUCCESS_STAMP_SECONDS,
+    UNREADABLE_SECRET_RETRY_SECONDS,
 )
 from webhooks.endpoint_cache import EndpointCache, EndpointView
 from webhooks.models import WebhookEndpoint
@@ -273,6 +274,11 @@ class Deliverer:
         for delivery in claimed:
             endpoint = endpoints.get(delivery.endpoint_id)
             body = bodies.get(delivery.event_id)
+            if delivery.endpoint_id in self.endpoints.unreadable:
+                # Its secret cannot be decrypted here: no unsigned request, no attempt spent;
+                # offered again later, once the keys may have been put right.
+                self._release(delivery, now + timedelta(seconds=UNREADABLE_SECRET_RETRY_SECONDS))
+                continue
             if endpoint is None or not endpoint.enabled or body is None:
                 # Paused until the endpoint is enabled again (or gone with it).
                 self._release(delivery, None)

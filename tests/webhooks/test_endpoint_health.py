@@ -93,3 +93,26 @@ async def test_a_burst_beyond_the_endpoint_cap_is_delivered_once_each_within_the
         return list(attempts) if len(attempts) == 300 else None
 
     assert set(await wait_until(settled, what="every delivery row settled")) == {1}
+
+
+async def test_an_endpoint_whose_secret_cannot_be_decrypted_holds_up_no_other(
+    tenant: TenantHandle, receiver: Receiver, ledger: Redis
+) -> None:
+    """A key replaced without keeping the old one: that endpoint's deliveries wait, unsigned
+    requests are never sent, and the tenant's other endpoint gets every event."""
+    unreadable = await WebhookEndpoint.create(
+        id=WebhookEndpoint.make_id(),
+        tenant_id=tenant.id,
+        url=receiver.url("unreadable"),
+        events=["*"],
+        encrypted_secret="gAAAAA-not-a-ciphertext-of-any-key",
+    )
+    await create_endpoint(tenant.client, receiver.url("readable"))
+    published = await publish(ledger, tenant.id, count=30)
+
+    arrived = await receiver.wait_for("readable", 30)
+    assert {r.event_id for r in arrived} == set(published)
+    assert receiver.at("unreadable") == []
+    waiting = await Delivery.filter(endpoint_id=unreadable.id).values_list("status", "attempts")
+    assert sorted(waiting) == [("pending", 0)] * 30
+    await unreadable.delete()
