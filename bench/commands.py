@@ -140,8 +140,8 @@ class Bench:
         levels = [int(level) for level in self.args.concurrency.split(",")]
         results: dict[tuple[int, str], list[dict[str, float]]] = {}
         failed = True
-        await self.setup()
-        try:
+        try:  # start-up inside: a start that times out still stops what it started
+            await self.setup()
             auth, session_id = await self.linked_session()
             for run in range(1, self.args.runs + 1):
                 for concurrency in levels:

@@ -252,10 +252,10 @@ class Bench:
     async def run(self) -> None:
         results: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
         failed = True
-        await self.stack.start()
-        self.stack.install_keys_here()
-        await self.stack.start_receiver()
-        try:
+        try:  # start-up inside: a start that times out still stops what it started
+            await self.stack.start()
+            self.stack.install_keys_here()
+            await self.stack.start_receiver()
             for run in range(1, self.args.runs + 1):
                 for side in self.args.sides:
                     figures = await (self.run_relay() if side == "relay" else self.run_baseline())

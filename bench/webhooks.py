@@ -59,7 +59,9 @@ class Bench:
     async def teardown(self, keep: bool = False) -> None:
         from relay.core.db import close_database
 
-        await self.redis.aclose()
+        redis = getattr(self, "redis", None)
+        if redis is not None:
+            await redis.aclose()
         await close_database()
         await self.stack.close(keep=keep)
 
@@ -168,13 +170,14 @@ class Bench:
         from arq import create_pool
         from arq.connections import RedisSettings
 
-        await self.setup()
-        self.arq = await create_pool(RedisSettings.from_dsn(self.stack.redis_url))
+        self.arq: Any = None
         results: dict[str, dict[str, list[float]]] = {
             side: {"rate": [], "p50": [], "p99": [], "ev_s": []} for side in ("relay", "baseline")
         }
         failed = True
-        try:
+        try:  # start-up inside: a start that times out still stops what it started
+            await self.setup()
+            self.arq = await create_pool(RedisSettings.from_dsn(self.stack.redis_url))
             for run in range(1, self.args.runs + 1):
                 for side in ("relay", "baseline"):
                     rate = await self.throughput(side)
@@ -191,7 +194,8 @@ class Bench:
                     )
             failed = False
         finally:
-            await self.arq.aclose()
+            if self.arq is not None:
+                await self.arq.aclose()
             await self.teardown(keep=failed)
         median = {side: {k: statistics.median(v) for k, v in r.items()} for side, r in results.items()}
         print()
