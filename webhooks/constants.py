@@ -16,6 +16,8 @@ DUE_QUEUE = f"{KEY_PREFIX}:webhooks:due"
 # Batch sizes: one Redis pop and one database claim serve this many deliveries.
 FRESH_BATCH = 256
 DUE_BATCH = 256
+# Batches a lane may have claims under way for at once (each waits for the writer's next flush).
+CLAIMS_IN_FLIGHT = 4
 # How long a blocking pop waits before the loop looks around (shutdown, free slots).
 POP_BLOCK_SECONDS = 1.0
 # The retry lane has nothing to block on, so it polls the due set this often when idle.
@@ -28,7 +30,9 @@ RETRY_CONCURRENCY = 128
 # One endpoint may hold at most this many in-flight attempts per worker; the
 # rest wait in the due set (no attempt is counted) so a slow endpoint only slows itself.
 ENDPOINT_INFLIGHT_CAP = 64
-# A delivery over the cap is offered again this much later.
+# Deliveries over the cap are held by the worker (claimed, in memory) up to this many per
+# endpoint and started as its attempts end; beyond it they are offered again this much later.
+ENDPOINT_WAITING_CAP = 64
 ENDPOINT_BUSY_DEFER_SECONDS = 0.25
 
 # A claimed delivery belongs to its worker until the attempt timeout plus this margin;
@@ -44,6 +48,8 @@ SWEEP_LIMIT = 10_000
 # Claims and attempt outcomes are written in one transaction per flush, at most this many.
 RESULT_FLUSH_BATCH = 500
 
+# A delivery whose endpoint secret this worker cannot decrypt is offered again this much later.
+UNREADABLE_SECRET_RETRY_SECONDS = 60.0
 # Endpoint rows are cached per worker this long (rotation and disabling show up within it).
 ENDPOINT_CACHE_SECONDS = 1.0
 # last_success_at is written at most this often per endpoint and worker.

@@ -24,13 +24,14 @@ import asyncio
 import logging
 import os
 import time
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from relay.core.config import Settings
 from relay.core.enums import DeliveryStatus, DeliveryTrigger, EventType
@@ -41,16 +42,19 @@ from relay.core.times import isoformat
 from webhooks import queue, store
 from webhooks.constants import (
     AUTO_DISABLE_AFTER_SECONDS,
+    CLAIMS_IN_FLIGHT,
     DUE_BATCH,
     DUE_POLL_SECONDS,
     ENDPOINT_BUSY_DEFER_SECONDS,
     ENDPOINT_INFLIGHT_CAP,
+    ENDPOINT_WAITING_CAP,
     FRESH_BATCH,
     FRESH_CONCURRENCY,
     LEASE_MARGIN_SECONDS,
     POP_BLOCK_SECONDS,
     RETRY_CONCURRENCY,
     SUCCESS_STAMP_SECONDS,
+    UNREADABLE_SECRET_RETRY_SECONDS,
 )
 from webhooks.endpoint_cache import EndpointCache, EndpointView
 from webhooks.models import WebhookEndpoint
@@ -75,10 +79,30 @@ class Lane:
     slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
     # Consecutive passes that failed because Redis was unreachable (0: it answers).
     redis_failures: int = 0
+    # Claimed deliveries held until their endpoint has a free slot (they use lane slots too).
+    waiting: int = 0
+    # Popped ids whose claim is under way, and how many claims that is.
+    claiming: int = 0
+    claims_in_flight: int = 0
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.inflight - self.waiting - self.claiming
 
     def release(self) -> None:
         self.inflight -= 1
         self.slot_freed.set()
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A claimed delivery held for its endpoint's next free slot, since ``since`` (monotonic)."""
+
+    delivery: store.ClaimedDelivery
+    endpoint: EndpointView
+    body: bytes
+    lane: Lane
+    since: float
 
 
 def judge(
@@ -134,12 +158,15 @@ class Deliverer:
         self.endpoints = EndpointCache()
         self.writer = OutcomeWriter(redis, self.lease_seconds, database)
         self.inflight_by_endpoint: Counter[str] = Counter()
+        self.waiting_by_endpoint: defaultdict[str, deque[_Waiting]] = defaultdict(deque)
         self.lanes = [
             Lane("fresh", FRESH_CONCURRENCY, FRESH_BATCH, self._pop_fresh),
             Lane("retry", RETRY_CONCURRENCY, DUE_BATCH, self._pop_due, DUE_POLL_SECONDS),
         ]
         self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
         self._attempts: set[asyncio.Task[None]] = set()
+        self._claims: set[asyncio.Task[None]] = set()
 
     async def _pop_fresh(self, count: int) -> list[str]:
         return await queue.pop_fresh(self.redis, count, POP_BLOCK_SECONDS)
@@ -156,9 +183,16 @@ class Deliverer:
 
     async def stop(self) -> None:
         """Stop taking work, let in-flight attempts finish, write their outcomes."""
-        for task in self._loops:
+        for task in [*self._loops, *self._claims]:
             task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.gather(*self._loops, *self._claims, return_exceptions=True)
+        self._stopping = True
+        # Held deliveries are given back, due at once, for the next worker to attempt.
+        for waiting in self.waiting_by_endpoint.values():
+            for held in waiting:
+                held.lane.waiting -= 1
+                self._release(held.delivery, datetime.now(UTC))
+        self.waiting_by_endpoint.clear()
         if self._attempts:
             await asyncio.wait(self._attempts, timeout=self.sender.timeout + 1)
         await self.writer.close()
@@ -168,8 +202,8 @@ class Deliverer:
         while True:
             ids: list[str] = []
             try:
-                free = lane.capacity - lane.inflight
-                if free <= 0:
+                free = lane.free
+                if free <= 0 or lane.claims_in_flight >= CLAIMS_IN_FLIGHT:
                     lane.slot_freed.clear()
                     await lane.slot_freed.wait()
                     continue
@@ -181,11 +215,30 @@ class Deliverer:
                     if lane.idle_sleep:
                         await asyncio.sleep(lane.idle_sleep)
                     continue
-                await self._start_attempts(list(dict.fromkeys(ids)), lane)
+                # Claimed in the background: the lane pops the next batch while this one's claim
+                # waits for the writer's next flush, so a burst is not served one batch per flush.
+                unique = list(dict.fromkeys(ids))
+                lane.claiming += len(unique)
+                lane.claims_in_flight += 1
+                task = asyncio.create_task(self._claim_and_start(unique, lane))
+                self._claims.add(task)
+                task.add_done_callback(self._claims.discard)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 await self._wait_out(lane, ids, exc)
+
+    async def _claim_and_start(self, ids: list[str], lane: Lane) -> None:
+        try:
+            await self._start_attempts(ids, lane)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._wait_out(lane, ids, exc)
+        finally:
+            lane.claiming -= len(ids)
+            lane.claims_in_flight -= 1
+            lane.slot_freed.set()
 
     async def _wait_out(self, lane: Lane, popped: list[str], error: Exception) -> None:
         """Redis or the database hiccuped: put back what was popped, then wait for what is missing.
@@ -221,6 +274,11 @@ class Deliverer:
         for delivery in claimed:
             endpoint = endpoints.get(delivery.endpoint_id)
             body = bodies.get(delivery.event_id)
+            if delivery.endpoint_id in self.endpoints.unreadable:
+                # Its secret cannot be decrypted here: no unsigned request, no attempt spent;
+                # offered again later, once the keys may have been put right.
+                self._release(delivery, now + timedelta(seconds=UNREADABLE_SECRET_RETRY_SECONDS))
+                continue
             if endpoint is None or not endpoint.enabled or body is None:
                 # Paused until the endpoint is enabled again (or gone with it).
                 self._release(delivery, None)
@@ -232,17 +290,47 @@ class Deliverer:
                     self._release(delivery, due)
                     continue
             if self.inflight_by_endpoint[endpoint.id] >= ENDPOINT_INFLIGHT_CAP:
+                waiting = self.waiting_by_endpoint[endpoint.id]
+                if len(waiting) < ENDPOINT_WAITING_CAP:
+                    # Held here, lease and all, and started as soon as one of the endpoint's
+                    # attempts ends: no write, no Redis round trip, no second claim.
+                    waiting.append(_Waiting(delivery, endpoint, body, lane, time.monotonic()))
+                    lane.waiting += 1
+                    continue
                 # Spread the overflow so it comes back about when slots free up,
                 # without spending an attempt.
                 busy[endpoint.id] += 1
                 wait = ENDPOINT_BUSY_DEFER_SECONDS * (1 + busy[endpoint.id] // ENDPOINT_INFLIGHT_CAP)
                 self._release(delivery, now + timedelta(seconds=wait))
                 continue
-            lane.inflight += 1
-            self.inflight_by_endpoint[endpoint.id] += 1
-            task = asyncio.create_task(self._attempt(delivery, endpoint, body, lane))
-            self._attempts.add(task)
-            task.add_done_callback(self._attempts.discard)
+            self._start(delivery, endpoint, body, lane)
+
+    def _start(
+        self, delivery: store.ClaimedDelivery, endpoint: EndpointView, body: bytes, lane: Lane
+    ) -> None:
+        lane.inflight += 1
+        self.inflight_by_endpoint[endpoint.id] += 1
+        task = asyncio.create_task(self._attempt(delivery, endpoint, body, lane))
+        self._attempts.add(task)
+        task.add_done_callback(self._attempts.discard)
+
+    def _start_next_waiting(self, endpoint_id: str) -> None:
+        """One of the endpoint's attempts ended: start the next delivery held for it, if any.
+
+        One held longer than half its lease goes back to the queue instead, due at once, so it
+        is never attempted by a worker whose lease may run out mid-attempt.
+        """
+        waiting = None if self._stopping else self.waiting_by_endpoint.get(endpoint_id)
+        while waiting:
+            held = waiting.popleft()
+            held.lane.waiting -= 1
+            if time.monotonic() - held.since > self.lease_seconds / 2:
+                self._release(held.delivery, datetime.now(UTC))
+                continue
+            self._start(held.delivery, held.endpoint, held.body, held.lane)
+            break
+        if waiting is not None and not waiting:
+            del self.waiting_by_endpoint[endpoint_id]
 
     def _release(self, delivery: store.ClaimedDelivery, when: datetime | None) -> None:
         self.writer.add_release(store.Release(delivery.id, delivery.lease_owner, when))
@@ -257,6 +345,7 @@ class Deliverer:
             self.inflight_by_endpoint[endpoint.id] -= 1
             if self.inflight_by_endpoint[endpoint.id] <= 0:
                 del self.inflight_by_endpoint[endpoint.id]
+            self._start_next_waiting(endpoint.id)
         outcome = judge(delivery, result, self.schedule)
         self.writer.add_outcome(outcome)
         WEBHOOK_ATTEMPTS.labels(outcome="success" if result.succeeded else "failure").inc()
@@ -299,19 +388,39 @@ class Deliverer:
         await disable_endpoint(self.redis, endpoint.tenant_id, endpoint.id, reason)
 
 
+class _AlreadyDisabled(Exception):
+    """Someone else disabled the endpoint first: the event is rolled back with the update."""
+
+
 async def disable_endpoint(redis: Redis | None, tenant_id: str, endpoint_id: str, reason: str) -> bool:
-    """Disable once and tell the tenant (ledger, live feed, other webhooks)."""
-    updated = await WebhookEndpoint.filter(id=endpoint_id, enabled=True).update(
-        enabled=False, disabled_reason=reason
-    )
-    if updated:
-        endpoint = await WebhookEndpoint.get(id=endpoint_id)
-        log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+    """Disable once and tell the tenant (ledger, live feed, other webhooks).
+
+    The update and its ``webhook.endpoint_disabled`` event commit in one transaction, so
+    whoever sees the endpoint disabled also finds the event that says why.
+    """
+    endpoint = await WebhookEndpoint.get_or_none(id=endpoint_id, enabled=True)
+    if endpoint is None:
+        return False
+
+    async def disable(connection: BaseDBAsyncClient) -> None:
+        updated = (
+            await WebhookEndpoint.filter(id=endpoint_id, enabled=True)
+            .using_db(connection)
+            .update(enabled=False, disabled_reason=reason)
+        )
+        if not updated:
+            raise _AlreadyDisabled(endpoint_id)
+
+    try:
         await publish_event(
             redis,
             tenant_id=tenant_id,
             session_id=None,
             type=EventType.WEBHOOK_ENDPOINT_DISABLED,
             data={"endpoint_id": endpoint_id, "url": endpoint.url, "reason": reason},
+            also_write=disable,
         )
-    return bool(updated)
+    except _AlreadyDisabled:
+        return False
+    log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+    return True

@@ -12,15 +12,18 @@ reaches Redis or its append-only file.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from relay.core.crypto import decrypt_secret
+from relay.core.crypto import SecretDecryptionError, decrypt_secret
 from webhooks.constants import ENDPOINT_CACHE_SECONDS
 from webhooks.models import WebhookEndpoint
 from webhooks.signing import WebhookSigner
 from webhooks.store import load_endpoints
+
+log = logging.getLogger("relay.webhooks")
 
 
 @dataclass(slots=True)
@@ -57,6 +60,9 @@ class EndpointCache:
     def __init__(self, ttl: float = ENDPOINT_CACHE_SECONDS) -> None:
         self.ttl = ttl
         self._views: dict[str, EndpointView] = {}
+        # Endpoints whose secret none of this process's keys decrypts (a key replaced without
+        # keeping the old one): their deliveries wait, the others go on.
+        self.unreadable: set[str] = set()
 
     async def get_many(self, endpoint_ids: set[str]) -> dict[str, EndpointView]:
         now = time.monotonic()
@@ -69,7 +75,14 @@ class EndpointCache:
             for endpoint_id in stale:
                 self._views.pop(endpoint_id, None)
             for endpoint in await load_endpoints(list(stale)):
-                self._views[endpoint.id] = EndpointView.of(endpoint)
+                try:
+                    self._views[endpoint.id] = EndpointView.of(endpoint)
+                except SecretDecryptionError as exc:
+                    if endpoint.id not in self.unreadable:
+                        log.error("webhook endpoint %s cannot sign: %s", endpoint.id, exc)
+                    self.unreadable.add(endpoint.id)
+                else:
+                    self.unreadable.discard(endpoint.id)
         return {eid: self._views[eid] for eid in endpoint_ids if eid in self._views}
 
     def invalidate(self, endpoint_id: str) -> None:

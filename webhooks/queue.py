@@ -60,6 +60,12 @@ async def pop_fresh(redis: Redis, count: int, block: float) -> list[str]:
     return first + _decode(more or [])
 
 
+async def oldest_fresh(redis: Redis) -> str | None:
+    """The id at the head of the fresh list (the next to be popped), if any."""
+    head = await cast("Awaitable[bytes | str | None]", redis.lindex(FRESH_QUEUE, 0))
+    return None if head is None else _decode([head])[0]
+
+
 async def schedule(redis: Redis, due: dict[str, float]) -> None:
     """Retries and recovered work: ``{delivery_id: unix time it is due}``."""
     if due:

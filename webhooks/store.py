@@ -18,8 +18,9 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from relay.core.enums import DeliveryStatus, DeliveryTrigger
-from relay.core.events import envelope_of
 from relay.core.models import Event
+from relay.core.publishing import make_envelope
+from relay.core.times import isoformat
 from webhooks.models import Delivery, WebhookEndpoint
 
 
@@ -71,41 +72,66 @@ def _time(conn: BaseDBAsyncClient, moment: datetime | None) -> Any:
     return str(moment.astimezone(UTC))
 
 
-async def claim(
-    ids: list[str], owner: str, lease: float, using: BaseDBAsyncClient | None = None
-) -> list[ClaimedDelivery]:
-    """Take the due, pending, unleased deliveries among ``ids``; the rest are someone else's."""
+_CLAIM = """
+UPDATE webhook_deliveries SET lease_owner = {owner}, lease_until = {until}
+WHERE id IN ({ids}) AND status = {pending} AND next_attempt_at <= {due_by}
+    AND (lease_until IS NULL OR lease_until < {expired_by})
+RETURNING id, tenant_id, endpoint_id, event_id, attempts, attempt_log, trigger, created_at
+"""
+
+
+async def claim(ids: list[str], owner: str, lease: float, using: BaseDBAsyncClient) -> list[ClaimedDelivery]:
+    """Take the due, pending, unleased deliveries among ``ids``; the rest are someone else's.
+
+    One statement (``UPDATE ... RETURNING``: SQLite >= 3.35, PostgreSQL) for the lease and the
+    rows the attempts need, instead of an update and a read through the ORM.
+    """
     now = datetime.now(UTC)
-    claimable = Delivery.filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
-        id__in=ids,
-        status=DeliveryStatus.PENDING,
-        next_attempt_at__lte=now,
+    marks = _placeholders(using, 5 + len(ids))
+    sql = _CLAIM.format(
+        owner=marks[0],
+        until=marks[1],
+        ids=", ".join(marks[2 : 2 + len(ids)]),
+        pending=marks[-3],
+        due_by=marks[-2],
+        expired_by=marks[-1],
     )
-    lease_until = now + timedelta(seconds=lease)
-    if not await claimable.using_db(using).update(lease_owner=owner, lease_until=lease_until):
-        return []
-    rows = (
-        await Delivery.filter(id__in=ids, lease_owner=owner)
-        .using_db(using)
-        .values(
-            "id",
-            "tenant_id",
-            "endpoint_id",
-            "event_id",
-            "attempts",
-            "attempt_log",
-            "trigger",
-            "created_at",
+    until = _time(using, now + timedelta(seconds=lease))
+    written_now = _time(using, now)
+    values = [owner, until, *ids, DeliveryStatus.PENDING.value, written_now, written_now]
+    rows = await using.execute_query_dict(sql, values)
+    return [
+        ClaimedDelivery(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            endpoint_id=row["endpoint_id"],
+            event_id=row["event_id"],
+            attempts=row["attempts"],
+            attempt_log=orjson.loads(log) if isinstance(log := row["attempt_log"], str | bytes) else log,
+            trigger=row["trigger"],
+            created_at=_datetime(row["created_at"]),
+            lease_owner=owner,
         )
-    )
-    return [ClaimedDelivery(**row, lease_owner=owner) for row in rows]
+        for row in rows
+    ]
+
+
+def _datetime(value: datetime | str) -> datetime:
+    # SQLite hands back the text tortoise stored (``str(datetime)``); asyncpg a datetime.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+ENVELOPE_COLUMNS = ("id", "seq", "type", "tenant_id", "session_id", "created_at", "data")
 
 
 async def load_envelopes(event_ids: list[str]) -> dict[str, bytes]:
-    """Event bodies, serialized once per batch exactly as they will be signed and sent."""
-    events = await Event.filter(id__in=list(set(event_ids)))
-    return {event.id: orjson.dumps(envelope_of(event)) for event in events}
+    """Event bodies, serialized once per batch (whatever the event's fan-out) exactly as they will be
+    signed and sent. Read as plain rows: building a model per event is most of the cost otherwise."""
+    rows = await Event.filter(id__in=list(set(event_ids))).values(*ENVELOPE_COLUMNS)
+    return {
+        row["id"]: orjson.dumps(make_envelope(**{**row, "created_at": isoformat(row["created_at"])}))
+        for row in rows
+    }
 
 
 async def load_endpoints(endpoint_ids: list[str]) -> list[WebhookEndpoint]:
@@ -129,27 +155,7 @@ async def write(
     now = datetime.now(UTC)
     async with in_transaction() as tx:
         if outcomes:
-            p = _placeholders(tx, 9)
-            # Whatever triggered this attempt (a manual retry included), the next one is scheduled.
-            await tx.execute_many(
-                "UPDATE webhook_deliveries SET status={}, attempts={}, next_attempt_at={},"
-                " last_status_code={}, attempt_log={}, updated_at={}, trigger={},"
-                " lease_owner=NULL, lease_until=NULL WHERE id={} AND lease_owner={}".format(*p),
-                [
-                    [
-                        o.status,
-                        o.attempts,
-                        _time(tx, o.next_attempt_at),
-                        o.last_status_code,
-                        orjson.dumps(o.attempt_log).decode(),
-                        _time(tx, now),
-                        DeliveryTrigger.SCHEDULED,
-                        o.delivery_id,
-                        o.lease_owner,
-                    ]
-                    for o in outcomes
-                ],
-            )
+            await _write_outcomes(tx, outcomes, now)
         if releases:
             p = _placeholders(tx, 4)
             await tx.execute_many(
@@ -163,17 +169,83 @@ async def write(
         return [await claim(ids, owner, lease, using=tx) for ids, owner in claims or []]
 
 
-async def lost_deliveries(grace: float, limit: int) -> list[tuple[str, datetime]]:
-    """Pending deliveries overdue by more than ``grace`` that nobody holds: Redis lost them."""
-    now = datetime.now(UTC)
-    rows = (
-        await Delivery.filter(
-            Q(lease_until__isnull=True) | Q(lease_until__lt=now),
-            status=DeliveryStatus.PENDING,
-            next_attempt_at__lte=now - timedelta(seconds=grace),
+# PostgreSQL: every outcome of the flush in ONE statement, the rows as parallel arrays.
+_OUTCOMES_POSTGRES = """
+UPDATE webhook_deliveries AS d SET status = u.status, attempts = u.attempts,
+    next_attempt_at = u.next_attempt_at, last_status_code = u.last_status_code,
+    attempt_log = u.attempt_log::jsonb, updated_at = $8, trigger = $9,
+    lease_owner = NULL, lease_until = NULL
+FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::int[], $5::text[], $6::text[], $7::text[])
+    AS u(status, attempts, next_attempt_at, last_status_code, attempt_log, id, lease_owner)
+WHERE d.id = u.id AND d.lease_owner = u.lease_owner
+"""
+# SQLite: one prepared statement run for each outcome (``executemany``: a C loop, one commit).
+_OUTCOMES_SQLITE = (
+    "UPDATE webhook_deliveries SET status=?, attempts=?, next_attempt_at=?, last_status_code=?,"
+    " attempt_log=?, updated_at=?, trigger=?, lease_owner=NULL, lease_until=NULL"
+    " WHERE id=? AND lease_owner=?"
+)
+
+
+async def _write_outcomes(tx: BaseDBAsyncClient, outcomes: list[AttemptOutcome], now: datetime) -> None:
+    """Each attempt's result on its row, if the row is still leased to the attempt's batch.
+
+    Whatever triggered the attempt (a manual retry included), the next one is scheduled. At
+    thousands of deliveries a second this statement is the worker's main database write, so it
+    is built without the ORM and, on PostgreSQL, sent once for the whole flush.
+    """
+    logs = [orjson.dumps(o.attempt_log).decode() for o in outcomes]
+    scheduled = DeliveryTrigger.SCHEDULED.value
+    if tx.capabilities.dialect == "postgres":
+        await tx.execute_query(
+            _OUTCOMES_POSTGRES,
+            [
+                [o.status.value for o in outcomes],
+                [o.attempts for o in outcomes],
+                [o.next_attempt_at for o in outcomes],
+                [o.last_status_code for o in outcomes],
+                logs,
+                [o.delivery_id for o in outcomes],
+                [o.lease_owner for o in outcomes],
+                now,
+                scheduled,
+            ],
         )
-        .order_by("next_attempt_at")
-        .limit(limit)
-        .values_list("id", "next_attempt_at")
+        return
+    written_now = str(now.astimezone(UTC))
+    await tx.execute_many(
+        _OUTCOMES_SQLITE,
+        [
+            [
+                o.status.value,
+                o.attempts,
+                None if o.next_attempt_at is None else str(o.next_attempt_at.astimezone(UTC)),
+                o.last_status_code,
+                log,
+                written_now,
+                scheduled,
+                o.delivery_id,
+                o.lease_owner,
+            ]
+            for o, log in zip(outcomes, logs, strict=True)
+        ],
     )
+
+
+async def lost_deliveries(
+    grace: float, limit: int, *, before_id: str | None = None
+) -> list[tuple[str, datetime]]:
+    """Pending deliveries overdue by more than ``grace`` that nobody holds: Redis lost them.
+
+    ``before_id``: only deliveries with a smaller id (older than the head of the fresh list).
+    """
+    now = datetime.now(UTC)
+    query = Delivery.filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+        status=DeliveryStatus.PENDING,
+        next_attempt_at__lte=now - timedelta(seconds=grace),
+    )
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    rows = await query.order_by("next_attempt_at").limit(limit).values_list("id", "next_attempt_at")
     return [(row[0], row[1]) for row in rows]

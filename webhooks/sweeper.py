@@ -5,6 +5,13 @@ restart or FLUSHALL, or a worker killed with deliveries leased, the sweeper
 sees pending deliveries that have been due for longer than a grace period
 and nobody holds, and puts them on the due set. Duplicates are harmless: the
 claim lets only one worker attempt a delivery.
+
+A delivery still waiting in the fresh list is not lost, only queued: when the
+workers are behind (a burst), sweeping it would queue it twice and cost every
+worker a second claim for it, just when they have the least time. The fresh
+list is first in, first out, and delivery ids grow with time, so everything
+older than the list's head has been popped already: the sweeper only looks at
+those.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ log = logging.getLogger("relay.webhooks.sweeper")
 
 
 async def sweep_lost_deliveries(redis: Redis) -> int:
-    lost = await store.lost_deliveries(SWEEP_GRACE_SECONDS, SWEEP_LIMIT)
+    oldest_queued = await queue.oldest_fresh(redis)
+    lost = await store.lost_deliveries(SWEEP_GRACE_SECONDS, SWEEP_LIMIT, before_id=oldest_queued)
     if lost:
         await queue.schedule(redis, {delivery_id: due.timestamp() for delivery_id, due in lost})
         log.info("sweeper re-queued %d overdue webhook deliveries", len(lost))

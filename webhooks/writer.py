@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from relay.core.enums import DeliveryStatus
+from relay.core.outage_log import OutageLog
 from webhooks import queue, store
 from webhooks.constants import RESULT_FLUSH_BATCH
 
@@ -49,6 +50,9 @@ class OutcomeWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._redis_outage = OutageLog(
+            log, "queueing webhook retries", "the sweeper queues them from the database meanwhile"
+        )
 
     def claim(self, ids: list[str], owner: str) -> asyncio.Future[list[store.ClaimedDelivery]]:
         """Lease ``ids`` (the due, pending, unleased ones) in the next flush."""
@@ -128,7 +132,11 @@ class OutcomeWriter:
             if item.next_attempt_at is not None
             and (not isinstance(item, store.AttemptOutcome) or item.status == DeliveryStatus.PENDING)
         }
+        if not due:
+            return
         try:
             await queue.schedule(self.redis, due)
-        except RedisError:
-            log.warning("could not queue %d webhook retries; the sweeper will", len(due))
+        except (RedisError, OSError) as exc:
+            self._redis_outage.failed(exc, len(due))
+            return
+        self._redis_outage.succeeded()

@@ -5,20 +5,34 @@ to that session's dispatcher. The dispatcher applies it, then posts the result
 for a caller that waits and acknowledges the entry in one transaction: a
 command whose owner died before finishing it stays pending, and the next owner
 applies it.
+
+Redis may be away when a result is ready: the dispatcher keeps trying to post
+it, with a capped backoff and one log line per outage, and only then takes the
+next command, so results are never posted out of order nor lost while the
+process lives. (If it dies meanwhile, the entry is still pending and the next
+owner applies the command again.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from relay.core.commands import Command, CommandResult, complete_command
 from relay.core.enums import CommandKind
+from relay.core.outage_log import OutageLog
 from workers.engines.base import SANDBOX_COMMAND_PREFIX, Engine, EngineError, sandbox_action
 from workers.send_queue import SendQueue
+
+log = logging.getLogger("relay.worker.commands")
+
+# Pauses (seconds) between attempts to post a result while Redis does not answer.
+POST_RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 
 class CommandTarget(Protocol):
@@ -41,6 +55,9 @@ class CommandDispatcher:
         # Clear while a command is being applied: its reports must finish before the runner decides.
         self._idle = asyncio.Event()
         self._idle.set()
+        self._redis_outage = OutageLog(
+            log, f"session {session_id}: posting a command result", "retrying until Redis answers"
+        )
 
     def submit(self, entry_id: bytes, command: Command) -> None:
         """Queue a command read from the session's stream (``entry_id`` is acknowledged once applied)."""
@@ -57,9 +74,23 @@ class CommandDispatcher:
             self._idle.clear()
             try:
                 result = await self._apply(command)
-                await complete_command(self._redis, self._session_id, entry_id, command.id, result)
+                await self._post(entry_id, command, result)
             finally:
                 self._idle.set()
+
+    async def _post(self, entry_id: bytes, command: Command, result: CommandResult | None) -> None:
+        """Post the result and acknowledge the entry, however long Redis takes to come back."""
+        attempt = 0
+        while True:
+            try:
+                await complete_command(self._redis, self._session_id, entry_id, command.id, result)
+            except (RedisError, OSError) as exc:
+                self._redis_outage.failed(exc, 1 if attempt == 0 else 0)
+                await asyncio.sleep(POST_RETRY_DELAYS[min(attempt, len(POST_RETRY_DELAYS) - 1)])
+                attempt += 1
+                continue
+            self._redis_outage.succeeded()
+            return
 
     async def _apply(self, command: Command) -> CommandResult | None:
         """The command's result for its caller; ``None`` when the caller should keep waiting."""

@@ -8,7 +8,7 @@ when it publishes. One ``PendingEvent`` is one line of the journal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from relay.core.enums import EventType, MessageStatus
 from relay.core.events import NewEvent
+from relay.core.ids import new_id
 from relay.core.models import OutboundMessage, Session
 
 
@@ -40,7 +41,11 @@ class MessageRowUpdate:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PendingEvent:
-    """One event for the ledger, always fenced with the lease token it was reported under."""
+    """One event for the ledger, always fenced with the lease token it was reported under.
+
+    Its id is minted when it is reported and kept in the journal, so publishing it again (a
+    retry after an unacknowledged commit, a dead worker's journal replayed) cannot write it twice.
+    """
 
     tenant_id: str
     session_id: str
@@ -49,6 +54,7 @@ class PendingEvent:
     fence: int
     session_updates: dict[str, Any] | None = None
     message_update: MessageRowUpdate | None = None
+    id: str = field(default_factory=lambda: new_id("evt"))
 
     def to_new_event(self) -> NewEvent:
         return NewEvent(
@@ -59,11 +65,13 @@ class PendingEvent:
             fence=self.fence,
             session_updates=self.session_updates,
             also_write=self.message_update.write if self.message_update is not None else None,
+            id=self.id,
         )
 
     def encode(self) -> bytes:
         """One journal line; orjson escapes newlines inside strings, so a record is exactly one line."""
         record: dict[str, Any] = {
+            "id": self.id,
             "tenant_id": self.tenant_id,
             "session_id": self.session_id,
             "type": self.type,
@@ -89,6 +97,8 @@ class PendingEvent:
             record = orjson.loads(line)
             update = record.get("message_update")
             return cls(
+                # Journals written before events carried their id get one now.
+                id=record.get("id") or new_id("evt"),
                 tenant_id=record["tenant_id"],
                 session_id=record["session_id"],
                 type=EventType(record["type"]),

@@ -38,9 +38,17 @@ def refused_for_good(error: BaseException) -> bool:
 
 
 async def publish_until_settled(
-    redis: Redis | None, events: Sequence[PendingEvent], watch: DatabaseWatch
+    redis: Redis | None,
+    events: Sequence[PendingEvent],
+    watch: DatabaseWatch,
+    *,
+    maybe_committed: bool = False,
 ) -> list[bool]:
     """Publish ``events`` as one group; for each, ``True`` once committed, ``False`` if refused for good.
+
+    Every attempt after a failure (and every one when ``maybe_committed``: a replayed journal)
+    asks the ledger first whether the group is already there, since a commit can succeed and
+    its acknowledgement still be lost; the events' ids make that answer exact.
 
     Raises ``LeaseLost`` when the group's fence is no longer the session's: nothing
     of the group was written, and nothing written under that fence ever will be.
@@ -48,11 +56,13 @@ async def publish_until_settled(
     attempt = 0
     while True:
         try:
-            await publish_events(redis, [event.to_new_event() for event in events])
+            new_events = [event.to_new_event() for event in events]
+            await publish_events(redis, new_events, maybe_committed=maybe_committed)
             return [True] * len(events)
         except LeaseLost:
             raise
         except Exception as exc:
+            maybe_committed = True
             if refused_for_good(exc):
                 return await _one_at_a_time(redis, events, watch, exc)
             if not await watch.reachable():
@@ -69,7 +79,7 @@ async def _one_at_a_time(
     if len(events) > 1:
         settled: list[bool] = []
         for event in events:
-            settled += await publish_until_settled(redis, [event], watch)
+            settled += await publish_until_settled(redis, [event], watch, maybe_committed=True)
         return settled
     event = events[0]
     log.error(

@@ -123,7 +123,9 @@ class JournalReplayer:
                         discarded += len(group)
                     else:
                         try:
-                            outcomes = await publish_until_settled(self._redis, group, self._watch)
+                            outcomes = await publish_until_settled(
+                                self._redis, group, self._watch, maybe_committed=True
+                            )
                             published += sum(outcomes)
                         except LeaseLost:
                             stale_fences.add(group[0].fence)

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from relay.core.config import Settings
 from relay.core.constants import ARQ_QUEUE
 from relay.core.db import close_database, open_database
+from relay.core.events import finish_publishing
 from relay.core.redis import connect_redis
 from webhooks import worker as webhook_worker
 from webhooks.outbox import install as install_webhook_outbox
@@ -41,6 +42,8 @@ log = logging.getLogger("relay.worker")
 EXECUTOR_HEADROOM = 32
 # While Redis is away, arq's poll loop (and a worker starting without Redis) retries after these pauses.
 REDIS_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
+# A stopping worker waits this long for its last events' feed appends and webhook hand-offs.
+FINISH_PUBLISHING_SECONDS = 10.0
 
 
 class OutageTolerantWorker(Worker):
@@ -93,6 +96,14 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             await supervisor.shutdown()
         await close_engine_hosts()
         await webhook_worker.shutdown(ctx)
+        # Events are answered at their commit and handed to Redis in the background: send the
+        # last hand-offs before the client closes (and the loop ends, which would cancel them).
+        # Bounded: with Redis away they are lost anyway, and the ledger has the events.
+        try:
+            async with asyncio.timeout(FINISH_PUBLISHING_SECONDS):
+                await finish_publishing()
+        except TimeoutError:
+            log.warning("stopping before the last events' feed appends and hand-offs were sent")
         redis = ctx.get("relay_redis")
         if redis is not None:
             with contextlib.suppress(RedisError, OSError):
@@ -122,7 +133,15 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
 
 
 def run_worker(settings: Settings) -> None:
-    asyncio.run(_run(settings))
+    # uvloop (installed with uvicorn[standard], which the web process runs on too): the worker is
+    # mostly socket writes and task switches (webhook POSTs, Redis, the database), which uvloop
+    # does in C; measured in bench/README.md ("e2e.py").
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a platform without uvloop
+        asyncio.run(_run(settings))
+        return
+    uvloop.run(_run(settings))
 
 
 async def _run(settings: Settings) -> None:

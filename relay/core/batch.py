@@ -13,6 +13,11 @@ for as short a time as possible:
    and a rolled-back batch gives its numbers back: no gaps;
 5. one bulk insert of the events;
 6. each registered step, once, with every envelope of the batch.
+
+A group its caller says may already be committed (a retry after a commit
+whose acknowledgement was lost) is looked up by its caller-supplied ids first,
+outside the transaction: found, it is answered from the ledger and not written
+again (no second seq, no second set of deliveries).
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from tortoise.transactions import in_transaction
 
 from relay.core.constants import WRITER_IDLE_TIMEOUT_MS, WRITER_LOCK_TIMEOUT_MS
 from relay.core.ids import new_id
-from relay.core.models import Session
-from relay.core.publishing import AfterCommit, NewEvent, PublishStep, make_envelope
+from relay.core.models import Event, Session
+from relay.core.publishing import AfterCommit, NewEvent, PublishStep, envelope_of, make_envelope
 from relay.core.sql import placeholders
 from relay.core.times import isoformat, now_ms
 
@@ -64,13 +69,56 @@ def fences_of(events: Sequence[NewEvent]) -> list[Fence]:
     return list(pairs)
 
 
-async def commit_batch(groups: Sequence[Sequence[NewEvent]], steps: Sequence[PublishStep]) -> CommittedBatch:
-    """Write ``groups`` in one transaction; raises ``FencesRefused`` (nothing written) on a stale fence."""
+async def commit_batch(
+    groups: Sequence[Sequence[NewEvent]],
+    steps: Sequence[PublishStep],
+    maybe_committed: Sequence[bool] | None = None,
+) -> CommittedBatch:
+    """Write ``groups`` in one transaction; raises ``FencesRefused`` (nothing written) on a stale fence.
+
+    ``maybe_committed[i]`` says group ``i`` may already be in the ledger (see the module's docstring).
+    """
+    found = await _already_committed(groups, maybe_committed or [False] * len(groups))
+    to_write = [group for index, group in enumerate(groups) if index not in found]
+    written = await _write_groups(to_write, steps) if to_write else CommittedBatch([], [])
+    fresh = iter(written.envelopes)
+    per_group = [found[index] if index in found else next(fresh) for index in range(len(groups))]
+    return CommittedBatch(per_group, written.after_commit)
+
+
+async def _already_committed(
+    groups: Sequence[Sequence[NewEvent]], maybe_committed: Sequence[bool]
+) -> dict[int, list[dict[str, Any]]]:
+    """The envelopes, from the ledger, of the groups that turn out to be committed already.
+
+    A group is committed whole or not at all, so finding some but not all of its ids means
+    the ids were reused: that is refused (``ValueError``) rather than half written.
+    """
+    wanted = {
+        new.id: index
+        for index, group in enumerate(groups)
+        if maybe_committed[index]
+        for new in group
+        if new.id is not None
+    }
+    if not wanted:
+        return {}
+    rows = {event.id: event for event in await Event.filter(id__in=list(wanted))}
+    found: dict[int, list[dict[str, Any]]] = {}
+    for index in sorted({wanted[event_id] for event_id in rows}):
+        group = groups[index]
+        if any(new.id not in rows for new in group):
+            raise ValueError("some of this group's event ids are in the ledger and some are not")
+        found[index] = [envelope_of(rows[str(new.id)]) for new in group]
+    return found
+
+
+async def _write_groups(groups: Sequence[Sequence[NewEvent]], steps: Sequence[PublishStep]) -> CommittedBatch:
     events = [new for group in groups for new in group]
     now = now_ms()
     written_now = isoformat(now)
     # Minted before the commit, so ids only roughly follow commit order; seqs follow it exactly.
-    ids = [new_id("evt") for _ in events]
+    ids = [new.id or new_id("evt") for new in events]
     async with in_transaction() as connection:
         if connection.capabilities.dialect == "postgres":
             # A writer that hangs while it holds a tenant's counter must not stall the others for

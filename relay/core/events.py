@@ -91,8 +91,14 @@ async def publish_event(
     return (await publish_events(redis, [new]))[0]
 
 
-async def publish_events(redis: Redis | None, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+async def publish_events(
+    redis: Redis | None, events: Sequence[NewEvent], *, maybe_committed: bool = False
+) -> list[dict[str, Any]]:
     """Record a group of events atomically and in order, then fan them out; returns their envelopes.
+
+    ``maybe_committed``: this group (its events carrying caller-minted ids) may already be in the
+    ledger, because an earlier attempt's commit was not acknowledged; if it is, its envelopes are
+    read back and nothing is written twice. Costs one lookup, so only retries ask for it.
 
     Returns after the commit; the feed append and the steps' hand-offs follow
     in the background (their failure is only logged; ``finish_publishing``
@@ -105,7 +111,7 @@ async def publish_events(redis: Redis | None, events: Sequence[NewEvent]) -> lis
         raise RuntimeError("the event pipeline is not configured: call configure_publishing at start-up")
     if not events:
         return []
-    return await process_writer().publish(redis, events, _publish_steps)
+    return await process_writer().publish(redis, events, _publish_steps, maybe_committed=maybe_committed)
 
 
 async def finish_publishing() -> None:

@@ -41,6 +41,11 @@ class NewEvent:
     the session's current one, so a worker that lost its lease cannot speak for
     the session any more. ``also_write`` runs in the same transaction, for rows
     that must change together with the event (an outbound message's status).
+
+    ``id`` is the event's id when the caller mints it (``new_id("evt")``) before
+    publishing, so that publishing the same group again after its commit was
+    not acknowledged (the connection dropped after ``COMMIT``) finds it in the
+    ledger instead of writing it twice (``publish_events(..., maybe_committed=True)``).
     """
 
     tenant_id: str
@@ -50,6 +55,7 @@ class NewEvent:
     fence: int | None = None
     session_updates: dict[str, Any] | None = None
     also_write: WriteInTransaction | None = None
+    id: str | None = None
 
 
 def make_envelope(

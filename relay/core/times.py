@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 def isoformat(moment: datetime) -> str:
     """``2026-11-22T10:00:00.123Z``: millisecond precision, always UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # ``datetime.isoformat`` rather than ``strftime``: several times faster, and this runs for
+    # every event and every webhook attempt. Its UTC suffix is always ``+00:00``.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def isoformat_or_none(moment: datetime | None) -> str | None:

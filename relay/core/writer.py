@@ -51,9 +51,18 @@ from relay.core.constants import (
     tenant_stream_key,
 )
 from relay.core.metrics import EVENTS_PUBLISHED
+from relay.core.outage_log import OutageLog
 from relay.core.publishing import AfterCommit, LeaseLost, NewEvent, PublishStep
 
 log = logging.getLogger("relay.core.writer")
+
+# Redis down: one warning when the hand-offs start failing, one line when they work again.
+_redis_outage = OutageLog(
+    log,
+    "feed append and webhook hand-off",
+    "skipped until Redis answers; the ledger has the events (the feed fills its gaps from it,"
+    " the webhook sweeper finds the deliveries)",
+)
 
 # Errors about the database, not about a group's rows: writing the groups one by one would
 # only fail (or wait) once per group. OSError covers refused and timed-out connections and
@@ -85,6 +94,7 @@ class _Submission:
     events: Sequence[NewEvent]
     steps: tuple[PublishStep, ...]
     done: asyncio.Future[Envelopes]
+    maybe_committed: bool = False
 
     def fail(self, error: BaseException) -> None:
         if self.done.done():
@@ -110,9 +120,14 @@ class EventWriter:
         self._handing_off: asyncio.Task[None] | None = None
 
     async def publish(
-        self, redis: Redis | None, events: Sequence[NewEvent], steps: tuple[PublishStep, ...]
+        self,
+        redis: Redis | None,
+        events: Sequence[NewEvent],
+        steps: tuple[PublishStep, ...],
+        *,
+        maybe_committed: bool = False,
     ) -> Envelopes:
-        submission = _Submission(redis, events, steps, self.loop.create_future())
+        submission = _Submission(redis, events, steps, self.loop.create_future(), maybe_committed)
         self._queue.append(submission)
         self._queued_events += len(events)
         self._arrived.set()
@@ -208,7 +223,11 @@ class EventWriter:
         remaining = batch
         while remaining:
             try:
-                written = await commit_batch([submission.events for submission in remaining], steps)
+                written = await commit_batch(
+                    [submission.events for submission in remaining],
+                    steps,
+                    [submission.maybe_committed for submission in remaining],
+                )
             except FencesRefused as refused:
                 remaining = _refuse(remaining, refused)
                 continue
@@ -229,7 +248,7 @@ class EventWriter:
         after_commit: list[AfterCommit] = []
         for submission in submissions:
             try:
-                written = await commit_batch([submission.events], steps)
+                written = await commit_batch([submission.events], steps, [submission.maybe_committed])
             except FencesRefused as refused:
                 _refuse([submission], refused)
                 continue
@@ -289,9 +308,9 @@ async def hand_off(redis: Redis | None, envelopes: Envelopes, after_commit: list
                 step_hand_off(pipe)
             results = await pipe.execute(raise_on_error=False)
     except (RedisError, OSError, TimeoutError) as exc:
-        # The ledger has them: the feed fills its gaps from it, the webhook sweeper finds the deliveries.
-        log.warning("feed append and hand-off failed for %d events: %r", len(envelopes), exc)
+        _redis_outage.failed(exc, len(envelopes))
         return
+    _redis_outage.succeeded()
     errors = [result for result in results if isinstance(result, Exception)]
     if errors:
         log.warning("%d of %d feed/hand-off commands failed: %r", len(errors), len(results), errors[0])

@@ -8,6 +8,7 @@ ledger holds, and a tenant's seqs count its events with no gap.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -208,3 +209,26 @@ async def test_every_caller_of_a_batch_gets_the_error_of_an_unreachable_database
     output, _ = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0
     assert output.decode().split() == ["ConnectionRefusedError"] * 3
+
+
+async def test_a_redis_outage_is_logged_once_however_many_batches_it_spans(
+    pipeline: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Twenty batches committed while Redis is unreachable: one warning, then one line when it is back."""
+    tenant = new_id("ten")
+    await publish_events(pipeline, [event(tenant, "before")])
+    await finish_publishing()  # whatever an earlier test left, Redis answers now
+    nowhere = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with caplog.at_level(logging.INFO, logger="relay.core.writer"):
+            for n in range(20):
+                await publish_events(nowhere, [event(tenant, f"down.{n}")])
+                await finish_publishing()  # each its own batch and its own failed hand-off
+            await publish_events(pipeline, [event(tenant, "back")])
+            await finish_publishing()
+    finally:
+        await nowhere.aclose()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "relay.core.writer"]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "works again" in caplog.text and "20 item(s) were skipped" in caplog.text
+    assert len(await ledger_labels(tenant)) == 22

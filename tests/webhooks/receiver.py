@@ -42,6 +42,9 @@ class Receiver:
         self._scripts: dict[str, list[Reply]] = defaultdict(list)
         self._defaults: dict[str, Reply] = {}
         self._runner: web.AppRunner | None = None
+        # Requests being answered right now, and the most there ever were, per path.
+        self._in_flight: dict[str, int] = defaultdict(int)
+        self.max_in_flight: dict[str, int] = defaultdict(int)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
@@ -62,8 +65,15 @@ class Receiver:
         )
         script = self._scripts[request.path]
         reply = script.pop(0) if script else self._defaults.get(request.path, self.default)
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        self._in_flight[request.path] += 1
+        self.max_in_flight[request.path] = max(
+            self.max_in_flight[request.path], self._in_flight[request.path]
+        )
+        try:
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+        finally:
+            self._in_flight[request.path] -= 1
         if isinstance(reply.body, bytes):
             return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
         return web.Response(status=reply.status, text=reply.body, headers=reply.headers)

@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
+from relay.core.enums import EventType
+from relay.core.events import NewEvent, publish_events
 from tests.conftest import TenantHandle
 from tests.helpers import wait_until
 from tests.webhooks.conftest import create_endpoint, publish
 from tests.webhooks.receiver import Receiver, Reply
-from webhooks.models import WebhookEndpoint
+from webhooks.constants import ENDPOINT_INFLIGHT_CAP
+from webhooks.models import Delivery, WebhookEndpoint
 
 
 async def test_five_days_of_failure_disables_and_notifies(
@@ -63,3 +66,53 @@ async def test_slow_endpoint_does_not_delay_others(
     await publish(ledger, tenant.id, type="message.ack", count=20)
     fast = await receiver.wait_for("fast", 20, timeout=10)
     assert max(r.at for r in fast) - started < 2.0
+
+
+async def test_a_burst_beyond_the_endpoint_cap_is_delivered_once_each_within_the_cap(
+    tenant: TenantHandle, receiver: Receiver, ledger: Redis
+) -> None:
+    """300 deliveries to one endpoint at once: the worker holds what exceeds the cap and starts
+    it as attempts end. Each event arrives once, never more than the cap at a time, and no
+    delivery spends more than the one attempt that succeeded."""
+    receiver.script("crowded", then=Reply(200, delay=0.05))
+    endpoint = await create_endpoint(tenant.client, receiver.url("crowded"), events=["message.received"])
+    group = [
+        NewEvent(tenant_id=tenant.id, session_id=None, type=EventType.MESSAGE_RECEIVED, data={"n": n})
+        for n in range(300)
+    ]
+    published = {envelope["id"] for envelope in await publish_events(ledger, group)}
+
+    arrived = await receiver.wait_for("crowded", 300, timeout=60)
+    assert sorted(r.event_id for r in arrived) == sorted(published)
+    assert receiver.max_in_flight["/crowded"] <= ENDPOINT_INFLIGHT_CAP
+
+    async def settled() -> list[int] | None:
+        attempts = await Delivery.filter(endpoint_id=endpoint["id"], status="succeeded").values_list(
+            "attempts", flat=True
+        )
+        return list(attempts) if len(attempts) == 300 else None
+
+    assert set(await wait_until(settled, what="every delivery row settled")) == {1}
+
+
+async def test_an_endpoint_whose_secret_cannot_be_decrypted_holds_up_no_other(
+    tenant: TenantHandle, receiver: Receiver, ledger: Redis
+) -> None:
+    """A key replaced without keeping the old one: that endpoint's deliveries wait, unsigned
+    requests are never sent, and the tenant's other endpoint gets every event."""
+    unreadable = await WebhookEndpoint.create(
+        id=WebhookEndpoint.make_id(),
+        tenant_id=tenant.id,
+        url=receiver.url("unreadable"),
+        events=["*"],
+        encrypted_secret="gAAAAA-not-a-ciphertext-of-any-key",
+    )
+    await create_endpoint(tenant.client, receiver.url("readable"))
+    published = await publish(ledger, tenant.id, count=30)
+
+    arrived = await receiver.wait_for("readable", 30)
+    assert {r.event_id for r in arrived} == set(published)
+    assert receiver.at("unreadable") == []
+    waiting = await Delivery.filter(endpoint_id=unreadable.id).values_list("status", "attempts")
+    assert sorted(waiting) == [("pending", 0)] * 30
+    await unreadable.delete()

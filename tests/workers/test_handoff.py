@@ -28,6 +28,7 @@ from workers.handoff import SessionHandoff
 from workers.journal import Journal
 from workers.lease import Lease, acquire_lease
 from workers.pending_event import MessageRowUpdate, PendingEvent
+from workers.publish_retry import publish_until_settled
 from workers.replay import JournalReplayer
 
 
@@ -256,6 +257,39 @@ async def test_a_dead_workers_journal_is_replayed_under_its_own_fences(
     assert not dead.directory.exists()
 
 
+async def test_a_journal_whose_events_were_committed_before_the_worker_died_adds_nothing(
+    tenant: TenantHandle, ledger: Redis, tmp_path: Path
+) -> None:
+    """Killed after the commit, before deleting the segment: replay finds the events by their ids.
+
+    Proof: 80 events journaled and committed, then 40 more journaled only; after the
+    replay the ledger holds 0..119 once each, in order.
+    """
+    root = tmp_path / "journal"
+    owned = await own_a_session(tenant, ledger, "committed-then-killed")
+    dead = Journal(root, "dead-worker")
+    await dead.open()
+    handoff = handoff_for(owned, ledger, dead)
+    events = [owned.event(n) for n in range(120)]
+    for event in events:
+        await handoff.submit(event)
+    await handoff.close()  # never started: the drainer did not run
+    await dead.close()
+    # What the dead worker's drainer had committed before it was killed.
+    assert await publish_until_settled(ledger, events[:80], DatabaseWatch()) == [True] * 80
+
+    alive = Journal(root, "alive-worker")
+    await alive.open()
+    try:
+        replayer = JournalReplayer(root, alive.directory, ledger, DatabaseWatch())
+        assert replayer.adopt() == 1
+        await replayer.replay_adopted()
+    finally:
+        await alive.close()
+
+    assert await received_numbers(tenant, owned.session_id) == list(range(120))
+
+
 def test_a_journal_record_keeps_what_publishing_needs() -> None:
     expires = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
     event = PendingEvent(
@@ -270,5 +304,6 @@ def test_a_journal_record_keeps_what_publishing_needs() -> None:
     line = event.encode()
     assert line.count(b"\n") == 1 and line.endswith(b"\n")
     assert PendingEvent.decode(line) == event
+    assert PendingEvent.decode(line).id == event.id, "the id minted at report time is kept"
     with pytest.raises(ValueError):
         PendingEvent.decode(line[:-10])
