@@ -9,10 +9,12 @@ caller waits a bounded time for the outcome and otherwise learns it from the
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from relay.core.commands import CommandResult, submit_command
@@ -20,6 +22,7 @@ from relay.core.config import Settings
 from relay.core.enums import CommandKind, DesiredState, MessageStatus
 from relay.core.models import OutboundMessage
 from relay.core.problems import Problem, invalid, not_found
+from relay.core.quotas import Quota, create_within_quota, utc_day_start
 from relay.core.redis import is_redis_unavailable
 from relay.core.schemas import check_text
 from relay.web.schemas.messages import Message, parse_message
@@ -49,7 +52,8 @@ async def send_message(
     202 when it is still ``queued``, 200 when ``idempotency_key`` was already
     used by this tenant (the earlier message is returned and nothing is sent).
     Raises ``Problem``: 404 unknown session, 422 bad body, 409 session not
-    meant to be running. Redis being down is not an error here: the stored
+    meant to be running, 429 past the tenant's ``max_messages_per_day`` (no
+    row written). Redis being down is not an error here: the stored
     message goes out when the worker next looks at its queue (202).
     """
     if idempotency_key is not None:
@@ -65,15 +69,21 @@ async def send_message(
     if session.desired_state != DesiredState.RUNNING:
         raise Problem(409, f"session is {session.desired_state}; start it before sending")
     try:
-        message = await OutboundMessage.create(
-            id=OutboundMessage.make_id(),
-            tenant_id=tenant_id,
-            session_id=session.id,
-            to=outgoing.to,
-            type=outgoing.type,
-            payload=outgoing.payload(),
-            status=MessageStatus.QUEUED,
-            idempotency_key=idempotency_key,
+        message = await create_within_quota(
+            tenant_id,
+            Quota.MESSAGES_PER_DAY,
+            count=lambda connection: count_messages_today(tenant_id, connection),
+            create=lambda connection: OutboundMessage.create(
+                using_db=connection,
+                id=OutboundMessage.make_id(),
+                tenant_id=tenant_id,
+                session_id=session.id,
+                to=outgoing.to,
+                type=outgoing.type,
+                payload=outgoing.payload(),
+                status=MessageStatus.QUEUED,
+                idempotency_key=idempotency_key,
+            ),
         )
     except IntegrityError:
         # Two requests with one key raced past the lookup; the loser answers with the winner.
@@ -95,6 +105,13 @@ async def send_message(
     answer = Message.of(message) if result is None else await _with_outcome(message, result)
     # The worker may answer at once that the message waits (session reconnecting): still 202.
     return answer, 202 if answer.status == MessageStatus.QUEUED else 201
+
+
+async def count_messages_today(tenant_id: str, connection: BaseDBAsyncClient | None = None) -> int:
+    """The messages ``max_messages_per_day`` counts: the tenant's own, accepted since 00:00 UTC."""
+    since = utc_day_start(datetime.now(UTC))
+    query = OutboundMessage.filter(tenant_id=tenant_id, created_at__gte=since)
+    return await query.using_db(connection).count()
 
 
 async def _with_outcome(message: OutboundMessage, result: CommandResult) -> Message:
