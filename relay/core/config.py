@@ -131,6 +131,9 @@ class Settings:
     media_allow_private: bool = _setting("RELAY_MEDIA_ALLOW_PRIVATE", False, _bool)
     proxy_allow_private: bool = _setting("RELAY_PROXY_ALLOW_PRIVATE", False, _bool)
     sandbox_qr_interval: float = _setting("RELAY_SANDBOX_QR_INTERVAL", 20.0, _float)
+    # A sandbox session unscanned this long stops with reason qr_timeout, as a real one does after
+    # WhatsApp's window (its first code lives 60 s, five more 20 s each: 160 s).
+    sandbox_qr_timeout: float = _setting("RELAY_SANDBOX_QR_TIMEOUT", 160.0, _float)
     whatsapp_store: str | None = _setting("RELAY_WHATSAPP_STORE", None, _text)
     worker_capacity: int = _setting("RELAY_WORKER_CAPACITY", 500, _int)
     # A connected WhatsApp session that hears nothing this long is pinged, and reconnected if deaf.
