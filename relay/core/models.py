@@ -69,6 +69,8 @@ class Session(Model):
     qr_expires_at = fields.DatetimeField(null=True)
     # The session's proxy URL (relay.core.proxies), encrypted: it may carry a password.
     encrypted_proxy = EncryptedField(null=True)
+    # Pacing: at most this many messages a minute, evenly spaced (workers.send_queue); null: unpaced.
+    send_per_minute = fields.IntField(null=True)
     # Fencing: the owner's lease token. Every write an owner makes requires it to match.
     fence = fields.BigIntField(default=0)
     owner = fields.CharField(max_length=100, null=True)

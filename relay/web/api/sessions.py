@@ -44,6 +44,7 @@ async def create_session(call: Call[SessionCreate]) -> Session:
         engine=body.engine,
         start=body.start,
         proxy=body.proxy,
+        send_per_minute=body.send_per_minute,
     )
 
 

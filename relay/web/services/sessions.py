@@ -73,6 +73,7 @@ async def create_session(
     engine: EngineKind,
     start: bool,
     proxy: str | None = None,
+    send_per_minute: int | None = None,
 ) -> schemas.Session:
     encrypted_proxy = await _encrypted_proxy(settings, proxy)
     session = await create_within_quota(
@@ -87,6 +88,7 @@ async def create_session(
             engine=engine,
             desired_state=DesiredState.RUNNING if start else DesiredState.STOPPED,
             encrypted_proxy=encrypted_proxy,
+            send_per_minute=send_per_minute or settings.send_per_minute or None,
         ),
     )
     if start:
