@@ -19,6 +19,7 @@ from relay.core.events import envelope_of, publish_event
 from relay.core.ledger import event_pages
 from relay.core.models import Event, Session
 from relay.core.problems import Problem, invalid, not_found
+from relay.core.quotas import Quota, create_within_quota
 from relay.core.schemas import Event as EventShape
 from relay.core.schemas import parse
 from relay.core.url_guard import UnsafeURL, check_url
@@ -73,18 +74,29 @@ async def create_endpoint(
     await _check_url(settings, body.url)
     await _check_sessions(tenant_id, body.session_ids)
     secret = generate_secret()
-    endpoint = await WebhookEndpoint.create(
-        id=WebhookEndpoint.make_id(),
-        tenant_id=tenant_id,
-        encrypted_secret=encrypt_secret(secret),
-        url=body.url,
-        events=body.events,
-        session_ids=body.session_ids,
-        description=body.description,
-        enabled=body.enabled,
-        disabled_reason=None if body.enabled else DISABLED_BY_TENANT,
+    endpoint = await create_within_quota(
+        tenant_id,
+        Quota.WEBHOOKS,
+        count=lambda connection: count_endpoints(tenant_id, connection),
+        create=lambda connection: WebhookEndpoint.create(
+            using_db=connection,
+            id=WebhookEndpoint.make_id(),
+            tenant_id=tenant_id,
+            encrypted_secret=encrypt_secret(secret),
+            url=body.url,
+            events=body.events,
+            session_ids=body.session_ids,
+            description=body.description,
+            enabled=body.enabled,
+            disabled_reason=None if body.enabled else DISABLED_BY_TENANT,
+        ),
     )
     return schemas.WebhookEndpointWithSecret.of(endpoint, secret)
+
+
+async def count_endpoints(tenant_id: str, connection: BaseDBAsyncClient | None = None) -> int:
+    """The endpoints ``max_webhooks`` counts: the tenant's own, enabled or not."""
+    return await WebhookEndpoint.filter(tenant_id=tenant_id).using_db(connection).count()
 
 
 async def list_endpoints(tenant_id: str, *, limit: int, cursor: str | None) -> list[schemas.WebhookEndpoint]:

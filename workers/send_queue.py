@@ -4,6 +4,12 @@ The web process stores a message as ``queued`` before any worker sees it. A
 ``send`` command asks for it to go out now; messages accepted while the session
 was disconnected, or left queued by a worker that died, go out once the engine
 is connected again.
+
+Pacing: a session with ``send_per_minute`` sends at most that many a minute,
+one every ``60 / send_per_minute`` seconds. The figure is read from the row
+before each send, so a ``PATCH`` applies from the next message. A send that
+would have to wait for its turn is answered ``queued`` at once (the caller gets
+202 instead of holding a request open) and goes out from ``run``, in order.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Callable
 
 from relay.core.commands import CommandResult
 from relay.core.enums import MessageStatus
-from relay.core.models import OutboundMessage
+from relay.core.models import OutboundMessage, Session
 from workers.database_watch import DatabaseWatch
 from workers.engines.base import Engine, EngineError, NotConnected, OutgoingMessage
 from workers.message_outcomes import record_failed, record_sent
@@ -42,6 +48,8 @@ class SendQueue:
         self._current_engine = current_engine
         self._lock = asyncio.Lock()
         self._wakeup = asyncio.Event()
+        # Pacing: the loop time before which the next message may not go out.
+        self._next_send_at = 0.0
 
     def _connected_engine(self) -> Engine | None:
         engine = self._current_engine()
@@ -51,6 +59,10 @@ class SendQueue:
         """Send queued messages in order up to this one; answer the waiting caller if it went out."""
         if self._connected_engine() is None:
             # Stays queued and goes out once connected; the caller need not wait to learn that.
+            self._wakeup.set()
+            return CommandResult(ok=True, data={"status": MessageStatus.QUEUED})
+        if await self._must_wait_its_turn():
+            # Paced: it goes out in turn from run(); the caller need not hold its request open.
             self._wakeup.set()
             return CommandResult(ok=True, data={"status": MessageStatus.QUEUED})
         await self._send_queued(until=message_id)
@@ -63,6 +75,28 @@ class SendQueue:
             data={"status": message.status, "whatsapp_id": message.whatsapp_id},
             error=message.error,
         )
+
+    async def _must_wait_its_turn(self) -> bool:
+        """A paced session whose next send is not due yet, or already has sends going out."""
+        if await self._send_interval() is None:
+            return False
+        return self._lock.locked() or asyncio.get_running_loop().time() < self._next_send_at
+
+    async def _send_interval(self) -> float | None:
+        """Seconds between two sends (``60 / send_per_minute``); None: unpaced."""
+        session = await self._watch.call(lambda: Session.get_or_none(id=self._session_id))
+        return 60 / session.send_per_minute if session is not None and session.send_per_minute else None
+
+    async def _wait_for_turn(self, interval: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        if interval is not None:
+            delay = self._next_send_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    def _sent(self, interval: float | None) -> None:
+        if interval is not None:
+            self._next_send_at = asyncio.get_running_loop().time() + interval
 
     async def run(self) -> None:
         """Queued messages (accepted while disconnected, or before a crash) go out once connected."""
@@ -80,14 +114,21 @@ class SendQueue:
     async def _send_queued(self, until: str | None = None) -> None:
         """Send the queued messages, oldest first (up to ``until``), while the engine stays connected."""
         async with self._lock:
-            while (engine := self._connected_engine()) is not None and not self._reporter.lease_lost:
+            while self._connected_engine() is not None and not self._reporter.lease_lost:
                 message = await self._watch.call(lambda: self._oldest_queued(until))
                 if message is None:
+                    return
+                interval = await self._send_interval()
+                await self._wait_for_turn(interval)
+                # Checked again after the wait: the connection or the lease may have gone meanwhile.
+                engine = self._connected_engine()
+                if engine is None or self._reporter.lease_lost:
                     return
                 try:
                     await self._send(engine, message)
                 except NotConnected:
                     return
+                self._sent(interval)
                 if message.id == until:
                     return  # nothing queued after it concerns this call: spare the query that says so
 

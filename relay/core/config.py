@@ -131,6 +131,9 @@ class Settings:
     media_allow_private: bool = _setting("RELAY_MEDIA_ALLOW_PRIVATE", False, _bool)
     proxy_allow_private: bool = _setting("RELAY_PROXY_ALLOW_PRIVATE", False, _bool)
     sandbox_qr_interval: float = _setting("RELAY_SANDBOX_QR_INTERVAL", 20.0, _float)
+    # A sandbox session unscanned this long stops with reason qr_timeout, as a real one does after
+    # WhatsApp's window (its first code lives 60 s, five more 20 s each: 160 s).
+    sandbox_qr_timeout: float = _setting("RELAY_SANDBOX_QR_TIMEOUT", 160.0, _float)
     whatsapp_store: str | None = _setting("RELAY_WHATSAPP_STORE", None, _text)
     worker_capacity: int = _setting("RELAY_WORKER_CAPACITY", 500, _int)
     # A connected WhatsApp session that hears nothing this long is pinged, and reconnected if deaf.
@@ -145,6 +148,10 @@ class Settings:
     # Not in SPEC's table but named here so operators can tune them.
     max_body_bytes: int = _setting("RELAY_MAX_BODY_BYTES", 1024 * 1024, _int)
     send_wait: float = _setting("RELAY_SEND_WAIT", 5.0, _float)
+    # Messages a session sends per minute, evenly spaced, when it sets none itself; 0: unpaced.
+    send_per_minute: int = _setting("RELAY_SEND_PER_MINUTE", 0, _int)
+    # Queued messages one session may hold before a send is refused with 429.
+    send_queue_limit: int = _setting("RELAY_SEND_QUEUE_LIMIT", 1000, _int)
     log_level: str = _setting("RELAY_LOG_LEVEL", "info", _lowercase)
     # Events queued for one WebSocket before it is closed with 1013 (SPEC, "WebSocket feed").
     ws_send_buffer: int = _setting("RELAY_WS_SEND_BUFFER", WS_SEND_BUFFER, _int)

@@ -21,6 +21,10 @@ from relay.core.ids import new_id
 class Tenant(Model):
     id = fields.CharField(max_length=40, primary_key=True)
     name = fields.CharField(max_length=200)
+    # Quotas the admin sets (relay.core.quotas); null: unlimited.
+    max_sessions = fields.IntField(null=True)
+    max_messages_per_day = fields.IntField(null=True)
+    max_webhooks = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -65,6 +69,8 @@ class Session(Model):
     qr_expires_at = fields.DatetimeField(null=True)
     # The session's proxy URL (relay.core.proxies), encrypted: it may carry a password.
     encrypted_proxy = EncryptedField(null=True)
+    # Pacing: at most this many messages a minute, evenly spaced (workers.send_queue); null: unpaced.
+    send_per_minute = fields.IntField(null=True)
     # Fencing: the owner's lease token. Every write an owner makes requires it to match.
     fence = fields.BigIntField(default=0)
     owner = fields.CharField(max_length=100, null=True)
@@ -127,7 +133,8 @@ class OutboundMessage(Model):
     class Meta:
         table = "outbound_messages"
         unique_together = (("tenant_id", "idempotency_key"),)
-        indexes = (("session_id", "status", "created_at"),)
+        # (tenant_id, created_at) counts a tenant's messages of the day for its quota.
+        indexes = (("session_id", "status", "created_at"), ("tenant_id", "created_at"))
 
     @staticmethod
     def make_id() -> str:

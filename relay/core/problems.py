@@ -44,6 +44,9 @@ class ProblemDetails(TypedDict):
     detail: str
     instance: NotRequired[str]
     errors: NotRequired[list[FieldErrorDetails]]
+    # A 429 quota-exceeded names the quota and its limit (relay.core.quotas).
+    quota: NotRequired[str]
+    limit: NotRequired[int]
 
 
 @dataclass
@@ -62,13 +65,18 @@ class Problem(Exception):
     title: str | None = None
     # Seconds the client should wait before trying again (the ``Retry-After`` header).
     retry_after: int | None = None
+    # A URI naming the kind of problem when a client may act on it (RFC 9457 ``type``).
+    type: str = "about:blank"
+    # The quota a 429 quota-exceeded names, and its limit.
+    quota: str | None = None
+    limit: int | None = None
 
     def __str__(self) -> str:
         return self.detail
 
     def to_dict(self, instance: str | None = None) -> ProblemDetails:
         body: ProblemDetails = {
-            "type": "about:blank",
+            "type": self.type,
             "title": self.title or _TITLES.get(self.status, "Error"),
             "status": self.status,
             "detail": self.detail,
@@ -77,6 +85,10 @@ class Problem(Exception):
             body["instance"] = instance
         if self.errors:
             body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        if self.quota is not None:
+            body["quota"] = self.quota
+        if self.limit is not None:
+            body["limit"] = self.limit
         return body
 
 

@@ -15,7 +15,8 @@ async def test_tenant_lifecycle(admin: httpx.AsyncClient) -> None:
     tenant = created.json()
     assert tenant["id"].startswith("ten_") and tenant["name"] == "Initech" and tenant["created_at"]
 
-    assert (await admin.get(f"/v1/tenants/{tenant['id']}")).json() == tenant
+    usage = {"sessions": 0, "messages_today": 0, "webhooks": 0}
+    assert (await admin.get(f"/v1/tenants/{tenant['id']}")).json() == {**tenant, "usage": usage}
 
     deleted = await admin.delete(f"/v1/tenants/{tenant['id']}")
     assert deleted.status_code == 204

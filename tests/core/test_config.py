@@ -23,6 +23,9 @@ def test_nothing_set_gives_a_laptop_setup_under_the_data_dir(tmp_path: Path) -> 
     assert settings.webhook_retry_schedule == (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
     assert (settings.webhook_timeout, settings.webhook_allow_private) == (15, False)
     assert (settings.sandbox_qr_interval, settings.whatsapp_store) == (20, None)
+    # The real engine's QR window: WhatsApp's first code lives 60 s, five more 20 s each.
+    assert settings.sandbox_qr_timeout == 60 + 5 * 20
+    assert (settings.send_per_minute, settings.send_queue_limit) == (0, 1000)  # unpaced
     assert (settings.worker_capacity, settings.lease_ttl, settings.send_wait) == (500, 15, 5)
     assert (settings.max_body_bytes, settings.log_level, settings.ws_send_buffer) == (
         1024 * 1024,
@@ -42,6 +45,9 @@ def test_every_variable_is_read_and_an_empty_one_keeps_the_default(tmp_path: Pat
         RELAY_ADMIN_TOKEN="adm",
         RELAY_WEBHOOK_RETRY_SCHEDULE="1, 2,",
         RELAY_WEBHOOK_TIMEOUT="2.5",
+        RELAY_SANDBOX_QR_TIMEOUT="30",
+        RELAY_SEND_PER_MINUTE="20",
+        RELAY_SEND_QUEUE_LIMIT="50",
         RELAY_WEBHOOK_ALLOW_PRIVATE="yes",
         RELAY_SANDBOX_QR_INTERVAL="1",
         RELAY_WHATSAPP_STORE="postgres://relay@db/wa",
@@ -65,6 +71,8 @@ def test_every_variable_is_read_and_an_empty_one_keeps_the_default(tmp_path: Pat
     assert settings.webhook_retry_schedule == (1.0, 2.0)
     assert (settings.webhook_timeout, settings.webhook_allow_private) == (2.5, True)
     assert (settings.sandbox_qr_interval, settings.whatsapp_store) == (1.0, "postgres://relay@db/wa")
+    assert settings.sandbox_qr_timeout == 30
+    assert (settings.send_per_minute, settings.send_queue_limit) == (20, 50)
     assert (settings.worker_capacity, settings.lease_ttl, settings.send_wait) == (3, 2.0, 0.5)
     assert (settings.max_body_bytes, settings.log_level, settings.ws_send_buffer) == (10, "debug", 7)
 

@@ -74,8 +74,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         database_url=f"sqlite://{data_dir / 'relay.db'}",
         redis_url=None,
         jwt_secret="x" * 48,
-        sandbox_qr_interval=0.2,
-        **overrides,
+        **{"sandbox_qr_interval": 0.2, **overrides},
     )
 
 

@@ -10,7 +10,7 @@ import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from tests.engines.conftest import (
     start_fed_engine,
 )
 from workers.engines.base import (
+    QR_TIMEOUT_REASON,
     Engine,
     EngineError,
     NotConnected,
@@ -225,3 +226,60 @@ async def test_an_engine_stopped_before_it_ran_does_not_start(kind: str, tmp_pat
     await asyncio.wait_for(engine.run(), 5)
     assert not engine.connected
     assert "connected" not in reporter.statuses()
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_a_qr_window_that_ends_unscanned_stops_the_session_alike(kind: str, tmp_path: Path) -> None:
+    """Integrators meet in the sandbox the cleanup production does: stopped, reason qr_timeout."""
+    context = make_context(tmp_path, sandbox_qr_timeout=0.5)
+    if kind == "whatsapp":
+        live = await start_fed_engine(context)
+        reporter, task = live.reporter, live.task
+        await live.feed_qr(b"2@only,noise,identity,adv")
+        await live.feed_login_status(b"timeout")  # WhatsApp's own end of the window
+    else:
+        reporter = RecordingReporter()
+        task = asyncio.create_task(create_engine("sandbox", context, reporter).run())
+    await asyncio.wait_for(task, 10)  # run() returns: the runner stops wanting the session to run
+    assert reporter.of("status")[-1] == {
+        "status": "stopped",
+        "reason": QR_TIMEOUT_REASON,
+        "phone": None,
+        "jid": None,
+    }
+    assert reporter.statuses()[:2] == ["starting", "qr"] and reporter.of("qr")
+
+
+async def test_the_sandbox_qr_window_also_ends_an_unused_pairing_code(tmp_path: Path) -> None:
+    reporter = RecordingReporter()
+    engine = create_engine("sandbox", make_context(tmp_path, sandbox_qr_timeout=0.5), reporter)
+    task = asyncio.create_task(engine.run())
+    await reporter.wait_for(lambda r: r.of("qr"))
+    await engine.pair_phone(PHONE)
+    await asyncio.wait_for(task, 10)
+    assert reporter.statuses()[-2:] == ["pairing", "stopped"]
+    assert reporter.of("status")[-1]["reason"] == QR_TIMEOUT_REASON
+
+
+async def test_the_last_sandbox_qr_code_expires_with_the_window(tmp_path: Path) -> None:
+    reporter = RecordingReporter()
+    context = make_context(tmp_path, sandbox_qr_interval=30, sandbox_qr_timeout=0.5)
+    started = datetime.now(UTC)
+    task = asyncio.create_task(create_engine("sandbox", context, reporter).run())
+    await asyncio.wait_for(task, 10)
+    # One code, said to live only as long as the window has left, not the 30 s refresh interval.
+    (code,) = reporter.of("qr")
+    assert code["expires_at"] - started < timedelta(seconds=5)
+
+
+async def test_a_scan_inside_the_window_keeps_the_sandbox_session(tmp_path: Path) -> None:
+    reporter = RecordingReporter()
+    engine = create_engine("sandbox", make_context(tmp_path, sandbox_qr_timeout=0.5), reporter)
+    task = asyncio.create_task(engine.run())
+    await reporter.wait_for(lambda r: r.of("qr"))
+    await engine.sandbox("scan", {"phone": PHONE})
+    await asyncio.sleep(1.0)  # past the window: a linked session is not touched by it
+    assert engine.connected and not task.done()
+    await engine.stop()
+    await asyncio.wait_for(task, 5)
+    assert "stopped" not in reporter.statuses()

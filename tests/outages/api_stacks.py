@@ -209,6 +209,14 @@ class Tenancy:
             call("POST", "/v1/tenants", 201, admin=True, body={"name": "more"}),
             call("GET", "/v1/tenants", 200, admin=True),
             call("GET", "/v1/tenants/{tenant_id}", 200, admin=True, tenant_id=tenant),
+            call(
+                "PATCH",
+                "/v1/tenants/{tenant_id}",
+                200,
+                admin=True,
+                tenant_id=tenant,
+                body={"max_webhooks": None},
+            ),
             call("POST", "/v1/tenants/{tenant_id}/api-keys", 201, admin=True, tenant_id=tenant, body={}),
             call("GET", "/v1/tenants/{tenant_id}/api-keys", 200, admin=True, tenant_id=tenant),
             call(

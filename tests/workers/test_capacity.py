@@ -36,12 +36,12 @@ class CapacityStack:
     anonymous: httpx.AsyncClient
 
 
-async def private_database(base_url: str, tmp_path: Path) -> str:
+async def private_database(base_url: str, tmp_path: Path, suffix: str = "_capacity") -> str:
     """A fresh database on the suite's server: Postgres when the suite runs on it, else SQLite."""
     if not base_url.startswith(("postgres://", "postgresql://")):
         return f"sqlite://{tmp_path / 'relay.db'}"
     parts = urlsplit(base_url)
-    name = parts.path.lstrip("/") + "_capacity"
+    name = parts.path.lstrip("/") + suffix
     connection = await asyncpg.connect(base_url)
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -19,6 +19,8 @@ from relay.core.enums import EngineKind, SessionStatus
 
 # A sandbox command's kind is this prefix and the action ``Engine.sandbox`` carries out.
 SANDBOX_COMMAND_PREFIX = "sandbox."
+# Why a session that was never scanned stopped; both engines end their QR window with it.
+QR_TIMEOUT_REASON = "qr_timeout: no scan within the QR window"
 
 
 def sandbox_action(kind: str) -> str:

@@ -6,7 +6,9 @@ supervisor, ledger, webhooks and WebSocket feed as the real engine. Its
 resumes after any restart without a new scan, exactly like a real one.
 
 Handy behaviours for integrators:
-- the QR refreshes every ``RELAY_SANDBOX_QR_INTERVAL`` seconds until scanned;
+- the QR refreshes every ``RELAY_SANDBOX_QR_INTERVAL`` seconds until scanned, and a
+  session left unscanned (or with an unused pairing code) for ``RELAY_SANDBOX_QR_TIMEOUT``
+  seconds stops with reason ``qr_timeout``, as a real one does when WhatsApp's QR window ends;
 - a sent message is acknowledged ``delivered`` then ``read`` a moment later;
 - sending to a number that starts with ``000`` fails ("not on WhatsApp"), so
   ``message.failed`` handling can be exercised too;
@@ -25,9 +27,16 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from relay.core.enums import MEDIA_MESSAGE_TYPES, AckStatus, CommandKind, SessionStatus
+from relay.core.enums import (
+    MEDIA_MESSAGE_TYPES,
+    SETTLED_STATUSES,
+    AckStatus,
+    CommandKind,
+    SessionStatus,
+)
 from relay.core.times import isoformat
 from workers.engines.base import (
+    QR_TIMEOUT_REASON,
     EngineContext,
     EngineError,
     EngineReporter,
@@ -96,13 +105,21 @@ class SandboxEngine:
             await self._reporter.status(SessionStatus.QR, "waiting for a scan")
         # Our own transitions above are not news for the loop below.
         self._changed.clear()
+        loop = asyncio.get_running_loop()
+        qr_window_ends = loop.time() + self._context.settings.sandbox_qr_timeout
         try:
-            while not self._stopped and self._state != SessionStatus.LOGGED_OUT:
-                if self._state == SessionStatus.QR:
-                    interval = self._context.settings.sandbox_qr_interval
+            while not self._stopped and self._state not in SETTLED_STATUSES:
+                waiting_for_scan = self._state in {SessionStatus.QR, SessionStatus.PAIRING}
+                left = qr_window_ends - loop.time()
+                if waiting_for_scan and left <= 0:
+                    await self._close_qr_window()
+                elif self._state == SessionStatus.QR:
+                    interval = min(self._context.settings.sandbox_qr_interval, left)
                     expires_at = datetime.now(UTC) + timedelta(seconds=interval)
                     await self._reporter.qr(self._new_qr_code(), expires_at)
                     await self._wait_for_change(interval)
+                elif self._state == SessionStatus.PAIRING:
+                    await self._wait_for_change(left)
                 elif self._state == SessionStatus.RECONNECTING:
                     await self._wait_for_change(RECONNECT_AFTER)
                     if self._state == SessionStatus.RECONNECTING and not self._stopped:
@@ -113,6 +130,11 @@ class SandboxEngine:
             for task in list(self._background):
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _close_qr_window(self) -> None:
+        """End the run as the real engine does: stopped, and the runner stops wanting it to run."""
+        self._set(SessionStatus.STOPPED)
+        await self._reporter.status(SessionStatus.STOPPED, QR_TIMEOUT_REASON)
 
     def _new_qr_code(self) -> str:
         # Shaped like WhatsApp's: "2@<ref>,<noise key>,<identity key>,<adv secret>".

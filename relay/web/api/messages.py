@@ -30,7 +30,7 @@ IDEMPOTENCY_KEY = {
         200: "Idempotency-Key seen before: the earlier message",
         202: "Queued; the outcome arrives as message.sent or message.failed",
     },
-    errors=(404, 409),
+    errors=(404, 409, 429),
     parameters=[IDEMPOTENCY_KEY],
 )
 async def send_message(call: Call[MessageCreate]) -> Reply[Message]:

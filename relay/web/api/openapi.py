@@ -33,6 +33,7 @@ ERRORS = {
     409: "Not possible in the session's current state",
     413: "Body larger than the limit",
     422: "Invalid field; `errors` names it",
+    429: "A tenant quota is reached (type .../quota-exceeded, naming `quota` and `limit`)",
     503: "A dependency is unavailable",
     504: "The session's worker did not answer in time",
 }
@@ -159,6 +160,9 @@ def _operation(
         responses[str(status)] = {**success, "description": description}
     for code in sorted(_error_codes(operation)):
         responses[str(code)] = {"description": ERRORS[code], "content": problem}
+    if "429" in responses:
+        # Only the daily message quota resets by itself; the header says when.
+        responses["429"]["headers"] = RETRY_AFTER
     if operation.needs:
         responses["503"].update(
             description=f"The {' or '.join(sorted(operation.needs))} is unavailable; retry after Retry-After",

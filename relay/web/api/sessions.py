@@ -32,6 +32,7 @@ routes = Routes(tag="sessions", access=Access.TENANT, needs=DATABASE_AND_REDIS)
     returns=Session,
     status=201,
     needs=DATABASE,
+    errors=(429,),
 )
 async def create_session(call: Call[SessionCreate]) -> Session:
     body = call.input
@@ -43,6 +44,7 @@ async def create_session(call: Call[SessionCreate]) -> Session:
         engine=body.engine,
         start=body.start,
         proxy=body.proxy,
+        send_per_minute=body.send_per_minute,
     )
 
 

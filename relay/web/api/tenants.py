@@ -12,6 +12,8 @@ from relay.web.schemas.tenants import (
     Tenant,
     TenantCreate,
     TenantListQuery,
+    TenantUpdate,
+    TenantWithUsage,
 )
 from relay.web.services import tenants as service
 
@@ -29,9 +31,29 @@ async def list_tenants(call: Call[TenantListQuery]) -> Page[Tenant]:
     return Page.of(await service.list_tenants(limit=page.limit, cursor=page.cursor), page.limit)
 
 
-@routes.add("GET", "/v1/tenants/{tenant_id}", "Get a tenant", returns=Tenant, errors=(404,))
-async def get_tenant(call: Call[None]) -> Tenant:
+@routes.add(
+    "GET",
+    "/v1/tenants/{tenant_id}",
+    "Get a tenant, its quotas and usage",
+    returns=TenantWithUsage,
+    errors=(404,),
+)
+async def get_tenant(call: Call[None]) -> TenantWithUsage:
     return await service.get_tenant(call.path("tenant_id"))
+
+
+@routes.add(
+    "PATCH",
+    "/v1/tenants/{tenant_id}",
+    "Rename a tenant or set its quotas (null: unlimited)",
+    takes=TenantUpdate,
+    # The service checks the body once the tenant is found: an unknown id is a 404 first.
+    check_body_later=True,
+    returns=TenantWithUsage,
+    errors=(404,),
+)
+async def update_tenant(call: Call[TenantUpdate]) -> TenantWithUsage:
+    return await service.update_tenant(call.path("tenant_id"), call.raw_body)
 
 
 @routes.add(

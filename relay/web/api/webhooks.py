@@ -29,6 +29,7 @@ routes = Routes(tag="webhooks", access=Access.TENANT)
     takes=WebhookEndpointCreate,
     returns=WebhookEndpointWithSecret,
     status=201,
+    errors=(429,),
 )
 async def create_webhook(call: Call[WebhookEndpointCreate]) -> WebhookEndpointWithSecret:
     return await service.create_endpoint(call.settings, call.tenant_id, call.input)

@@ -13,6 +13,7 @@ from relay.core.crypto import SecretDecryptionError, decrypt_secret
 from relay.core.enums import DesiredState, EngineKind, SessionStatus
 from relay.core.proxies import MASK, InvalidProxy, mask_proxy, parse_proxy
 from relay.core.schemas import (
+    Between,
     Identified,
     NullsOmitted,
     OptionalQuery,
@@ -62,12 +63,27 @@ ProxyURL = Annotated[
 ]
 
 
+# At most one message a 10 ms: beyond that, pacing paces nothing.
+MAX_SEND_PER_MINUTE = 6000
+
+SendPerMinute = Annotated[
+    int,
+    Between(1, MAX_SEND_PER_MINUTE),
+    Field(
+        description="Messages this session sends per minute at most, evenly spaced and in order; "
+        "extra sends are accepted as queued and go out in turn."
+    ),
+]
+
+
 class SessionCreate(NullsOmitted):
     name: Name
     # Lax for enums only: a JSON string is how an enum member arrives.
     engine: Annotated[EngineKind, Field(strict=False)] = EngineKind.WHATSAPP
     start: bool = Field(default=True, description="Start at once (the engine shows a QR code).")
     proxy: ProxyURL | None = None
+    # Left out (or null): RELAY_SEND_PER_MINUTE's.
+    send_per_minute: SendPerMinute | None = None
 
 
 class SessionChanges(TypedDict, total=False):
@@ -77,6 +93,8 @@ class SessionChanges(TypedDict, total=False):
 
     name: Name
     proxy: ProxyURL | None
+    # null: unpaced.
+    send_per_minute: SendPerMinute | None
 
 
 class SessionUpdate(RootModel[SessionChanges]):
@@ -96,6 +114,11 @@ def shown_proxy(session: models.Session) -> str | None:
         return MASK
 
 
+def send_interval(send_per_minute: int | None) -> float | None:
+    """Seconds between two sends of a paced session."""
+    return None if not send_per_minute else round(60 / send_per_minute, 3)
+
+
 class SessionListQuery(PageQuery):
     cursor: OptionalQuery[SessionId] = None
 
@@ -112,6 +135,10 @@ class Session(Identified):
         description="The most recent failure or disconnect reason, kept after recovery."
     )
     proxy: str | None = Field(description="The session's proxy, its password shown as ***; null: direct.")
+    send_per_minute: int | None = Field(description="Messages sent per minute at most; null: unpaced.")
+    send_interval_seconds: float | None = Field(
+        description="The spacing pacing keeps between two sends (60 / send_per_minute); null: unpaced."
+    )
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -129,6 +156,8 @@ class Session(Identified):
             jid=session.jid,
             last_error=session.last_error,
             proxy=shown_proxy(session),
+            send_per_minute=session.send_per_minute,
+            send_interval_seconds=send_interval(session.send_per_minute),
             created_at=session.created_at,
             updated_at=session.updated_at,
         )

@@ -16,6 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from relay.core.commands import submit_command
 from relay.core.config import Settings
@@ -30,6 +31,7 @@ from relay.core.enums import CommandKind, DesiredState, EngineKind
 from relay.core.models import Session
 from relay.core.problems import Problem, invalid
 from relay.core.proxies import InvalidProxy, check_proxy
+from relay.core.quotas import Quota, create_within_quota
 from relay.core.schemas import parse
 from relay.web.schemas import sessions as schemas
 from relay.web.services.session_liveness import sessions_as_seen
@@ -71,19 +73,33 @@ async def create_session(
     engine: EngineKind,
     start: bool,
     proxy: str | None = None,
+    send_per_minute: int | None = None,
 ) -> schemas.Session:
     encrypted_proxy = await _encrypted_proxy(settings, proxy)
-    session = await Session.create(
-        id=Session.make_id(),
-        tenant_id=tenant_id,
-        name=name,
-        engine=engine,
-        desired_state=DesiredState.RUNNING if start else DesiredState.STOPPED,
-        encrypted_proxy=encrypted_proxy,
+    session = await create_within_quota(
+        tenant_id,
+        Quota.SESSIONS,
+        count=lambda connection: count_sessions(tenant_id, connection),
+        create=lambda connection: Session.create(
+            using_db=connection,
+            id=Session.make_id(),
+            tenant_id=tenant_id,
+            name=name,
+            engine=engine,
+            desired_state=DesiredState.RUNNING if start else DesiredState.STOPPED,
+            encrypted_proxy=encrypted_proxy,
+            send_per_minute=send_per_minute or settings.send_per_minute or None,
+        ),
     )
     if start:
         await wake_supervisors(redis, [session.id])
     return schemas.Session.of(session)
+
+
+async def count_sessions(tenant_id: str, connection: BaseDBAsyncClient | None = None) -> int:
+    """The sessions ``max_sessions`` counts: the tenant's own, but not those deleted and awaiting cleanup."""
+    query = Session.filter(tenant_id=tenant_id).exclude(desired_state=DesiredState.DELETED)
+    return await query.using_db(connection).count()
 
 
 async def update_session(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
@@ -10,11 +11,13 @@ from tortoise.transactions import in_transaction
 from relay.core.enums import DesiredState
 from relay.core.models import ApiKey, Session, Tenant
 from relay.core.problems import not_found
+from relay.core.schemas import parse
 from relay.web.auth import generate_api_key, hash_api_key
 from relay.web.revocation import publish_revocation
 from relay.web.schemas import tenants as schemas
-from relay.web.services.sessions import wake_supervisors
-from webhooks.service import delete_tenant_webhooks
+from relay.web.services.messages import count_messages_today
+from relay.web.services.sessions import count_sessions, wake_supervisors
+from webhooks.service import count_endpoints, delete_tenant_webhooks
 
 # Shown in key lists so a user can tell keys apart without the secret part.
 KEY_PREFIX_LENGTH = 10
@@ -32,8 +35,23 @@ async def _tenant(tenant_id: str) -> Tenant:
     return tenant
 
 
-async def get_tenant(tenant_id: str) -> schemas.Tenant:
-    return schemas.Tenant.of(await _tenant(tenant_id))
+async def get_tenant(tenant_id: str) -> schemas.TenantWithUsage:
+    tenant = await _tenant(tenant_id)
+    usage = schemas.TenantUsage(
+        sessions=await count_sessions(tenant_id),
+        messages_today=await count_messages_today(tenant_id),
+        webhooks=await count_endpoints(tenant_id),
+    )
+    return schemas.TenantWithUsage.of(tenant, usage=usage)
+
+
+async def update_tenant(tenant_id: str, body: dict[str, Any]) -> schemas.TenantWithUsage:
+    """``body`` is checked as a ``TenantUpdate`` once the tenant is known (unknown ids: 404)."""
+    await _tenant(tenant_id)
+    changes = dict(parse(schemas.TenantUpdate, body).root)
+    if changes:
+        await Tenant.filter(id=tenant_id).update(**changes)
+    return await get_tenant(tenant_id)
 
 
 async def list_tenants(*, limit: int, cursor: str | None) -> list[schemas.Tenant]:

@@ -38,7 +38,7 @@ from neonize.proto.Neonize_pb2 import KeepAliveTimeout
 
 from relay.core.enums import SessionStatus
 from relay.core.proxies import redact
-from workers.engines.base import EngineReporter
+from workers.engines.base import QR_TIMEOUT_REASON, EngineReporter
 from workers.engines.whatsapp import inbound, outbound
 from workers.engines.whatsapp.connection import Action, ConnectionEnd, EndKind, transition_for
 from workers.engines.whatsapp.consumer import OrderedConsumer
@@ -53,7 +53,6 @@ QR_FIRST_SECONDS = 60
 QR_NEXT_SECONDS = 20
 # Our own end of the QR window, in case the core never says "timeout".
 QR_WINDOW_SECONDS = 180
-QR_TIMEOUT_REASON = "qr_timeout: no scan within the QR window"
 # Messages replayed by the offline sync older than this are not forwarded.
 OFFLINE_MAX_AGE = timedelta(hours=24)
 

@@ -1,0 +1,57 @@
+"""A Relay of its own for a test that needs settings the shared stack cannot have.
+
+Its own Valkey and database (Postgres when the suite runs on it, else SQLite), one web,
+one worker, and one tenant whose client it yields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.servers import PrivateValkey
+from tests.stack import RelayStack
+from tests.workers.test_capacity import private_database
+
+
+@asynccontextmanager
+async def private_relay(
+    relay_env: dict[str, str], tmp_path: Path, *, name: str, **settings: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """``settings`` are the stack's extra environment variables; ``name`` keeps its database apart."""
+    valkey = PrivateValkey(tmp_path / "valkey")
+    relay: RelayStack | None = None
+    valkey.start()
+    try:
+        env = {
+            **relay_env,
+            "DATABASE_URL": await private_database(relay_env["DATABASE_URL"], tmp_path, f"_{name}"),
+            "REDIS_URL": valkey.url,
+            "RELAY_DATA_DIR": str(tmp_path / "data"),
+            **settings,
+        }
+        migrate = [sys.executable, "-P", "-m", "relay", "migrate"]
+        await asyncio.to_thread(subprocess.run, migrate, env=env, check=True, capture_output=True, timeout=60)
+        (tmp_path / "logs").mkdir()
+        relay = RelayStack(env=env, log_dir=tmp_path / "logs")
+        relay.start_web()
+        relay.start_worker()
+        admin_headers = {"Authorization": f"Bearer {relay.admin_token}"}
+        async with httpx.AsyncClient(base_url=relay.base_url, headers=admin_headers, timeout=30) as admin:
+            tenant = (await admin.post("/v1/tenants", json={"name": name})).raise_for_status().json()
+            key = (
+                (await admin.post(f"/v1/tenants/{tenant['id']}/api-keys", json={})).raise_for_status().json()
+            )
+        headers = {"Authorization": f"Bearer {key['key']}"}
+        async with httpx.AsyncClient(base_url=relay.base_url, headers=headers, timeout=30) as client:
+            yield client
+    finally:
+        if relay is not None:
+            relay.stop_all()
+        valkey.destroy()
