@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -27,6 +28,16 @@ from typing import Any
 import httpx
 
 from relay.core.config import sqlite_url
+
+
+def raise_nofile_limit() -> None:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit.
+
+    Thousands of sockets need more descriptors than the usual soft limit of 1024.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def free_port() -> int:
@@ -74,11 +85,14 @@ class BenchStack:
         database_url: str | None,
         redis_url: str | None,
         profile_dir: str | None = None,
+        raise_nofile: bool = False,
     ) -> None:
+        """``raise_nofile``: children start with RLIMIT_NOFILE at its hard limit (many sockets)."""
         self.tmp = Path(tempfile.mkdtemp(prefix=prefix))
         self.database_url = database_url or sqlite_url(self.tmp / "relay.db")
         self.redis_url = redis_url or ""
         self.profile_dir = profile_dir
+        self.raise_nofile = raise_nofile
         self.port = free_port()
         self.processes: list[subprocess.Popen[bytes]] = []
         self.env: dict[str, str] = {}
@@ -91,8 +105,19 @@ class BenchStack:
 
     # ---- processes
 
-    def spawn(self, *argv: str, name: str, profile: bool = False) -> subprocess.Popen[bytes]:
-        """Start ``argv`` in its own session (a signal to it reaches nothing else), logging to the tmp dir."""
+    def spawn(
+        self,
+        *argv: str,
+        name: str,
+        profile: bool = False,
+        stdin: int | None = None,
+        stdout: int | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in its own session (a signal to it reaches nothing else), logging to the tmp dir.
+
+        ``stdin``/``stdout`` (e.g. ``subprocess.PIPE``) are for a child the bench talks to; its
+        stderr still goes to the log.
+        """
         command = list(argv)
         if profile and self.profile_dir:
             output = Path(self.profile_dir) / f"{name}-{len(self.processes)}.folded"
@@ -111,7 +136,13 @@ class BenchStack:
             ]
         log = (self.tmp / f"{name}-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
-            command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=self.env,
+            stdin=stdin,
+            stdout=log if stdout is None else stdout,
+            stderr=subprocess.STDOUT if stdout is None else log,
+            start_new_session=True,
+            preexec_fn=raise_nofile_limit if self.raise_nofile else None,
         )
         self.processes.append(process)
         return process
@@ -130,6 +161,24 @@ class BenchStack:
                 process.kill()
                 process.wait(timeout=5)
 
+    def retire(self, process: subprocess.Popen[bytes]) -> None:
+        """Stop a process before the run ends, and forget it (e.g. a web process per measurement)."""
+        self.stop(process)
+        self.processes.remove(process)
+
+    def attach_profiler(self, pid: int, output: str) -> subprocess.Popen[bytes]:
+        """py-spy attached to a running process (``pip install py-spy``); SIGINT makes it write ``output``.
+
+        For a process already running, where ``spawn(profile=True)`` would profile from its start:
+        a flame graph for ``.svg``, raw folded stacks otherwise.
+        """
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        argv = [py_spy, "record", "--pid", str(pid), "--rate", "500", "--output", output]
+        argv += ["--format", "flamegraph" if output.endswith(".svg") else "raw", "--nonblocking"]
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes.append(process)
+        return process
+
     async def wait_for(self, probe: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -140,6 +189,15 @@ class BenchStack:
                 pass
             await asyncio.sleep(0.05)
         raise TimeoutError(f"timed out after {timeout:.0f} s: {what} (logs in {self.tmp})")
+
+    async def wait_http_ok(self, url: str, timeout: float, what: str) -> None:
+        """Wait until a GET of ``url`` answers 200 (a server other than ``relay serve``)."""
+        async with httpx.AsyncClient(timeout=5) as client:
+
+            async def ok() -> bool:
+                return (await client.get(url)).status_code == 200
+
+            await self.wait_for(ok, timeout, what)
 
     # ---- start-up and shutdown
 

