@@ -1,6 +1,7 @@
 """WhatsApp client lifecycles against the real Go core, offline: engine hosts vs the core in process.
 
-Every client really dials: neonize goes through a loopback HTTP proxy that records
+Every client really dials: each session carries its own proxy (``EngineContext.proxy``, as
+the API stores it), a loopback HTTP proxy (``tests/proxies.py``) that records
 ``CONNECT web.whatsapp.com:443`` and refuses it, so each lifecycle is
 start → one call into the Go core → refused dial → ``reconnecting`` → stop.
 
@@ -13,14 +14,13 @@ start → one call into the Go core → refused dial → ``reconnecting`` → st
    held mid-dial (a proxy that accepts CONNECT and never answers);
 4. **round trip**: one call answered by an idle host, what each report adds before its ack.
 
-    python bench/whatsapp_cycles.py [--runs 3] [--cycles 1000] [--baseline-cycles 300] [--parallel 10]
+    python -m bench.whatsapp_cycles [--runs 3] [--cycles 1000] [--baseline-cycles 300] [--parallel 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import statistics
@@ -28,16 +28,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from relay.core.config import Settings
+from tests.proxies import RefusingProxy
 from workers.engines.base import EngineContext
 from workers.engines.host.channel import HostChannel
-from workers.engines.host.constants import PROXY_ENV
 from workers.engines.host.pool import EngineHostPool
 from workers.engines.host.remote import RemoteEngine
 from workers.engines.host.resources import process_usage
@@ -71,58 +71,18 @@ class Reporter:
             await asyncio.wait_for(self.changed.wait(), max(0.01, deadline - time.monotonic()))
 
 
-class Proxy:
-    """Answers CONNECT with 502 (``refuse``) or never (``hold``), counting the requests."""
-
-    def __init__(self, refuse: bool) -> None:
-        self.refuse = refuse
-        self.connects = 0
-        self.counted = asyncio.Event()
-        self._held: list[asyncio.StreamWriter] = []
-        self._server: asyncio.Server | None = None
-        self.url = ""
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
-            line = await reader.readline()
-            if line.startswith(b"CONNECT web.whatsapp.com:443"):
-                self.connects += 1
-                self.counted.set()
-            if not self.refuse:
-                self._held.append(writer)
-                return
-            writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            await writer.drain()
-        writer.close()
-
-    async def wait_for(self, connects: int) -> None:
-        while self.connects < connects:
-            self.counted.clear()
-            await asyncio.wait_for(self.counted.wait(), 60)
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[Proxy]:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        try:
-            yield self
-        finally:
-            for writer in self._held:
-                writer.close()
-            self._server.close()
-
-
 def settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(
         data_dir=data_dir,
         database_url="sqlite://:memory:",
         redis_url=None,
         jwt_secret="x" * 48,
+        proxy_allow_private=True,  # the sessions' proxy is on loopback
         **overrides,
     )
 
 
-def context(base: Settings) -> EngineContext:
+def context(base: Settings, proxy: str) -> EngineContext:
     return EngineContext(
         session_id="bench_" + uuid.uuid4().hex[:10],
         tenant_id="bench",
@@ -131,6 +91,7 @@ def context(base: Settings) -> EngineContext:
         jid=None,
         data_dir=base.data_dir,
         settings=base,
+        proxy=proxy,
     )
 
 
@@ -171,20 +132,22 @@ async def churn(cycles: int, parallel: int, make_engine: Callable[[Reporter], An
         sample(done)
 
 
-async def run_hosts(data_dir: Path, cycles: int, parallel: int) -> dict[str, Any]:
+async def run_hosts(data_dir: Path, cycles: int, parallel: int, proxy: str) -> dict[str, Any]:
     base = settings(data_dir)
     pool = EngineHostPool(base)
     rows: list[tuple[int, int, float, int]] = []
     try:
         # Warm up: one host started, its pools at their high-water mark.
-        await churn(parallel, parallel, lambda r: RemoteEngine(context(base), r, pool=pool), lambda _: None)
+        await churn(
+            parallel, parallel, lambda r: RemoteEngine(context(base, proxy), r, pool=pool), lambda _: None
+        )
         fds0, rss0 = tree(pool.hosts)
         rows.append((0, fds0, rss0, len(pool.hosts)))
         started = time.monotonic()
         await churn(
             cycles,
             parallel,
-            lambda r: RemoteEngine(context(base), r, pool=pool),
+            lambda r: RemoteEngine(context(base, proxy), r, pool=pool),
             lambda n: rows.append((n, *tree(pool.hosts), len(pool.hosts))),
         )
         elapsed = time.monotonic() - started
@@ -196,16 +159,12 @@ async def run_hosts(data_dir: Path, cycles: int, parallel: int) -> dict[str, Any
 async def run_in_process(data_dir: Path, cycles: int, parallel: int, proxy: str) -> dict[str, Any]:
     from workers.engines.whatsapp import WhatsAppEngine
     from workers.engines.whatsapp.backoff import ReconnectPolicy
-    from workers.engines.whatsapp.runtime import open_client
 
     base = settings(data_dir)
     policy = ReconnectPolicy(initial=3600, preflight=False)
 
-    async def through_proxy(client: Any) -> asyncio.Future[None]:
-        return await open_client(client, proxy=proxy)
-
     def engine(reporter: Reporter) -> Any:
-        return WhatsAppEngine(context(base), reporter, policy=policy, connector=through_proxy)
+        return WhatsAppEngine(context(base, proxy), reporter, policy=policy)
 
     rows: list[tuple[int, int, float, int]] = []
     await churn(parallel, parallel, engine, lambda _: None)
@@ -229,16 +188,17 @@ async def memory(data_dir: Path, clients: int) -> tuple[float, float]:
     """(RSS MB of an empty host, RSS MB per client held mid-dial)."""
     base = settings(data_dir, engine_host_sessions=clients + 1)
     pool = EngineHostPool(base)
-    async with Proxy(refuse=False).running() as holding:
-        os.environ[PROXY_ENV] = holding.url
+    async with RefusingProxy(hold=True) as holding:
         try:
             host = await pool.attach("empty", _Nobody())  # neonize and the Go runtime loaded, no client
             pool.detach(host, "empty")
             await asyncio.sleep(2)
             empty = process_usage(host.pid)
-            engines = [RemoteEngine(context(base), Reporter(), pool=pool) for _ in range(clients)]
+            engines = [
+                RemoteEngine(context(base, holding.url()), Reporter(), pool=pool) for _ in range(clients)
+            ]
             tasks = [asyncio.create_task(engine.run()) for engine in engines]
-            await holding.wait_for(clients)
+            await holding.wait_for_connects(clients)
             await asyncio.sleep(2)
             full = process_usage(host.pid)
             # A client stuck mid-dial takes a minute to stop (the Go core waits for the dial):
@@ -292,11 +252,10 @@ async def main(runs: int, cycles: int, baseline_cycles: int, parallel: int) -> N
     hosts: list[tuple[int, float]] = []
     empties, per_client = [], []
     trips: list[tuple[float, float]] = []
-    async with Proxy(refuse=True).running() as refusing:
+    async with RefusingProxy() as refusing:
         for run in range(runs):
             with tempfile.TemporaryDirectory() as tmp:
-                os.environ[PROXY_ENV] = refusing.url
-                result = await run_hosts(Path(tmp), cycles, parallel)
+                result = await run_hosts(Path(tmp), cycles, parallel, refusing.url())
                 hosts.append(show(f"run {run + 1}, engine hosts", result))
                 rtt = await round_trip(Path(tmp))
                 trips.append(rtt)
@@ -309,7 +268,7 @@ async def main(runs: int, cycles: int, baseline_cycles: int, parallel: int) -> N
         with tempfile.TemporaryDirectory() as tmp:
             base_growth = show(
                 "baseline, Go core in process",
-                await run_in_process(Path(tmp), baseline_cycles, parallel, refusing.url),
+                await run_in_process(Path(tmp), baseline_cycles, parallel, refusing.url()),
             )
     fds = statistics.median(g[0] for g in hosts)
     rss = statistics.median(g[1] for g in hosts)

@@ -1,13 +1,16 @@
 """WhatsApp sessions driven through real `relay engine-host` processes, the test process as their worker.
 
-The Go core really dials: every client goes through a loopback proxy that records
-``CONNECT web.whatsapp.com:443`` and refuses it. Hosts are killed with real signals.
+The Go core really dials: every session carries its own proxy (``EngineContext.proxy``, as the
+API stores it), a loopback server that records ``CONNECT web.whatsapp.com:443`` and refuses it;
+the context crosses the pipe, so the host's client dials through it. Hosts are killed with
+real signals.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,37 +20,55 @@ import pytest
 
 from tests.engines.conftest import RecordingReporter, make_context, make_settings
 from tests.engines.processes import command_line, engine_host_pids
-from tests.engines.refusing_proxy import RefusingProxy, refusing_proxy
+from tests.proxies import RefusingProxy
 from workers.engines.base import NotConnected, OutgoingMessage
-from workers.engines.host.constants import CRASH_DELAYS, PROXY_ENV
+from workers.engines.host.constants import CRASH_DELAYS
 from workers.engines.host.pool import EngineHostPool
 from workers.engines.host.remote import RemoteEngine
 
 pytestmark = pytest.mark.timeout(180)
 
 KILLED = "engine host exited: signal SIGKILL"
+PASSWORD = "hunter2-proxy"
+
+
+# The proxy answers the core's CONNECT with 403 Forbidden; the reason quotes its status text.
+REFUSED = "Forbidden"
 
 
 @pytest.fixture
-async def proxy(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RefusingProxy]:
-    async with refusing_proxy() as running:
-        monkeypatch.setenv(PROXY_ENV, running.url)  # hosts inherit it when they start
+async def proxy() -> AsyncIterator[RefusingProxy]:
+    async with RefusingProxy() as running:
         yield running
 
 
+def refused(status: dict[str, Any]) -> bool:
+    return status["status"] == "reconnecting" and REFUSED in (status["reason"] or "")
+
+
 def dialled(reporter: RecordingReporter) -> bool:
-    """The Go core dialled through the proxy and reported the refusal."""
-    return any(
-        s["status"] == "reconnecting" and "Bad Gateway" in (s["reason"] or "") for s in reporter.of("status")
-    )
+    """The Go core dialled through the session's proxy and reported its refusal."""
+    return any(refused(s) for s in reporter.of("status"))
+
+
+def dialled_since(reporter: RecordingReporter, reason: str, times: int = 1) -> bool:
+    """The session reported the ``times``-th ``reason`` and, after it, a refused dial."""
+    statuses = reporter.of("status")
+    seen = [i for i, s in enumerate(statuses) if s["reason"] == reason]
+    return len(seen) >= times and any(refused(s) for s in statuses[seen[times - 1] + 1 :])
 
 
 class Sessions:
-    """Remote engines on one pool, each with its own recording reporter and run task."""
+    """Remote engines on one pool, each with its own recording reporter and run task.
 
-    def __init__(self, pool: EngineHostPool, data_dir: Path) -> None:
+    Each session's context carries ``proxy`` (loopback, so the engine's pre-check is told to
+    allow private addresses, as ``RELAY_PROXY_ALLOW_PRIVATE=true`` does in a worker).
+    """
+
+    def __init__(self, pool: EngineHostPool, data_dir: Path, proxy: str | None = None) -> None:
         self.pool = pool
         self.data_dir = data_dir
+        self.proxy = proxy
         self.engines: list[RemoteEngine] = []
         self.reporters: list[RecordingReporter] = []
         self.tasks: list[asyncio.Task[None]] = []
@@ -55,7 +76,8 @@ class Sessions:
     def start(self, count: int) -> None:
         for _ in range(count):
             reporter = RecordingReporter()
-            engine = RemoteEngine(make_context(self.data_dir), reporter, pool=self.pool)
+            context = make_context(self.data_dir, proxy=self.proxy, proxy_allow_private=True)
+            engine = RemoteEngine(context, reporter, pool=self.pool)
             self.engines.append(engine)
             self.reporters.append(reporter)
             self.tasks.append(asyncio.create_task(engine.run()))
@@ -76,8 +98,8 @@ async def pool(tmp_path: Path) -> AsyncIterator[EngineHostPool]:
 
 
 @pytest.fixture
-async def sessions(pool: EngineHostPool, tmp_path: Path) -> AsyncIterator[Sessions]:
-    running = Sessions(pool, tmp_path)
+async def sessions(pool: EngineHostPool, tmp_path: Path, proxy: RefusingProxy) -> AsyncIterator[Sessions]:
+    running = Sessions(pool, tmp_path, proxy.url(user="alice", password=PASSWORD))
     try:
         yield running
     finally:
@@ -95,8 +117,11 @@ async def test_a_whatsapp_session_runs_in_an_engine_host_that_dials_whatsapp(
     sessions.start(1)
     reporter = sessions.reporters[0]
     await reporter.wait_for(dialled, timeout=60)
-    assert reporter.statuses() == ["starting", "reconnecting"]
-    assert proxy.requests[0].startswith("CONNECT web.whatsapp.com:443 HTTP/1.1")
+    assert reporter.statuses()[:2] == ["starting", "reconnecting"]
+    # The session's own proxy crossed the pipe whole: the host's client dialled it with its password.
+    assert proxy.requests[0].line == "CONNECT web.whatsapp.com:443 HTTP/1.1"
+    assert proxy.requests[0].authorization is not None
+    assert all(PASSWORD not in (s["reason"] or "") for s in reporter.of("status"))
 
     # The client lives in a child that `ps` shows as `relay engine-host`, not in this process.
     [host_pid] = engine_host_pids(os.getpid())
@@ -127,23 +152,23 @@ async def test_a_killed_host_costs_each_of_its_sessions_a_reconnect_on_a_new_hos
     for reporter in sessions.reporters:
         await reporter.wait_for(dialled, timeout=60)
     [first] = engine_host_pids(os.getpid())
-    dials = proxy.connects
 
     os.kill(first, sig)
 
     for reporter in sessions.reporters:
         await reporter.wait_for(lambda r: any(s["reason"] == killed for s in r.of("status")), timeout=10)
-    # Each resumes on a new host at once and dials again (the first replacement has no pause).
-    await wait_until(lambda: proxy.connects >= dials + 3, timeout=30)
+    # Each resumes on a new host at once and dials through its proxy again (no pause the first time).
+    for reporter in sessions.reporters:
+        await reporter.wait_for(lambda r: dialled_since(r, killed), timeout=30)
     [second] = engine_host_pids(os.getpid())
     assert second != first
     assert all(engine.host is not None and engine.host.pid == second for engine in sessions.engines)
     for reporter in sessions.reporters:
         statuses = reporter.of("status")
         killed_at = next(i for i, s in enumerate(statuses) if s["reason"] == killed)
-        # What the dead host reported came first; then the session starts again.
-        before_the_kill = [s["status"] for s in statuses[: killed_at + 1]]
-        assert before_the_kill == ["starting", "reconnecting", "reconnecting"]
+        # What the dead host reported came first (its refused dials); then the session starts again.
+        assert statuses[0]["status"] == "starting"
+        assert all(refused(s) for s in statuses[1:killed_at]) and killed_at >= 2
         assert statuses[killed_at + 1]["status"] == "starting"
     assert pool.crashed == 1 and pool.started == 2
 
@@ -155,7 +180,8 @@ async def test_hosts_that_keep_dying_are_replaced_after_growing_pauses(
     engine, reporter = sessions.engines[0], sessions.reporters[0]
     await reporter.wait_for(dialled, timeout=60)
     for crash in range(1, 4):
-        await wait_until(lambda n=crash: proxy.connects >= n)  # the current host's client dialled
+        if crash > 1:  # the current host's client dialled
+            await reporter.wait_for(lambda r, n=crash - 1: dialled_since(r, KILLED, n), timeout=30)
         host = engine.host
         assert host is not None
         os.kill(host.pid, signal.SIGKILL)
@@ -164,39 +190,35 @@ async def test_hosts_that_keep_dying_are_replaced_after_growing_pauses(
         assert pool.crash_pause() == CRASH_DELAYS[crash - 1]
         await wait_until(lambda h=host: engine.host is not None and engine.host is not h, timeout=30)
     assert pool.crashed == 3
-    await reporter.wait_for(lambda _: proxy.connects >= 4, timeout=30)
+    await reporter.wait_for(lambda r: dialled_since(r, KILLED, 3), timeout=30)
 
 
 async def test_a_host_past_its_connect_limit_is_retired_and_its_sessions_move(
     proxy: RefusingProxy, tmp_path: Path
 ) -> None:
     pool = EngineHostPool(make_settings(tmp_path, engine_host_sessions=5, engine_host_max_connects=4))
-    sessions = Sessions(pool, tmp_path)
+    sessions = Sessions(pool, tmp_path, proxy.url())
     try:
+        # Three first dials, then the first backoff retry through the proxy: past 4 calls into the core.
         sessions.start(3)
         for reporter in sessions.reporters:
             await reporter.wait_for(dialled, timeout=60)
         [first] = engine_host_pids(os.getpid())
-        # One session stops and another starts: a fourth connect, one too many for this host.
-        await sessions.engines[0].stop()
-        await asyncio.wait_for(sessions.tasks[0], 30)
-        sessions.start(1)
-        await sessions.reporters[3].wait_for(dialled, timeout=60)
-        for reporter in sessions.reporters[1:]:
-            await reporter.wait_for(
-                lambda r: any("engine host recycled" in (s["reason"] or "") for s in r.of("status")),
+        recycled: list[str] = []
+        for reporter in sessions.reporters:
+            reason = await reporter.wait_for(
+                lambda r: next(
+                    (s["reason"] for s in r.of("status") if "recycled" in (s["reason"] or "")), None
+                ),
                 timeout=60,
             )
+            recycled.append(reason)
+            # Each moved session resumes on a new host and dials through its proxy again.
+            await reporter.wait_for(lambda r, why=reason: dialled_since(r, why), timeout=60)
+        assert all(re.search(r"\d+ connects into the Go core \(limit 4\)", why) for why in recycled), recycled
         await wait_until(lambda: first not in engine_host_pids(os.getpid()), timeout=60)
-        [second] = engine_host_pids(os.getpid())
-        # Each moved session is on the new host once its run there has started.
-        moved = sessions.engines[1:]
-        await wait_until(lambda: all(e.host is not None and e.host.pid == second for e in moved))
-        reasons = [s["reason"] or "" for s in sessions.reporters[1].of("status")]
-        reason = next(reason for reason in reasons if "recycled" in reason)
-        assert "4 connects into the Go core (limit 4)" in reason
-        assert pool.retired == 1 and pool.crashed == 0
-        await wait_until(lambda: proxy.connects >= 7, timeout=60)  # every moved session dialled again
+        # Hosts are retired, never crashed; the limit keeps retiring them while the sessions retry.
+        assert pool.retired >= 1 and pool.crashed == 0
     finally:
         await sessions.stop()
         await pool.close()
@@ -246,7 +268,7 @@ async def test_forty_sessions_starting_and_stopping_at_once_cannot_take_the_work
 ) -> None:
     # The crowd that once aborted a whole process in the Go core: now a host would die instead.
     pool = EngineHostPool(make_settings(tmp_path, engine_host_sessions=20))
-    sessions = Sessions(pool, tmp_path)
+    sessions = Sessions(pool, tmp_path, proxy.url())
     try:
         sessions.start(40)
         for reporter in sessions.reporters:

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.engines.conftest import make_context
-from workers.engines.base import NotConnected, UnsupportedCommand
+from workers.engines.base import EngineError, NotConnected, UnsupportedCommand
 from workers.engines.host import wire
 from workers.engines.host.constants import MAX_FRAME_BYTES
 from workers.engines.host.framing import FrameError, encode_frame, read_frame
+
+PASSWORD = "hunter2-proxy"
 
 
 def reader_of(data: bytes) -> asyncio.StreamReader:
@@ -42,8 +44,25 @@ async def test_a_stream_cut_inside_a_frame_or_an_oversized_header_is_an_error() 
 
 
 def test_the_whole_engine_context_crosses_the_pipe(tmp_path: Path) -> None:
-    context = make_context(tmp_path, jid="15550100001:3@s.whatsapp.net", phone="15550100001")
-    assert wire.load_context(wire.dump_context(context)) == context
+    context = make_context(
+        tmp_path,
+        jid="15550100001:3@s.whatsapp.net",
+        phone="15550100001",
+        proxy=f"http://alice:{PASSWORD}@proxy.example:3128",
+    )
+    again = wire.load_context(wire.dump_context(context))
+    assert again == context and again.proxy == context.proxy
+
+
+def test_a_malformed_context_fails_without_quoting_the_proxy(tmp_path: Path) -> None:
+    frame = wire.dump_context(make_context(tmp_path, proxy=f"http://alice:{PASSWORD}@proxy.example:3128"))
+    # A missing field: pydantic's own message would quote the whole frame, ending with the proxy.
+    del frame["name"]
+    with pytest.raises(EngineError, match="name: Field required") as failed:
+        wire.load_context(frame)
+    # What the host logs and sends back as the call's error.
+    reply = wire.dump_error(failed.value)
+    assert PASSWORD not in reply["message"] and "proxy.example" not in reply["message"]
 
 
 def test_engine_errors_keep_their_class_and_words() -> None:

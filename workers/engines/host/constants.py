@@ -28,6 +28,3 @@ CRASH_WINDOW_SECONDS = 120.0
 RECYCLE_CHECK_SECONDS = 2.0
 # Sessions leave a retiring host one at a time, this far apart, so WhatsApp does not see a burst.
 MOVE_SPACING_SECONDS = 0.5
-
-# For tests until ``EngineContext.proxy`` exists: every client of a host dials through this proxy.
-PROXY_ENV = "RELAY_WHATSAPP_PROXY"

@@ -25,7 +25,7 @@ from typing import Any
 from relay.core.enums import SessionStatus
 from workers.engines.base import EngineContext, EngineError
 from workers.engines.host import wire
-from workers.engines.host.constants import HELLO, PROXY_ENV
+from workers.engines.host.constants import HELLO
 from workers.engines.host.framing import Frame, FrameWriter, read_frame
 from workers.engines.host.wire import Op, ReportMethod
 
@@ -175,13 +175,13 @@ class EngineHostServer:
         raise EngineError(f"unknown operation {op!r}")
 
     def _new_engine(self, context: EngineContext) -> Any:
-        proxy = getattr(context, "proxy", None) or os.environ.get(PROXY_ENV) or None
+        """An engine as the worker would run it; its client dials through ``context.proxy``, if any."""
 
         async def connect(client: Any) -> asyncio.Future[None]:
             from workers.engines.whatsapp.runtime import open_client
 
             self.connects += 1
-            return await open_client(client, proxy=proxy)
+            return await open_client(client)
 
         return self._engine_class(context, HostReporter(self, context.session_id), connector=connect)
 

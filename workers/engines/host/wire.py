@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from workers.engines.base import (
     EngineContext,
@@ -69,7 +69,19 @@ def dump_context(context: EngineContext) -> dict[str, Any]:
 
 
 def load_context(data: Any) -> EngineContext:
-    return _CONTEXT.validate_python(data)
+    """The context a call carries; a malformed one fails without quoting it.
+
+    pydantic's own message quotes the input, which holds the session's proxy URL (its
+    password too): the error would reach the host's log and the worker as the call's error.
+    """
+    try:
+        return _CONTEXT.validate_python(data)
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or 'context'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        raise EngineError(f"the session context is malformed ({fields})") from None
 
 
 def dump_message(message: OutgoingMessage) -> dict[str, Any]:

@@ -157,11 +157,11 @@ class RelayClient(NewAClient):  # type: ignore[misc]  # neonize ships no types: 
             log.exception("session %s: login status callback failed", self.session_id)
 
 
-async def open_client(client: RelayClient, *, proxy: str | None = None) -> asyncio.Task[None]:
+async def open_client(client: RelayClient) -> asyncio.Task[None]:
     """Start the Go client; returns neonize's connect task (done when the client ends).
 
-    ``proxy`` (``http://`` or ``socks5://``) is where the Go core dials WhatsApp through; without it,
-    the session's own proxy (``client.proxy``), if any.
+    The Go core dials WhatsApp through the session's proxy (``client.proxy``, ``http://`` or
+    ``socks5://``) when it has one, in process and in an engine host alike.
     """
     bind_event_loop()
     async with _lifecycle_lock:
@@ -171,8 +171,7 @@ async def open_client(client: RelayClient, *, proxy: str | None = None) -> async
             await _stop_locked(stale)
         _live_clients[client.session_id] = client
         # The Go core dials WhatsApp (and media) through the proxy: CONNECT web.whatsapp.com:443.
-        address = proxy or client.proxy
-        settings = ProxySettings(proxy_address=address) if address else None
+        settings = ProxySettings(proxy_address=client.proxy) if client.proxy else None
         task: asyncio.Task[None] = await client.connect(settings)
         await asyncio.wait({task}, timeout=CONNECT_SETTLE_SECONDS)
         return task
