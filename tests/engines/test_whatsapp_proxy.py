@@ -71,6 +71,33 @@ async def test_after_a_failure_the_pre_check_dials_the_proxy_not_whatsapp(tmp_pa
     assert all(PASSWORD not in reason for reason in reasons(reporter))
 
 
+async def test_retries_through_a_proxy_that_refuses_the_tunnel_never_reach_the_core(tmp_path: Path) -> None:
+    # The proxy answers but refuses every CONNECT: each retry's pre-check asks it for WhatsApp's
+    # tunnel itself and stops there, so the core (which leaks a store per call) is called once.
+    reporter = RecordingReporter()
+    async with RefusingProxy() as proxy:
+        port = proxy.port
+        context = make_context(
+            tmp_path, proxy=proxy.url(user="alice", password=PASSWORD), proxy_allow_private=True
+        )
+        engine = WhatsAppEngine(context, reporter, policy=FAST)
+        task = asyncio.create_task(engine.run())
+        try:
+            await reporter.wait_for(lambda _: engine.connect_attempts >= 4, timeout=30)
+        finally:
+            await engine.stop()
+            await asyncio.wait_for(task, 10)
+    assert engine.core_attempts == 1
+    # Every attempt asked the proxy for the same tunnel: the core once, the pre-check after it.
+    connects = [r for r in proxy.requests if r.line == "CONNECT web.whatsapp.com:443 HTTP/1.1"]
+    assert len(connects) >= 4 and all(r.authorization is not None for r in connects)
+    assert reasons(reporter)[-1].startswith(
+        f"network: proxy 127.0.0.1:{port}: no tunnel to web.whatsapp.com:443"
+    )
+    assert "403" in reasons(reporter)[-1]
+    assert all(PASSWORD not in reason for reason in reasons(reporter))
+
+
 async def test_a_private_proxy_is_refused_by_the_worker_too_before_the_core_is_called(
     tmp_path: Path,
 ) -> None:

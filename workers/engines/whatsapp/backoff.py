@@ -1,7 +1,8 @@
 """How often a session that cannot reach WhatsApp tries again.
 
 Exponential with jitter (tenacity), capped, plus a hard ceiling of attempts per minute.
-After the first failure each retry first checks that WhatsApp's host answers on TCP:
+After the first failure each retry first checks that WhatsApp's host answers on TCP (through
+the session's proxy when it has one: ``probe_through_proxy``):
 every neonize connect attempt opens a whatsmeow store container that the Go core never
 closes (one file descriptor and ~200 KB per attempt, measured), so an offline session
 must not call into the core once a minute for days.
@@ -14,7 +15,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
+from python_socks.async_.asyncio import Proxy
 from tenacity import wait_exponential_jitter
+
+from relay.core.proxies import redact
 
 WHATSAPP_HOST = "web.whatsapp.com"
 WHATSAPP_PORT = 443
@@ -71,4 +76,24 @@ async def probe_whatsapp(timeout: float, host: str = WHATSAPP_HOST, port: int = 
         await writer.wait_closed()
     except OSError:
         pass
+    return None
+
+
+async def probe_through_proxy(proxy: str, timeout: float) -> str | None:
+    """``None`` when the proxy opens a tunnel to WhatsApp's host, else why not (password masked).
+
+    A retry must not reach the Go core unless it can get somewhere: every ``connect()`` into
+    the core leaks a store (docs/whatsapp-engine.md). Checking only that the proxy accepts TCP
+    let a proxy that answers but refuses the tunnel send every backoff retry into the core, and
+    its host into recycling again and again. So the probe asks the proxy for the very tunnel the
+    core would ask for (``CONNECT web.whatsapp.com:443``, or its SOCKS5 equivalent) and closes it.
+    """
+    try:
+        # rdns: the proxy resolves WhatsApp's name, as the Go core's dialer has it do.
+        tunnel = await Proxy.from_url(proxy, rdns=True).connect(WHATSAPP_HOST, WHATSAPP_PORT, timeout=timeout)
+    except ProxyTimeoutError:
+        return f"no tunnel to {WHATSAPP_HOST}:{WHATSAPP_PORT} within {timeout:g}s"
+    except (ProxyError, ProxyConnectionError, OSError) as exc:
+        return redact(f"no tunnel to {WHATSAPP_HOST}:{WHATSAPP_PORT}: {exc}", proxy)
+    tunnel.close()
     return None

@@ -36,7 +36,10 @@ from neonize.proto.Neonize_pb2 import (
 from relay.core.enums import SessionStatus
 from relay.core.proxies import InvalidProxy, parse_proxy
 from relay.core.url_guard import UnsafeURL, check_host
-from workers.engines.whatsapp.backoff import probe_whatsapp
+from workers.engines.whatsapp.backoff import probe_through_proxy, probe_whatsapp
+
+# Proxies the probe can ask for WhatsApp's tunnel itself (python-socks speaks no TLS to a proxy).
+TUNNEL_PROBE_SCHEMES = ("http", "socks5")
 
 
 class Action(Enum):
@@ -174,7 +177,8 @@ async def route_problem(proxy: str | None, *, allow_private: bool, timeout: floa
 
     With a proxy, the first hop is the proxy: its host is checked against the private-address
     rules on every attempt (what it resolves to may have changed since it was saved) and, when
-    ``probe`` is set, it must accept a TCP connection. Without one, ``probe`` dials WhatsApp.
+    ``probe`` is set, it must open the tunnel to WhatsApp the core would ask it for (an
+    ``https://`` proxy: accept a TCP connection). Without one, ``probe`` dials WhatsApp.
     The proxy's password never appears in the answer.
     """
     if proxy is None:
@@ -193,4 +197,6 @@ async def route_problem(proxy: str | None, *, allow_private: bool, timeout: floa
     if not probe:
         return None
     problem = await probe_whatsapp(timeout, address.host, address.port)
+    if problem is None and address.scheme in TUNNEL_PROBE_SCHEMES:
+        problem = await probe_through_proxy(proxy, timeout)  # (TLS to the proxy: answering is all we check)
     return f"{where}: {problem}" if problem else None
