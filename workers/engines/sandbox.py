@@ -12,6 +12,11 @@ Handy behaviours for integrators:
 - a sent message is acknowledged ``delivered`` then ``read`` a moment later;
 - sending to a number that starts with ``000`` fails ("not on WhatsApp"), so
   ``message.failed`` handling can be exercised too;
+- a number whose last digit is ``0`` is not on WhatsApp (``contacts/check``); any
+  other is, at ``<digits>@s.whatsapp.net``;
+- read receipts and presence (typing, recording, paused) are accepted while connected and
+  kept in ``chat_activity`` (the last few), and emit no event, as on a real phone where
+  only the contact sees them;
 - a media message's ``media.url`` is fetched exactly as the real engine fetches
   it (``workers.engines.media``: behind the SSRF guard, size-capped), so a URL
   the real engine would refuse fails here with the same reason.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import os
 import secrets
@@ -36,7 +42,9 @@ from relay.core.enums import (
 )
 from relay.core.times import isoformat
 from workers.engines.base import (
+    PRESENCE_STATES,
     QR_TIMEOUT_REASON,
+    ContactCheck,
     EngineContext,
     EngineError,
     EngineReporter,
@@ -53,6 +61,10 @@ READ_AFTER = 0.6
 RECONNECT_AFTER = 1.0
 MAX_INBOUND_BURST = 1000
 FAILING_NUMBER_PREFIX = "000"
+# Contacts whose number ends in this digit are not on WhatsApp.
+NOT_ON_WHATSAPP_LAST_DIGIT = "0"
+# How many read receipts and presence changes the sandbox remembers (for tests and debugging).
+CHAT_ACTIVITY_KEPT = 100
 
 
 def made_up_phone() -> str:
@@ -82,6 +94,10 @@ class SandboxEngine:
         self._stopped = False
         self._changed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        # (what, chat, detail): ("read", chat, ids) or ("presence", chat, state), oldest first.
+        self.chat_activity: collections.deque[tuple[str, str, Any]] = collections.deque(
+            maxlen=CHAT_ACTIVITY_KEPT
+        )
 
     @property
     def connected(self) -> bool:
@@ -188,6 +204,28 @@ class SandboxEngine:
         receipt = SendReceipt(whatsapp_id=whatsapp_message_id(), timestamp=datetime.now(UTC))
         self._spawn(self._acknowledge(receipt.whatsapp_id, message.to))
         return receipt
+
+    async def check_contacts(self, phones: list[str]) -> list[ContactCheck]:
+        if not self.connected:
+            raise NotConnected("the session is not connected")
+        return [
+            ContactCheck(phone=phone, on_whatsapp=True, jid=jid_of(phone))
+            if not phone.endswith(NOT_ON_WHATSAPP_LAST_DIGIT)
+            else ContactCheck(phone=phone, on_whatsapp=False, jid=None)
+            for phone in phones
+        ]
+
+    async def mark_read(self, chat: str, message_ids: list[str], sender: str | None) -> None:
+        if not self.connected:
+            raise NotConnected("the session is not connected")
+        self.chat_activity.append(("read", chat, list(message_ids)))
+
+    async def send_presence(self, chat: str, state: str) -> None:
+        if not self.connected:
+            raise NotConnected("the session is not connected")
+        if state not in PRESENCE_STATES:
+            raise EngineError(f"unknown presence state {state!r}")
+        self.chat_activity.append(("presence", chat, state))
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
