@@ -108,6 +108,7 @@ class CommandKind(StrEnum):
     SANDBOX_INBOUND = "sandbox.inbound"
     SANDBOX_DROP = "sandbox.drop"
     SANDBOX_LOGOUT = "sandbox.logout"
+    SANDBOX_SEEN = "sandbox.seen"
 
 
 class EventType(StrEnum):

@@ -14,9 +14,9 @@ Handy behaviours for integrators:
   ``message.failed`` handling can be exercised too;
 - a number whose last digit is ``0`` is not on WhatsApp (``contacts/check``); any
   other is, at ``<digits>@s.whatsapp.net``;
-- read receipts and presence (typing, recording, paused) are accepted while connected and
-  kept in ``chat_activity`` (the last few), and emit no event, as on a real phone where
-  only the contact sees them;
+- read receipts, presence (typing, recording, paused) and sent messages emit no event
+  (on a real phone only the contact sees them); the sandbox keeps the last
+  ``CHAT_ACTIVITY_KEPT`` of them, oldest first, and ``sandbox/seen`` shows them;
 - a media message's ``media.url`` is fetched exactly as the real engine fetches
   it (``workers.engines.media``: behind the SSRF guard, size-capped), so a URL
   the real engine would refuse fails here with the same reason.
@@ -80,6 +80,11 @@ def user_of(address: str) -> str:
     return address.split("@", 1)[0].lstrip("+")
 
 
+def chat_of(to: str) -> str:
+    """A recipient as its chat's JID: a JID stays, a number becomes ``<digits>@s.whatsapp.net``."""
+    return to if "@" in to else jid_of(user_of(to))
+
+
 def whatsapp_message_id() -> str:
     return "3EB0" + secrets.token_hex(8).upper()
 
@@ -94,10 +99,8 @@ class SandboxEngine:
         self._stopped = False
         self._changed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
-        # (what, chat, detail): ("read", chat, ids) or ("presence", chat, state), oldest first.
-        self.chat_activity: collections.deque[tuple[str, str, Any]] = collections.deque(
-            maxlen=CHAT_ACTIVITY_KEPT
-        )
+        # What the contacts saw, oldest first: {"kind": "read"|"presence"|"message", "chat", ...}.
+        self._seen: collections.deque[dict[str, Any]] = collections.deque(maxlen=CHAT_ACTIVITY_KEPT)
 
     @property
     def connected(self) -> bool:
@@ -202,6 +205,9 @@ class SandboxEngine:
             allow_private = self._context.settings.media_allow_private
             await load_media(message.payload.get("media"), allow_private=allow_private)
         receipt = SendReceipt(whatsapp_id=whatsapp_message_id(), timestamp=datetime.now(UTC))
+        self._seen.append(
+            {"kind": "message", "chat": chat_of(message.to), "whatsapp_id": receipt.whatsapp_id}
+        )
         self._spawn(self._acknowledge(receipt.whatsapp_id, message.to))
         return receipt
 
@@ -218,14 +224,14 @@ class SandboxEngine:
     async def mark_read(self, chat: str, message_ids: list[str], sender: str | None) -> None:
         if not self.connected:
             raise NotConnected("the session is not connected")
-        self.chat_activity.append(("read", chat, list(message_ids)))
+        self._seen.append({"kind": "read", "chat": chat_of(chat), "message_ids": list(message_ids)})
 
     async def send_presence(self, chat: str, state: str) -> None:
         if not self.connected:
             raise NotConnected("the session is not connected")
         if state not in PRESENCE_STATES:
             raise EngineError(f"unknown presence state {state!r}")
-        self.chat_activity.append(("presence", chat, state))
+        self._seen.append({"kind": "presence", "chat": chat_of(chat), "state": state})
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -233,7 +239,7 @@ class SandboxEngine:
         task.add_done_callback(self._background.discard)
 
     async def _acknowledge(self, whatsapp_id: str, to: str) -> None:
-        chat = to if "@" in to else jid_of(user_of(to))
+        chat = chat_of(to)
         for delay, status in (
             (DELIVERED_AFTER, AckStatus.DELIVERED),
             (READ_AFTER - DELIVERED_AFTER, AckStatus.READ),
@@ -256,6 +262,7 @@ class SandboxEngine:
             sandbox_action(CommandKind.SANDBOX_INBOUND): self._inbound,
             sandbox_action(CommandKind.SANDBOX_DROP): self._drop,
             sandbox_action(CommandKind.SANDBOX_LOGOUT): self._phone_logout,
+            sandbox_action(CommandKind.SANDBOX_SEEN): self._what_contacts_saw,
         }.get(action)
         if handler is None:
             raise UnsupportedCommand(f"unknown sandbox action {action!r}")
@@ -305,6 +312,9 @@ class SandboxEngine:
         self._set(SessionStatus.RECONNECTING)
         await self._reporter.status(SessionStatus.RECONNECTING, "sandbox: the connection dropped")
         return {}
+
+    async def _what_contacts_saw(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"seen": list(self._seen)}
 
     async def _phone_logout(self, params: dict[str, Any]) -> dict[str, Any]:
         if not self.connected:
