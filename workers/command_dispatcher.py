@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import asdict
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -26,7 +27,13 @@ from redis.exceptions import RedisError
 from relay.core.commands import Command, CommandResult, complete_command
 from relay.core.enums import CommandKind
 from relay.core.outage_log import OutageLog
-from workers.engines.base import SANDBOX_COMMAND_PREFIX, Engine, EngineError, sandbox_action
+from workers.engines.base import (
+    SANDBOX_COMMAND_PREFIX,
+    Engine,
+    EngineError,
+    NotConnected,
+    sandbox_action,
+)
 from workers.send_queue import SendQueue
 
 log = logging.getLogger("relay.worker.commands")
@@ -106,10 +113,24 @@ class CommandDispatcher:
             if command.kind == CommandKind.PAIR_CODE:
                 code = await engine.pair_phone(str(command.params["phone"]))
                 return CommandResult(ok=True, data={"code": code})
+            if command.kind == CommandKind.CONTACTS_CHECK:
+                checks = await engine.check_contacts([str(p) for p in command.params["phones"]])
+                return CommandResult(ok=True, data={"contacts": [asdict(check) for check in checks]})
+            if command.kind == CommandKind.READ:
+                params = command.params
+                ids = [str(i) for i in params["message_ids"]]
+                await engine.mark_read(str(params["chat"]), ids, params.get("sender"))
+                return CommandResult(ok=True)
+            if command.kind == CommandKind.PRESENCE:
+                await engine.send_presence(str(command.params["chat"]), str(command.params["state"]))
+                return CommandResult(ok=True)
             if command.kind.startswith(SANDBOX_COMMAND_PREFIX):
                 data = await engine.sandbox(sandbox_action(command.kind), command.params)
                 return CommandResult(ok=True, data=data)
             return CommandResult(ok=False, error=f"unknown command {command.kind!r}")
+        except NotConnected as exc:
+            # The web answers 409 naming the state rather than a generic refusal.
+            return CommandResult(ok=False, data={"not_connected": True}, error=str(exc))
         except EngineError as exc:
             return CommandResult(ok=False, error=str(exc))
         except (KeyError, ValueError, TypeError) as exc:

@@ -5,6 +5,12 @@ The web process stores a message as ``queued`` before any worker sees it. A
 was disconnected, or left queued by a worker that died, go out once the engine
 is connected again.
 
+Typing: a text sent with ``typing: true`` shows "typing…" in the chat for
+``min(len(text) * TYPING_SECONDS_PER_CHAR, TYPING_MAX_SECONDS)`` (50 ms a character,
+at most 5 s), then goes out, then the chat shows "paused": what a person typing it
+would look like, bounded so a long text never holds the session's queue for long.
+The presence is a courtesy: if WhatsApp refuses it, the message is sent anyway.
+
 Pacing: a session with ``send_per_minute`` sends at most that many a minute,
 one every ``60 / send_per_minute`` seconds. The figure is read from the row
 before each send, so a ``PATCH`` applies from the next message. A send that
@@ -20,7 +26,7 @@ import logging
 from collections.abc import Callable
 
 from relay.core.commands import CommandResult
-from relay.core.enums import MessageStatus
+from relay.core.enums import MessageStatus, MessageType
 from relay.core.models import OutboundMessage, Session
 from workers.database_watch import DatabaseWatch
 from workers.engines.base import Engine, EngineError, NotConnected, OutgoingMessage
@@ -28,6 +34,10 @@ from workers.message_outcomes import record_failed, record_sent
 from workers.reporter import SessionReporter
 
 log = logging.getLogger("relay.worker.sends")
+
+# Typing before a text: 50 ms a character (a brisk typist), never more than 5 s.
+TYPING_SECONDS_PER_CHAR = 0.05
+TYPING_MAX_SECONDS = 5.0
 
 # How often the queue looks for messages nobody asked to send now (accepted while disconnected).
 SEND_QUEUE_POLL_SECONDS = 1.0
@@ -141,6 +151,10 @@ class SendQueue:
     async def _send(self, engine: Engine, message: OutboundMessage) -> None:
         """Send one message and record what became of it; ``NotConnected`` leaves it queued."""
         outgoing = OutgoingMessage(id=message.id, to=message.to, type=message.type, payload=message.payload)
+        typing = typing_seconds(outgoing)
+        if typing:
+            await self._show_presence(engine, outgoing.to, "typing")
+            await asyncio.sleep(typing)
         try:
             receipt = await engine.send(outgoing)
         except NotConnected:
@@ -148,4 +162,22 @@ class SendQueue:
         except EngineError as exc:
             await record_failed(self._reporter, message, str(exc))
             return
+        finally:
+            if typing:
+                await self._show_presence(engine, outgoing.to, "paused")
         await record_sent(self._reporter, message, receipt)
+
+    async def _show_presence(self, engine: Engine, chat: str, state: str) -> None:
+        """A courtesy before and after a text: a refusal is logged, never a reason not to send."""
+        try:
+            await engine.send_presence(chat, state)
+        except EngineError as exc:
+            log.info("session %s: presence %s not shown: %s", self._session_id, state, exc)
+
+
+def typing_seconds(message: OutgoingMessage) -> float:
+    """How long to show typing before ``message`` (0: it did not ask to, or is not a text)."""
+    if message.type != MessageType.TEXT or not message.payload.get("typing"):
+        return 0.0
+    text = str(message.payload.get("text") or "")
+    return min(len(text) * TYPING_SECONDS_PER_CHAR, TYPING_MAX_SECONDS)

@@ -101,10 +101,14 @@ class CommandKind(StrEnum):
     LOGOUT = "logout"
     SEND = "send"
     PAIR_CODE = "pair_code"
+    CONTACTS_CHECK = "contacts_check"
+    READ = "read"
+    PRESENCE = "presence"
     SANDBOX_SCAN = "sandbox.scan"
     SANDBOX_INBOUND = "sandbox.inbound"
     SANDBOX_DROP = "sandbox.drop"
     SANDBOX_LOGOUT = "sandbox.logout"
+    SANDBOX_SEEN = "sandbox.seen"
 
 
 class EventType(StrEnum):

@@ -31,6 +31,10 @@ ID_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/v1/sessions/{session_id}/sandbox/inbound", {"from": "4915112345678", "text": "x"}),
     ("POST", "/v1/sessions/{session_id}/sandbox/drop", None),
     ("POST", "/v1/sessions/{session_id}/sandbox/logout", None),
+    ("POST", "/v1/sessions/{session_id}/sandbox/seen", None),
+    ("POST", "/v1/sessions/{session_id}/contacts/check", {"phones": ["4915112345678"]}),
+    ("POST", "/v1/sessions/{session_id}/read", {"chat": "4915112345678", "message_ids": ["3EB0AA"]}),
+    ("POST", "/v1/sessions/{session_id}/presence", {"chat": "4915112345678", "state": "typing"}),
 ]
 # Routes without an id: scoped to the caller's tenant by construction (tested below).
 SCOPED_ROUTES = {
@@ -69,7 +73,10 @@ async def _snapshot(owner: TenantHandle, foreign: dict[str, Any]) -> dict[str, A
     messages = (await client.get(f"/v1/sessions/{foreign['session_id']}/messages")).json()
     received = await client.get("/v1/events", params={"type": "message.received"})
     pair_codes = await client.get("/v1/events", params={"type": "session.pair_code"})
+    # What the session's contacts saw: a foreign read receipt or presence must not reach them.
+    seen = await client.post(f"/v1/sessions/{foreign['session_id']}/sandbox/seen")
     return {
+        "seen": seen.json().get("seen"),
         "status": session["status"],
         "desired_state": session["desired_state"],
         "messages": [m["id"] for m in messages["data"]],

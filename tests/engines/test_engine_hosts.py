@@ -135,6 +135,14 @@ async def test_a_whatsapp_session_runs_in_an_engine_host_that_dials_whatsapp(
         await engine.pair_phone("15550100001")
     with pytest.raises(NotConnected, match="not connected"):
         await engine.send(OutgoingMessage(id="msg_1", to="15550100002", type="text", payload={"text": "hi"}))
+    # Contacts check, read receipts and presence are carried to the host as their own operations.
+    for call in (
+        engine.check_contacts(["15550100002"]),
+        engine.mark_read("15550100002", ["3EB0AA"], None),
+        engine.send_presence("15550100002", "typing"),
+    ):
+        with pytest.raises(NotConnected, match="not connected \\(it is reconnecting\\)"):
+            await call
 
     await sessions.stop()
     assert engine.host is None

@@ -43,6 +43,16 @@ async def test_an_offline_whatsapp_session_reconnects_with_the_dial_failure_then
     assert pair.status_code == 409, pair.text
     assert "needs a connection to WhatsApp" in pair.text and "dial" in pair.text
 
+    # So do a contacts check, read receipts and presence: a 409 naming the session's status.
+    for route, body in (
+        ("contacts/check", {"phones": ["15550100001"]}),
+        ("read", {"chat": "15550100001", "message_ids": ["3EB0AA"]}),
+        ("presence", {"chat": "15550100001", "state": "typing"}),
+    ):
+        refused = await client.post(f"/v1/sessions/{session_id}/{route}", json=body)
+        assert refused.status_code == 409, refused.text
+        assert "session is reconnecting" in refused.json()["detail"]
+
     stopped = await client.post(f"/v1/sessions/{session_id}/stop")
     assert stopped.status_code == 202, stopped.text
     await wait_for_status(client, session_id, "stopped", timeout=20)

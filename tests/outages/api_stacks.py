@@ -264,6 +264,28 @@ class Tenancy:
                 session_id=connected,
                 body={"from": "15550004321", "text": "hi"},
             ),
+            call(
+                "POST",
+                "/v1/sessions/{session_id}/contacts/check",
+                200,
+                session_id=connected,
+                body={"phones": ["15550004321"]},
+            ),
+            call(
+                "POST",
+                "/v1/sessions/{session_id}/read",
+                200,
+                session_id=connected,
+                body={"chat": "15550004321", "message_ids": ["3EB0AA"]},
+            ),
+            call(
+                "POST",
+                "/v1/sessions/{session_id}/presence",
+                200,
+                session_id=connected,
+                body={"chat": "15550004321", "state": "typing"},
+            ),
+            call("POST", sandbox + "seen", 202, session_id=connected),
             call("POST", sandbox + "drop", 202, session_id=connected),
             call("GET", "/v1/events", 200),
             call(

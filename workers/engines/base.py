@@ -28,6 +28,10 @@ def sandbox_action(kind: str) -> str:
     return kind.removeprefix(SANDBOX_COMMAND_PREFIX)
 
 
+# What ``Engine.send_presence`` may show in a chat: typing, recording a voice note, or neither.
+PRESENCE_STATES = ("typing", "recording", "paused")
+
+
 class EngineError(Exception):
     """A command the engine could not carry out; the message is shown to the API caller."""
 
@@ -62,6 +66,15 @@ class OutgoingMessage:
     to: str
     type: str
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCheck:
+    """Whether one number has a WhatsApp account, and the JID to write to it at."""
+
+    phone: str
+    on_whatsapp: bool
+    jid: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +134,15 @@ class Engine(Protocol):
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:
         """Send a message; raises ``EngineError`` with a user-readable reason on failure."""
+
+    async def check_contacts(self, phones: list[str]) -> list[ContactCheck]:
+        """Which of ``phones`` (digits, no +) have a WhatsApp account, in the order given."""
+
+    async def mark_read(self, chat: str, message_ids: list[str], sender: str | None) -> None:
+        """Send read receipts for ``message_ids`` in ``chat`` (``sender``: who wrote them in a group)."""
+
+    async def send_presence(self, chat: str, state: str) -> None:
+        """Show ``state`` (one of ``PRESENCE_STATES``) to ``chat``."""
 
     async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """Sandbox-only actions (scan, inbound, drop, logout)."""

@@ -12,6 +12,11 @@ Handy behaviours for integrators:
 - a sent message is acknowledged ``delivered`` then ``read`` a moment later;
 - sending to a number that starts with ``000`` fails ("not on WhatsApp"), so
   ``message.failed`` handling can be exercised too;
+- a number whose last digit is ``0`` is not on WhatsApp (``contacts/check``); any
+  other is, at ``<digits>@s.whatsapp.net``;
+- read receipts, presence (typing, recording, paused) and sent messages emit no event
+  (on a real phone only the contact sees them); the sandbox keeps the last
+  ``CHAT_ACTIVITY_KEPT`` of them, oldest first, and ``sandbox/seen`` shows them;
 - a media message's ``media.url`` is fetched exactly as the real engine fetches
   it (``workers.engines.media``: behind the SSRF guard, size-capped), so a URL
   the real engine would refuse fails here with the same reason.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import os
 import secrets
@@ -36,7 +42,9 @@ from relay.core.enums import (
 )
 from relay.core.times import isoformat
 from workers.engines.base import (
+    PRESENCE_STATES,
     QR_TIMEOUT_REASON,
+    ContactCheck,
     EngineContext,
     EngineError,
     EngineReporter,
@@ -53,6 +61,10 @@ READ_AFTER = 0.6
 RECONNECT_AFTER = 1.0
 MAX_INBOUND_BURST = 1000
 FAILING_NUMBER_PREFIX = "000"
+# Contacts whose number ends in this digit are not on WhatsApp.
+NOT_ON_WHATSAPP_LAST_DIGIT = "0"
+# How many read receipts and presence changes the sandbox remembers (for tests and debugging).
+CHAT_ACTIVITY_KEPT = 100
 
 
 def made_up_phone() -> str:
@@ -66,6 +78,11 @@ def jid_of(phone: str) -> str:
 
 def user_of(address: str) -> str:
     return address.split("@", 1)[0].lstrip("+")
+
+
+def chat_of(to: str) -> str:
+    """A recipient as its chat's JID: a JID stays, a number becomes ``<digits>@s.whatsapp.net``."""
+    return to if "@" in to else jid_of(user_of(to))
 
 
 def whatsapp_message_id() -> str:
@@ -82,6 +99,8 @@ class SandboxEngine:
         self._stopped = False
         self._changed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        # What the contacts saw, oldest first: {"kind": "read"|"presence"|"message", "chat", ...}.
+        self._seen: collections.deque[dict[str, Any]] = collections.deque(maxlen=CHAT_ACTIVITY_KEPT)
 
     @property
     def connected(self) -> bool:
@@ -186,8 +205,33 @@ class SandboxEngine:
             allow_private = self._context.settings.media_allow_private
             await load_media(message.payload.get("media"), allow_private=allow_private)
         receipt = SendReceipt(whatsapp_id=whatsapp_message_id(), timestamp=datetime.now(UTC))
+        self._seen.append(
+            {"kind": "message", "chat": chat_of(message.to), "whatsapp_id": receipt.whatsapp_id}
+        )
         self._spawn(self._acknowledge(receipt.whatsapp_id, message.to))
         return receipt
+
+    async def check_contacts(self, phones: list[str]) -> list[ContactCheck]:
+        if not self.connected:
+            raise NotConnected("the session is not connected")
+        return [
+            ContactCheck(phone=phone, on_whatsapp=True, jid=jid_of(phone))
+            if not phone.endswith(NOT_ON_WHATSAPP_LAST_DIGIT)
+            else ContactCheck(phone=phone, on_whatsapp=False, jid=None)
+            for phone in phones
+        ]
+
+    async def mark_read(self, chat: str, message_ids: list[str], sender: str | None) -> None:
+        if not self.connected:
+            raise NotConnected("the session is not connected")
+        self._seen.append({"kind": "read", "chat": chat_of(chat), "message_ids": list(message_ids)})
+
+    async def send_presence(self, chat: str, state: str) -> None:
+        if not self.connected:
+            raise NotConnected("the session is not connected")
+        if state not in PRESENCE_STATES:
+            raise EngineError(f"unknown presence state {state!r}")
+        self._seen.append({"kind": "presence", "chat": chat_of(chat), "state": state})
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -195,7 +239,7 @@ class SandboxEngine:
         task.add_done_callback(self._background.discard)
 
     async def _acknowledge(self, whatsapp_id: str, to: str) -> None:
-        chat = to if "@" in to else jid_of(user_of(to))
+        chat = chat_of(to)
         for delay, status in (
             (DELIVERED_AFTER, AckStatus.DELIVERED),
             (READ_AFTER - DELIVERED_AFTER, AckStatus.READ),
@@ -218,6 +262,7 @@ class SandboxEngine:
             sandbox_action(CommandKind.SANDBOX_INBOUND): self._inbound,
             sandbox_action(CommandKind.SANDBOX_DROP): self._drop,
             sandbox_action(CommandKind.SANDBOX_LOGOUT): self._phone_logout,
+            sandbox_action(CommandKind.SANDBOX_SEEN): self._what_contacts_saw,
         }.get(action)
         if handler is None:
             raise UnsupportedCommand(f"unknown sandbox action {action!r}")
@@ -267,6 +312,9 @@ class SandboxEngine:
         self._set(SessionStatus.RECONNECTING)
         await self._reporter.status(SessionStatus.RECONNECTING, "sandbox: the connection dropped")
         return {}
+
+    async def _what_contacts_saw(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"seen": list(self._seen)}
 
     async def _phone_logout(self, params: dict[str, Any]) -> dict[str, Any]:
         if not self.connected:

@@ -14,6 +14,7 @@ def routes() -> list[BaseRoute]:
     # Imported on call: importing this package must not drag every route in with it.
     from relay.web.api import (
         auth_tokens,
+        chats,
         events,
         messages,
         openapi,
@@ -33,6 +34,7 @@ def routes() -> list[BaseRoute]:
             auth_tokens,
             sessions,
             sandbox,
+            chats,
             messages,
             events,
             webhook_routes,

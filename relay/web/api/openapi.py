@@ -34,6 +34,7 @@ ERRORS = {
     413: "Body larger than the limit",
     422: "Invalid field; `errors` names it",
     429: "A tenant quota is reached (type .../quota-exceeded, naming `quota` and `limit`)",
+    502: "WhatsApp refused the request; `detail` quotes its reason",
     503: "A dependency is unavailable",
     504: "The session's worker did not answer in time",
 }

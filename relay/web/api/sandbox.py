@@ -55,3 +55,8 @@ async def sandbox_drop(call: Call[NoBody]) -> SandboxAccepted:
 @_action(CommandKind.SANDBOX_LOGOUT, "Sandbox: the phone unlinks the device", NoBody)
 async def sandbox_logout(call: Call[NoBody]) -> SandboxAccepted:
     return await _ask(call, CommandKind.SANDBOX_LOGOUT)
+
+
+@_action(CommandKind.SANDBOX_SEEN, "Sandbox: what the contacts saw (receipts, presence, messages)", NoBody)
+async def sandbox_seen(call: Call[NoBody]) -> SandboxAccepted:
+    return await _ask(call, CommandKind.SANDBOX_SEEN)

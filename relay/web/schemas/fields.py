@@ -12,22 +12,24 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-PHONE = re.compile(r"^\+?\d{6,15}$")
-JID = re.compile(r"^[^@\s]+@(s\.whatsapp\.net|g\.us|lid)$")
+# ASCII classes, matched whole (``fullmatch``): Python's ``\d`` and ``\s`` take Unicode digits and
+# spaces that the JSON schema's (ECMAScript) patterns do not, so the two would disagree.
+PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+JID = re.compile(r"^[0-9A-Za-z._:-]+@(s\.whatsapp\.net|g\.us|lid)$")
 
 
 def _phone_digits(value: str) -> str:
     """``+4915112345678`` becomes ``4915112345678``; ``+49 151...`` is refused."""
-    if not PHONE.match(value):
+    if not PHONE.fullmatch(value):
         raise PydanticCustomError("phone", "must be a phone number: 6 to 15 digits, optionally after a +")
     return value.removeprefix("+")
 
 
 def _recipient(value: str) -> str:
     """A full JID is kept as given; a phone number loses its ``+``."""
-    if JID.match(value):
+    if JID.fullmatch(value):
         return value
-    if PHONE.match(value):
+    if PHONE.fullmatch(value):
         return value.removeprefix("+")
     raise PydanticCustomError(
         "recipient",

@@ -84,6 +84,10 @@ class TextMessage(_Outgoing):
         default=None, description="WhatsApp id of the quoted message"
     )
     link_preview: bool | None = None
+    typing: bool | None = Field(
+        default=None,
+        description="Show 'typing…' first, for 50 ms per character (at most 5 s), then send",
+    )
 
 
 class ReactionMessage(_Outgoing):

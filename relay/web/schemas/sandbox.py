@@ -31,7 +31,8 @@ class NoBody(NullsOmitted):
 
 class SandboxAccepted(ResponseBody):
     """``accepted``, plus what the simulated phone reports (``phone`` and ``jid`` on a scan,
-    ``whatsapp_ids`` on inbound messages)."""
+    ``whatsapp_ids`` on inbound messages, ``seen`` on seen: the read receipts, presence and
+    messages the session's contacts saw, oldest first, each ``{kind, chat, ...}``)."""
 
     model_config = ConfigDict(extra="allow")
 

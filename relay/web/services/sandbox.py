@@ -25,6 +25,8 @@ ALLOWED_STATUSES = {
     CommandKind.SANDBOX_INBOUND: (SessionStatus.CONNECTED,),
     CommandKind.SANDBOX_DROP: (SessionStatus.CONNECTED,),
     CommandKind.SANDBOX_LOGOUT: (SessionStatus.CONNECTED,),
+    # What the contacts saw is kept while the engine runs; a reconnect keeps it too.
+    CommandKind.SANDBOX_SEEN: (SessionStatus.CONNECTED, SessionStatus.RECONNECTING),
 }
 
 

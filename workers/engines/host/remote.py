@@ -22,6 +22,7 @@ from typing import Any
 
 from relay.core.enums import SessionStatus
 from workers.engines.base import (
+    ContactCheck,
     EngineContext,
     EngineError,
     EngineReporter,
@@ -147,6 +148,15 @@ class RemoteEngine:
     async def send(self, message: OutgoingMessage) -> SendReceipt:
         result = await self._call(Op.SEND, {"message": wire.dump_message(message)})
         return wire.load_receipt(result)
+
+    async def check_contacts(self, phones: list[str]) -> list[ContactCheck]:
+        return wire.load_contacts(await self._call(Op.CHECK_CONTACTS, {"phones": phones}))
+
+    async def mark_read(self, chat: str, message_ids: list[str], sender: str | None) -> None:
+        await self._call(Op.MARK_READ, {"chat": chat, "message_ids": message_ids, "sender": sender})
+
+    async def send_presence(self, chat: str, state: str) -> None:
+        await self._call(Op.SEND_PRESENCE, {"chat": chat, "state": state})
 
     async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         raise UnsupportedCommand("sandbox actions only work on sandbox sessions")

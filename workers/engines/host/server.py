@@ -170,6 +170,15 @@ class EngineHostServer:
         if op == Op.SEND:
             receipt = await engine.send(wire.load_message(args["message"]))
             return wire.dump_receipt(receipt)
+        if op == Op.CHECK_CONTACTS:
+            return wire.dump_contacts(await engine.check_contacts([str(p) for p in args["phones"]]))
+        if op == Op.MARK_READ:
+            ids = [str(i) for i in args["message_ids"]]
+            await engine.mark_read(str(args["chat"]), ids, args.get("sender"))
+            return None
+        if op == Op.SEND_PRESENCE:
+            await engine.send_presence(str(args["chat"]), str(args["state"]))
+            return None
         if op == Op.SANDBOX:
             return await engine.sandbox(str(args["action"]), dict(args.get("params") or {}))
         raise EngineError(f"unknown operation {op!r}")

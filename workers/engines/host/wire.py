@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from workers.engines.base import (
+    ContactCheck,
     EngineContext,
     EngineError,
     NotConnected,
@@ -37,6 +38,9 @@ class Op(StrEnum):
     ERASE = "erase"
     PAIR_PHONE = "pair_phone"
     SEND = "send"
+    CHECK_CONTACTS = "check_contacts"
+    MARK_READ = "mark_read"
+    SEND_PRESENCE = "send_presence"
     SANDBOX = "sandbox"
     STATS = "stats"
 
@@ -55,6 +59,7 @@ class ReportMethod(StrEnum):
 _CONTEXT = TypeAdapter(EngineContext)
 _MESSAGE = TypeAdapter(OutgoingMessage)
 _RECEIPT = TypeAdapter(SendReceipt)
+_CONTACTS = TypeAdapter(list[ContactCheck])
 
 # Errors keep their class across the pipe: the runner and the API treat them differently.
 _ERRORS: dict[str, type[EngineError]] = {
@@ -98,6 +103,14 @@ def dump_receipt(receipt: SendReceipt) -> dict[str, Any]:
 
 def load_receipt(data: Any) -> SendReceipt:
     return _RECEIPT.validate_python(data)
+
+
+def dump_contacts(checks: list[ContactCheck]) -> list[dict[str, Any]]:
+    return list(_CONTACTS.dump_python(checks, mode="json"))
+
+
+def load_contacts(data: Any) -> list[ContactCheck]:
+    return _CONTACTS.validate_python(data)
 
 
 def dump_error(exc: BaseException) -> dict[str, str]:

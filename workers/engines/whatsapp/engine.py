@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type
 
 from relay.core.enums import SessionStatus
 from workers.engines.base import (
+    ContactCheck,
     EngineContext,
     EngineError,
     EngineReporter,
@@ -31,7 +32,7 @@ from workers.engines.base import (
     SendReceipt,
     UnsupportedCommand,
 )
-from workers.engines.whatsapp import inbound, outbound
+from workers.engines.whatsapp import chat_actions, inbound, outbound
 from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy
 from workers.engines.whatsapp.connection import ConnectionEnd, EndKind, route_problem
 from workers.engines.whatsapp.credentials import CredentialStore, LinkedAccount
@@ -236,6 +237,21 @@ class WhatsAppEngine:
             else datetime.now(UTC)
         )
         return SendReceipt(whatsapp_id=response.ID, timestamp=sent_at)
+
+    def _connected_client(self) -> RelayClient:
+        client = self._client
+        if client is None or not self.connected:
+            raise NotConnected(f"the session is not connected (it is {self._events.status})")
+        return client
+
+    async def check_contacts(self, phones: list[str]) -> list[ContactCheck]:
+        return await chat_actions.check_contacts(self._connected_client(), phones)
+
+    async def mark_read(self, chat: str, message_ids: list[str], sender: str | None) -> None:
+        await chat_actions.mark_read(self._connected_client(), chat, message_ids, sender)
+
+    async def send_presence(self, chat: str, state: str) -> None:
+        await chat_actions.send_presence(self._connected_client(), chat, state)
 
     async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         raise UnsupportedCommand("sandbox actions only work on sandbox sessions")
