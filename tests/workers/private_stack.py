@@ -1,7 +1,8 @@
 """A Relay of its own for a test that needs settings the shared stack cannot have.
 
 Its own Valkey and database (Postgres when the suite runs on it, else SQLite), one web,
-one worker, and one tenant whose client it yields.
+one worker, and one tenant: what the test gets is the stack, the tenant's client and a
+client without credentials (for /metrics and the like).
 """
 
 from __future__ import annotations
@@ -11,19 +12,43 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 
 from tests.servers import PrivateValkey
 from tests.stack import RelayStack
-from tests.workers.test_capacity import private_database
+
+
+@dataclass
+class PrivateRelay:
+    relay: RelayStack
+    tenant: httpx.AsyncClient
+    anonymous: httpx.AsyncClient
+
+
+async def private_database(base_url: str, tmp_path: Path, suffix: str) -> str:
+    """A fresh database on the suite's server: Postgres when the suite runs on it, else SQLite."""
+    if not base_url.startswith(("postgres://", "postgresql://")):
+        return f"sqlite://{tmp_path / 'relay.db'}"
+    parts = urlsplit(base_url)
+    name = parts.path.lstrip("/") + suffix
+    connection = await asyncpg.connect(base_url)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @asynccontextmanager
 async def private_relay(
     relay_env: dict[str, str], tmp_path: Path, *, name: str, **settings: str
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AsyncIterator[PrivateRelay]:
     """``settings`` are the stack's extra environment variables; ``name`` keeps its database apart."""
     valkey = PrivateValkey(tmp_path / "valkey")
     relay: RelayStack | None = None
@@ -49,8 +74,11 @@ async def private_relay(
                 (await admin.post(f"/v1/tenants/{tenant['id']}/api-keys", json={})).raise_for_status().json()
             )
         headers = {"Authorization": f"Bearer {key['key']}"}
-        async with httpx.AsyncClient(base_url=relay.base_url, headers=headers, timeout=30) as client:
-            yield client
+        async with (
+            httpx.AsyncClient(base_url=relay.base_url, headers=headers, timeout=30) as client,
+            httpx.AsyncClient(base_url=relay.base_url, timeout=30) as anonymous,
+        ):
+            yield PrivateRelay(relay, client, anonymous)
     finally:
         if relay is not None:
             relay.stop_all()

@@ -6,87 +6,27 @@ to spare): one web, and workers with ``RELAY_WORKER_CAPACITY=5``.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import pytest
 
 from tests.helpers import wait_until
-from tests.servers import PrivateValkey
 from tests.sessions import events_of, session_status
-from tests.stack import RelayStack
+from tests.workers.private_stack import PrivateRelay, private_relay
 
 CAPACITY = 5
 SESSIONS = 8
 
 
-@dataclass
-class CapacityStack:
-    relay: RelayStack
-    tenant: httpx.AsyncClient
-    anonymous: httpx.AsyncClient
-
-
-async def private_database(base_url: str, tmp_path: Path, suffix: str = "_capacity") -> str:
-    """A fresh database on the suite's server: Postgres when the suite runs on it, else SQLite."""
-    if not base_url.startswith(("postgres://", "postgresql://")):
-        return f"sqlite://{tmp_path / 'relay.db'}"
-    parts = urlsplit(base_url)
-    name = parts.path.lstrip("/") + suffix
-    connection = await asyncpg.connect(base_url)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 @pytest.fixture
-async def capacity_stack(relay_env: dict[str, str], tmp_path: Path) -> AsyncIterator[CapacityStack]:
-    valkey = PrivateValkey(tmp_path / "valkey")
-    relay: RelayStack | None = None
-    valkey.start()
-    try:
-        env = {
-            **relay_env,
-            "DATABASE_URL": await private_database(relay_env["DATABASE_URL"], tmp_path),
-            "REDIS_URL": valkey.url,
-            "RELAY_DATA_DIR": str(tmp_path / "data"),
-            "RELAY_WORKER_CAPACITY": str(CAPACITY),
-            "RELAY_SANDBOX_QR_INTERVAL": "60",
-        }
-        migrate = [sys.executable, "-P", "-m", "relay", "migrate"]
-        await asyncio.to_thread(subprocess.run, migrate, env=env, check=True, capture_output=True, timeout=60)
-        (tmp_path / "logs").mkdir()
-        relay = RelayStack(env=env, log_dir=tmp_path / "logs")
-        relay.start_web()
-        relay.start_worker()
-        admin_headers = {"Authorization": f"Bearer {relay.admin_token}"}
-        async with httpx.AsyncClient(base_url=relay.base_url, headers=admin_headers, timeout=30) as admin:
-            tenant = (await admin.post("/v1/tenants", json={"name": "busy"})).raise_for_status().json()
-            key = (
-                (await admin.post(f"/v1/tenants/{tenant['id']}/api-keys", json={})).raise_for_status().json()
-            )
-        headers = {"Authorization": f"Bearer {key['key']}"}
-        async with (
-            httpx.AsyncClient(base_url=relay.base_url, headers=headers, timeout=30) as client,
-            httpx.AsyncClient(base_url=relay.base_url, timeout=30) as anonymous,
-        ):
-            yield CapacityStack(relay, client, anonymous)
-    finally:
-        if relay is not None:
-            relay.stop_all()
-        valkey.destroy()
+async def capacity_stack(relay_env: dict[str, str], tmp_path: Path) -> AsyncIterator[PrivateRelay]:
+    settings = {"RELAY_WORKER_CAPACITY": str(CAPACITY), "RELAY_SANDBOX_QR_INTERVAL": "60"}
+    async with private_relay(relay_env, tmp_path, name="capacity", **settings) as stack:
+        yield stack
 
 
 async def sessions_by_id(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
@@ -122,7 +62,7 @@ async def split(client: httpx.AsyncClient, placed: int, waiting: int) -> tuple[l
 
 
 async def test_unplaced_sessions_say_why_and_start_once_a_worker_has_room(
-    capacity_stack: CapacityStack,
+    capacity_stack: PrivateRelay,
 ) -> None:
     client, relay = capacity_stack.tenant, capacity_stack.relay
     for n in range(SESSIONS):

@@ -98,7 +98,8 @@ async def test_a_full_send_queue_answers_429_and_keeps_nothing(
     relay_env: dict[str, str], tmp_path: Path
 ) -> None:
     settings = {"RELAY_SEND_QUEUE_LIMIT": "3", "RELAY_SEND_PER_MINUTE": "1"}
-    async with private_relay(relay_env, tmp_path, name="send_queue", **settings) as client:
+    async with private_relay(relay_env, tmp_path, name="send_queue", **settings) as stack:
+        client = stack.tenant
         session = await paced_session(client, send_per_minute=None)
         assert session["send_per_minute"] == 1  # RELAY_SEND_PER_MINUTE is the default
         path = f"/v1/sessions/{session['id']}/messages"

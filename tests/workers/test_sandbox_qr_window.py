@@ -12,7 +12,8 @@ from workers.engines.base import QR_TIMEOUT_REASON
 async def test_an_unscanned_sandbox_session_stops_with_qr_timeout(
     relay_env: dict[str, str], tmp_path: Path
 ) -> None:
-    async with private_relay(relay_env, tmp_path, name="qr_window", RELAY_SANDBOX_QR_TIMEOUT="1") as client:
+    async with private_relay(relay_env, tmp_path, name="qr_window", RELAY_SANDBOX_QR_TIMEOUT="1") as stack:
+        client = stack.tenant
         created = await client.post("/v1/sessions", json={"name": "never scanned", "engine": "sandbox"})
         assert created.status_code == 201, created.text
         session_id = created.json()["id"]
