@@ -6,10 +6,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import TenantHandle
 from tests.helpers import is_event, ws_receive, ws_receive_until
+from tests.sessions import connected_sandbox_session
 from tests.stack import RelayStack
 from tests.ws.conftest import create_session
 from tests.ws.feed import open_feed, send, subscribe
@@ -88,11 +90,46 @@ async def test_send_errors_come_back_as_results(stack: RelayStack, tenant: Tenan
 
         await send(ws, {"type": "send", "request_id": 2, "session_id": "ses_nope", "to": "1555", "text": "x"})
         result = await ws_receive_until(ws, is_result(2))  # type: ignore[arg-type]
-        assert result == {"type": "result", "request_id": 2, "ok": False, "error": "session not found"}
+        assert {k: result[k] for k in ("type", "request_id", "ok", "error")} == {
+            "type": "result",
+            "request_id": 2,
+            "ok": False,
+            "error": "session not found",
+        }
+        # The same problem+json body REST answers.
+        assert result["problem"]["status"] == 404 and result["problem"]["detail"] == "session not found"
 
         # The socket is still usable after failed sends.
         await send(ws, {"type": "ping"})
         assert await ws_receive(ws) == {"type": "pong"}
+
+
+async def test_a_send_past_the_daily_quota_names_the_quota_like_rest_does(
+    stack: RelayStack, tenant: TenantHandle, admin: httpx.AsyncClient
+) -> None:
+    session = (await connected_sandbox_session(tenant.client))["id"]
+    quotas = await admin.patch(f"/v1/tenants/{tenant.id}", json={"max_messages_per_day": 1})
+    assert quotas.status_code == 200, quotas.text
+    async with await open_feed(stack.ws_url, tenant.api_key) as ws:
+        for request_id in ("first", "second"):
+            await send(
+                ws,
+                {
+                    "type": "send",
+                    "request_id": request_id,
+                    "session_id": session,
+                    "to": "15551234567",
+                    "text": "x",
+                },
+            )
+        # The refusal needs no worker, so it may come back before the first send's result.
+        results = await collect(ws, {"first": is_result("first"), "second": is_result("second")})
+    assert results["first"]["ok"] is True
+    refused = results["second"]
+    assert refused["ok"] is False and "max_messages_per_day" in refused["error"]
+    problem = refused["problem"]
+    assert problem["status"] == 429 and problem["type"].endswith("/quota-exceeded")
+    assert problem["quota"] == "max_messages_per_day" and problem["limit"] == 1
 
 
 async def test_a_burst_of_inbound_messages_arrives_complete_and_in_order(

@@ -398,7 +398,7 @@ class FeedConnection:
                 idempotency_key=frame.idempotency_key,
             )
         except Problem as problem:
-            self._enqueue(protocol.result_error(frame.request_id, problem.detail))
+            self._enqueue(protocol.result_error(frame.request_id, problem.detail, problem.to_dict()))
         except RedisError:
             self._enqueue(protocol.result_error(frame.request_id, "command bus unavailable; retry"))
         except Exception:

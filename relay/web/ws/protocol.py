@@ -8,6 +8,7 @@ string the client can show; a bad frame never closes the socket.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,5 +174,13 @@ def result_ok(request_id: str | int, data: dict[str, Any]) -> str:
     return _dump({"type": "result", "request_id": request_id, "ok": True, "data": data})
 
 
-def result_error(request_id: str | int, message: str) -> str:
-    return _dump({"type": "result", "request_id": request_id, "ok": False, "error": message})
+def result_error(request_id: str | int, message: str, problem: Mapping[str, Any] | None = None) -> str:
+    """A failed ``send``; ``problem`` is the problem+json body REST would answer, when there is one.
+
+    Clients act on it as on the REST answer (a 429 ``quota-exceeded`` names its quota and
+    limit); ``error`` stays the short text for clients that only show it.
+    """
+    frame: dict[str, Any] = {"type": "result", "request_id": request_id, "ok": False, "error": message}
+    if problem is not None:
+        frame["problem"] = dict(problem)
+    return _dump(frame)
