@@ -196,7 +196,9 @@ async def route_problem(proxy: str | None, *, allow_private: bool, timeout: floa
         return f"{where} refused: {exc} (RELAY_PROXY_ALLOW_PRIVATE allows it)"
     if not probe:
         return None
+    # First that the proxy answers at all (its own words when it does not), then, except for an
+    # https:// proxy, that it opens WhatsApp's tunnel.
     problem = await probe_whatsapp(timeout, address.host, address.port)
     if problem is None and address.scheme in TUNNEL_PROBE_SCHEMES:
-        problem = await probe_through_proxy(proxy, timeout)  # (TLS to the proxy: answering is all we check)
+        problem = await probe_through_proxy(proxy, timeout)
     return f"{where}: {problem}" if problem else None
