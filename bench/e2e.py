@@ -189,12 +189,18 @@ class Bench:
         finally:
             for process in processes:
                 self.stack.stop(process)
+        return self.figures(events_s, deliveries_s, p50, p99, achieved, cpu_ms)
+
+    def figures(
+        self, events_s: float, deliveries_s: float, p50: float, p99: float, at: float, cpu_ms: float
+    ) -> dict[str, float]:
+        """One side's figures for one run, as the report prints them (both sides alike)."""
         return {
             "events_s": events_s,
             "deliveries_s": deliveries_s,
             "p50": p50,
             "p99": p99,
-            "at": achieved,
+            "at": at,
             "cpu_ms": cpu_ms,
             "busy": self.machine_busy * 100,
         }
@@ -239,15 +245,7 @@ class Bench:
             await arq.aclose()
             await close_database()
             self.stack.stop(worker)
-        return {
-            "events_s": events_s,
-            "deliveries_s": deliveries_s,
-            "p50": p50,
-            "p99": p99,
-            "at": achieved,
-            "cpu_ms": cpu_ms,
-            "busy": self.machine_busy * 100,
-        }
+        return self.figures(events_s, deliveries_s, p50, p99, achieved, cpu_ms)
 
     async def run(self) -> None:
         results: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
