@@ -32,7 +32,7 @@ locals {
   media_store = "s3://${aws_s3_bucket.media.bucket}/media"
 
   # Plain settings, the same in every container. Secrets are never here: see local.secrets.
-  environment = merge({
+  base_environment = {
     RELAY_LOG_FORMAT      = "json"
     RELAY_DATA_DIR        = "/var/lib/relay"
     RELAY_MEDIA_STORE     = local.media_store
@@ -42,7 +42,8 @@ locals {
     # both read PGSSLMODE. "require" encrypts without checking the server's certificate against
     # the RDS CA bundle, which the image does not carry.
     PGSSLMODE = "require"
-  }, var.environment)
+  }
+  environment = merge(local.base_environment, var.environment)
 
   # Injected by ECS from Secrets Manager when a task starts: values never appear in the task
   # definition, the console or the Terraform plan of the services.

@@ -125,6 +125,11 @@ variable "environment" {
   description = "Extra plain environment variables for every Relay container (e.g. RELAY_WEBHOOK_TIMEOUT). Never put secrets here."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = length(setintersection(keys(var.environment), ["RELAY_ADMIN_TOKEN", "RELAY_JWT_SECRET", "RELAY_ENCRYPTION_KEY", "DATABASE_URL", "RELAY_WHATSAPP_STORE", "REDIS_URL"])) == 0
+    error_message = "Secrets come from Secrets Manager (local.secrets), never from plain environment values."
+  }
 }
 
 variable "db_instance_class" {
