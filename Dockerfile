@@ -39,7 +39,9 @@ ENV PATH=/opt/relay/bin:$PATH \
 
 USER relay
 WORKDIR /var/lib/relay
-VOLUME ["/var/lib/relay"]
+# Declared so that a read-only root file system (infra/terraform) still has these two writable,
+# with the owners and modes they have here (relay's data dir, a sticky /tmp).
+VOLUME ["/var/lib/relay", "/tmp"]
 EXPOSE 8080
 
 # For the web process: /readyz answers 200 once the database and Redis are reachable. A worker

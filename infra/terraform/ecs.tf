@@ -55,8 +55,19 @@ resource "aws_ecs_task_definition" "worker" {
   task_role_arn            = aws_iam_role.task.arn
   container_definitions    = jsonencode([local.worker_container])
 
+  # Shared by every worker task (journal.tf): a stopped worker's journal is replayed by another.
   volume {
     name = "data"
+
+    efs_volume_configuration {
+      file_system_id     = aws_efs_file_system.worker_data.id
+      transit_encryption = "ENABLED"
+
+      authorization_config {
+        access_point_id = aws_efs_access_point.worker_data.id
+        iam             = "ENABLED"
+      }
+    }
   }
 
   volume {
@@ -160,6 +171,8 @@ resource "aws_ecs_service" "worker" {
     enable   = true
     rollback = true
   }
+
+  depends_on = [aws_efs_mount_target.worker_data]
 
   tags = local.tags
 }

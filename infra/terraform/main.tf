@@ -18,6 +18,9 @@ locals {
   # The web process listens here inside its task; the ALB forwards HTTPS to it.
   web_port = 8080
 
+  # The image's relay user and group (Dockerfile); the workers' EFS access point writes as it.
+  relay_uid = 10001
+
   # A worker's SIGTERM ends its arq jobs (up to 10 s, job_completion_wait in workers/settings.py),
   # then lets every session's runner settle its events and release its lease (up to 15 s,
   # SHUTDOWN_WAIT_SECONDS in workers/supervisor.py), so another worker takes the sessions over at

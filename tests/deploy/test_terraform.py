@@ -176,6 +176,21 @@ def test_only_the_tasks_reach_the_database_and_redis(module: Module) -> None:
     assert redis["auth_token"] == "${random_password.redis.result}"
 
 
+def test_the_workers_share_an_encrypted_data_dir_that_outlives_their_tasks(module: Module) -> None:
+    volumes = {
+        volume["name"]: volume for volume in module.resource("aws_ecs_task_definition", "worker")["volume"]
+    }
+    efs = volumes["data"]["efs_volume_configuration"][0]
+    assert efs["file_system_id"] == "${aws_efs_file_system.worker_data.id}"
+    assert efs["transit_encryption"] == "ENABLED"
+    mounted = {mount["sourceVolume"]: mount["containerPath"] for mount in module.locals["mount_points"]}
+    assert mounted["data"] == module.locals["base_environment"]["RELAY_DATA_DIR"]
+    assert module.resource("aws_efs_file_system", "worker_data")["encrypted"] is True
+    assert ingress_sources(module.resource("aws_security_group", "worker_data")) == [
+        {"security_groups": ["${aws_security_group.tasks.id}"], "cidr_blocks": None}
+    ]
+
+
 def test_only_the_load_balancer_reaches_the_web_and_metrics_stay_inside(module: Module) -> None:
     tasks = module.resource("aws_security_group", "tasks")
     assert ingress_sources(tasks) == [
