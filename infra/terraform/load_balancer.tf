@@ -68,7 +68,7 @@ resource "aws_lb_listener_rule" "hide_metrics" {
 
     fixed_response {
       content_type = "application/problem+json"
-      message_body = "{\"type\":\"about:blank\",\"title\":\"Not Found\",\"status\":404}"
+      message_body = jsonencode({ type = "about:blank", title = "Not Found", status = 404, detail = "metrics are served inside the VPC only" })
       status_code  = "404"
     }
   }

@@ -4,6 +4,10 @@
 # plus daily snapshots. README.md, "Redis durability", says what a lost write costs and when
 # MemoryDB is the better choice.
 
+locals {
+  redis_major_version = split(".", var.redis_engine_version)[0]
+}
+
 resource "aws_elasticache_subnet_group" "relay" {
   name       = var.name
   subnet_ids = var.private_subnet_ids
@@ -12,8 +16,8 @@ resource "aws_elasticache_subnet_group" "relay" {
 }
 
 resource "aws_elasticache_parameter_group" "relay" {
-  name   = "${var.name}-redis7"
-  family = "redis7"
+  name   = "${var.name}-redis${local.redis_major_version}"
+  family = "redis${local.redis_major_version}"
 
   # arq's queues and Relay's streams and leases must never be evicted to make room.
   parameter {
