@@ -242,3 +242,39 @@ def test_the_outputs_give_the_url_and_the_migrate_command() -> None:
         }
     assert "var.domain_name" in outputs["url"]["value"]
     assert "aws_ecs_task_definition.migrate.family" in outputs["migrate_command"]["value"]
+
+
+# `terraform validate` needs the AWS provider from the registry, which is out of reach here; these
+# two catch what it would catch first: a name used that nothing declares.
+REFERENCE = re.compile(r"(?<![\w.])(var|local|data\.\w+|(?:aws|random)_\w+)\.(\w+)")
+
+
+def test_every_reference_in_the_module_names_something_it_declares(module: Module) -> None:
+    declared = {
+        "var": set(module.variables),
+        "local": set(module.locals),
+    }
+    for kind, named in module.resources.items():
+        declared[kind] = set(named)
+    for kind, named in module.data.items():
+        declared[f"data.{kind}"] = set(named)
+    undeclared = []
+    for path in sorted(TERRAFORM.glob("*.tf")):
+        for kind, name in REFERENCE.findall(path.read_text()):
+            if name not in declared.get(kind, set()):
+                undeclared.append(f"{path.name}: {kind}.{name}")
+    assert not undeclared
+    assert len(declared["var"]) > 10  # the pattern did find references
+
+
+def test_the_example_passes_every_required_input_and_only_known_ones(module: Module) -> None:
+    example = Module(TERRAFORM / "examples" / "aws")
+    with (TERRAFORM / "examples" / "aws" / "main.tf").open() as handle:
+        (call,) = unquote(hcl2.load(handle))["module"]
+    inputs = set(call["relay"]) - {"source"}
+    required = {name for name, body in module.variables.items() if "default" not in body}
+    assert required <= inputs
+    assert inputs <= set(module.variables)
+    for value in call["relay"].values():
+        for kind, name in REFERENCE.findall(str(value)):
+            assert kind == "var" and name in example.variables, name
