@@ -2,6 +2,7 @@
 #   docker build -t relay .
 #   docker run --rm relay migrate
 # docker-compose.yml runs a production-like stack from it; infra/terraform runs it on ECS Fargate.
+# linux/amd64 only: neonize's wheel carries its Go core for x86_64 alone.
 
 FROM python:3.11-slim AS build
 

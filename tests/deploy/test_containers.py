@@ -14,7 +14,7 @@ from typing import Any
 
 import dockerfile
 
-from tests.deploy.files import ROOT, compose, dockerfile_instructions, procfile
+from tests.deploy.files import ROOT, TERRAFORM, Module, compose, dockerfile_instructions, procfile
 from tests.stack import RelayStack, free_port
 from workers.supervisor import SHUTDOWN_WAIT_SECONDS
 
@@ -116,3 +116,17 @@ def healthcheck(port: int) -> subprocess.CompletedProcess[bytes]:
 def test_the_image_healthcheck_passes_on_a_ready_web_and_fails_without_one(stack: RelayStack) -> None:
     assert healthcheck(stack.port).returncode == 0
     assert healthcheck(free_port()).returncode != 0
+
+
+def test_compose_and_terraform_configure_relay_alike() -> None:
+    module = Module(TERRAFORM)
+    plain = module.locals["base_environment"]
+    worker = compose()["services"]["worker"]["environment"]
+    assert worker["RELAY_LOG_FORMAT"] == plain["RELAY_LOG_FORMAT"] == "json"
+    assert int(worker["RELAY_WORKER_METRICS_PORT"]) == module.variables["worker_metrics_port"]["default"]
+    # Both name the whatsmeow store's TLS through PGSSLMODE, which asyncpg and lib/pq both read.
+    assert "PGSSLMODE" in worker and "PGSSLMODE" in plain
+    assert "sslmode" not in worker["RELAY_WHATSAPP_STORE"] and "ssl" not in worker["DATABASE_URL"]
+    terraform_secrets = {entry["name"] for entry in module.locals["secrets"]}
+    assert {"DATABASE_URL", "RELAY_WHATSAPP_STORE", "REDIS_URL"} <= terraform_secrets
+    assert worker["RELAY_WHATSAPP_STORE"] == worker["DATABASE_URL"]
