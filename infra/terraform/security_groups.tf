@@ -111,3 +111,16 @@ resource "aws_security_group" "redis" {
 
   tags = merge(local.tags, { Name = "${var.name}-redis" })
 }
+
+# Off by default: the web's /metrics shares its API port, so scraping it means reaching that port
+# from inside the VPC, past the ALB.
+resource "aws_security_group_rule" "web_metrics" {
+  count             = length(var.web_metrics_cidr_blocks) > 0 ? 1 : 0
+  description       = "Prometheus scrapes /metrics on the web tasks"
+  type              = "ingress"
+  security_group_id = aws_security_group.tasks.id
+  protocol          = "tcp"
+  from_port         = local.web_port
+  to_port           = local.web_port
+  cidr_blocks       = var.web_metrics_cidr_blocks
+}

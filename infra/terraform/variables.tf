@@ -225,3 +225,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "web_metrics_cidr_blocks" {
+  description = "Who may reach the web tasks' port directly, to scrape their /metrics (the ALB hides it). Empty: only the ALB reaches them."
+  type        = list(string)
+  default     = []
+}

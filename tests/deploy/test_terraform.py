@@ -207,6 +207,10 @@ def test_only_the_load_balancer_reaches_the_web_and_metrics_stay_inside(module: 
     assert web["security_groups"] == ["${aws_security_group.tasks.id}"]
     for service in (worker, web):
         assert service["assign_public_ip"] is False
+    # The web port opens to a scraper only when the operator names one.
+    scrape = module.resource("aws_security_group_rule", "web_metrics")
+    assert scrape["count"] == "${length(var.web_metrics_cidr_blocks) > 0 ? 1 : 0}"
+    assert module.variables["web_metrics_cidr_blocks"]["default"] == []
     hidden = module.resource("aws_lb_listener_rule", "hide_metrics")
     assert "/metrics" in hidden["condition"][0]["path_pattern"][0]["values"]
 
