@@ -53,7 +53,7 @@ MESSAGE_REQUIRED = {
 }  # fmt: skip
 MESSAGE_OPTIONAL = {
     "media", "quoted_id", "reaction", "location", "contacts", "group", "from_pn", "from_lid",
-    "backfilled",
+    "offline",
 }  # fmt: skip
 ACK_KEYS = {"whatsapp_ids", "chat", "status", "timestamp"}
 PHONE = "15550100009"

@@ -85,7 +85,7 @@ async def update_group(redis: Redis, tenant_id: str, session_id: str, jid: str, 
 async def change_participants(
     redis: Redis, tenant_id: str, session_id: str, jid: str, body: ParticipantsRequest
 ) -> ParticipantResults:
-    changes = {change: [user_jid(p) for p in getattr(body, change)] for change in ParticipantChange}
+    changes = {change.value: [user_jid(p) for p in getattr(body, change)] for change in ParticipantChange}
     data = await _run(
         redis, tenant_id, session_id, GroupAction.PARTICIPANTS, {"jid": jid, "changes": changes}
     )

@@ -135,7 +135,7 @@ async def call(client: Any, action: GroupAction, params: dict[str, Any]) -> dict
     try:
         return await _call(client, action, params)
     except _GROUP_ERRORS as exc:
-        raise _refused(f"the group call {action!r}", exc) from exc
+        raise _refused(f"the group call {action}", exc) from exc
 
 
 async def _call(client: Any, action: GroupAction, params: dict[str, Any]) -> dict[str, Any]:
