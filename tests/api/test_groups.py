@@ -13,10 +13,12 @@ from standardwebhooks import Webhook
 
 from tests.api.flows import assert_problem, create_session
 from tests.conftest import TenantHandle
-from tests.helpers import wait_until
+from tests.helpers import is_event, wait_until, ws_receive_until
 from tests.sessions import connected_sandbox_session, events_of, wait_for_status
+from tests.stack import RelayStack
 from tests.webhooks.conftest import create_endpoint
 from tests.webhooks.receiver import Receiver
+from tests.ws.feed import open_feed, subscribe
 
 ALICE, BOB, NOT_ON_WHATSAPP = "4915112345671", "4915112345672", "4915112345670"
 
@@ -67,6 +69,7 @@ async def test_create_a_group_add_a_participant_and_the_webhook_hears_it(
 
     first, second = await receiver.wait_for("groups", 2)
     payloads = [Webhook(endpoint["secret"]).verify(r.body, r.headers) for r in (first, second)]
+    payloads.sort(key=lambda payload: payload["seq"])  # deliveries may overtake each other
     assert [p["data"] for p in payloads] == [
         {"jid": group["jid"], "change": "add", "participants": [jid(BOB)], "by": me},
         {"jid": group["jid"], "change": "promote", "participants": [jid(BOB)], "by": me},
@@ -219,3 +222,27 @@ async def test_sandbox_groups_last_while_the_engine_runs_and_a_drop_keeps_them(t
 async def _is_back(client: httpx.AsyncClient, session_id: str) -> bool:
     statuses = [e["data"]["status"] for e in await events_of(client, session_id, "session.status")]
     return statuses[-2:] == ["reconnecting", "connected"]
+
+
+async def test_group_events_reach_the_websocket_feed(stack: RelayStack, tenant: TenantHandle) -> None:
+    client = tenant.client
+    session = await connected_sandbox_session(client)
+    ws = await open_feed(stack.ws_url, tenant.api_key)
+    try:
+        await subscribe(ws, session["id"])
+        group = await create_group(client, session["id"], participants=[ALICE])
+        joined = await ws_receive_until(ws, is_event("group.joined"))
+        assert joined["event"]["data"]["group"] == group
+        patch = await client.patch(
+            f"/v1/sessions/{session['id']}/groups/{group['jid']}", json={"description": ""}
+        )
+        assert patch.status_code == 200, patch.text
+        updated = await ws_receive_until(ws, is_event("group.updated"))
+        assert updated["event"]["data"] == {
+            "jid": group["jid"],
+            "subject": None,
+            "description": "",
+            "by": session["jid"],
+        }
+    finally:
+        await ws.close()

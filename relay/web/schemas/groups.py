@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from relay.core.enums import ParticipantChange, ParticipantRole
-from relay.core.schemas import NullsOmitted, OptionalQuery, PageQuery, ResponseBody
+from relay.core.schemas import NullsOmitted, OptionalQuery, PageQuery, ResponseBody, Timestamp
 from relay.web.schemas.fields import GroupJid, Recipient
 
 # Numbers one call may name: a create, or all the changes of one participants call together.
@@ -77,7 +76,7 @@ class Group(ResponseBody):
     subject: str
     description: str = Field(description="Empty when the group has none")
     owner: str | None = Field(description="Who created it, when WhatsApp says")
-    created_at: datetime | None
+    created_at: Timestamp | None
     participants: list[GroupParticipant]
 
 
