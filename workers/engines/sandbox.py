@@ -88,6 +88,11 @@ def user_of(address: str) -> str:
     return address.split("@", 1)[0].lstrip("+")
 
 
+def on_whatsapp(address: str) -> bool:
+    """The sandbox's one rule for who has WhatsApp: a number not ending in ``0``."""
+    return not user_of(address).endswith(NOT_ON_WHATSAPP_LAST_DIGIT)
+
+
 def chat_of(to: str) -> str:
     """A recipient as its chat's JID: a JID stays, a number becomes ``<digits>@s.whatsapp.net``."""
     return to if "@" in to else jid_of(user_of(to))
@@ -109,7 +114,7 @@ class SandboxEngine:
         self._background: set[asyncio.Task[None]] = set()
         # What the contacts saw, oldest first: {"kind": "read"|"presence"|"message", "chat", ...}.
         self._seen: collections.deque[dict[str, Any]] = collections.deque(maxlen=CHAT_ACTIVITY_KEPT)
-        self._groups = SandboxGroups(reporter)
+        self._groups = SandboxGroups(reporter, on_whatsapp)
         # While dropped: how long the connection stays down, and what contacts wrote meanwhile.
         self._down_for = RECONNECT_AFTER
         self._offline: list[dict[str, Any]] = []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,15 +39,9 @@ from workers.engines.groups import (
     updated_event,
 )
 
-# Numbers ending in this digit are not on WhatsApp (the contacts check's rule).
-NOT_ON_WHATSAPP_LAST_DIGIT = "0"
 # WhatsApp's group JIDs: 120363 then a number, on g.us.
 GROUP_JID_PREFIX = "120363"
 ADMIN_ROLES = frozenset({ParticipantRole.ADMIN, ParticipantRole.SUPERADMIN})
-
-
-def on_whatsapp(jid: str) -> bool:
-    return not jid.split("@", 1)[0].endswith(NOT_ON_WHATSAPP_LAST_DIGIT)
 
 
 def invite_link(group_jid: str) -> str:
@@ -56,10 +51,14 @@ def invite_link(group_jid: str) -> str:
 
 
 class SandboxGroups:
-    """One sandbox session's groups; ``me`` is the session's own JID while it is linked."""
+    """One sandbox session's groups; ``me`` is the session's own JID while it is linked.
 
-    def __init__(self, reporter: EngineReporter) -> None:
+    ``on_whatsapp`` is the sandbox's rule for who has an account, the one ``contacts/check`` answers by.
+    """
+
+    def __init__(self, reporter: EngineReporter, on_whatsapp: Callable[[str], bool]) -> None:
         self._reporter = reporter
+        self._on_whatsapp = on_whatsapp
         self._groups: dict[str, Group] = {}
 
     async def call(self, me: str, action: GroupAction, params: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +86,7 @@ class SandboxGroups:
     async def added_by(self, me: str, params: dict[str, Any]) -> dict[str, Any]:
         """``sandbox/join-group``: a contact creates a group with the session in it."""
         owner = str(params["from"])
-        others = [str(jid) for jid in params.get("participants") or [] if on_whatsapp(str(jid))]
+        others = [str(jid) for jid in params.get("participants") or [] if self._on_whatsapp(str(jid))]
         members = [Participant(owner, ParticipantRole.SUPERADMIN), Participant(me)]
         members += [Participant(jid) for jid in dict.fromkeys(others) if jid not in {owner, me}]
         group = self._new_group(str(params["subject"]), owner, members)
@@ -110,7 +109,9 @@ class SandboxGroups:
 
     async def _create(self, me: str, subject: str, participants: list[str]) -> dict[str, Any]:
         members = [Participant(me, ParticipantRole.SUPERADMIN)]
-        members += [Participant(jid) for jid in dict.fromkeys(participants) if jid != me and on_whatsapp(jid)]
+        members += [
+            Participant(jid) for jid in dict.fromkeys(participants) if jid != me and self._on_whatsapp(jid)
+        ]
         group = self._new_group(subject, me, members)
         await self._reporter.group_event(EventType.GROUP_JOINED, joined_event(group, me, "created"))
         return {"group": group.to_json()}
@@ -149,7 +150,7 @@ class SandboxGroups:
         member = next((p for p in group.participants if p.jid == jid), None)
         error: str | None = None
         if change == ParticipantChange.ADD:
-            if not on_whatsapp(jid):
+            if not self._on_whatsapp(jid):
                 error = "not on WhatsApp"
             elif member is not None:
                 error = "already in the group"
