@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,26 @@ from neonize.proto.Neonize_pb2 import (
     GroupParticipant,
     GroupTopic,
     JoinedGroup,
+    MessageInfo,
+    MessageSource,
+    OfflineSyncCompleted,
+    OfflineSyncPreview,
 )
+from neonize.proto.Neonize_pb2 import Message as NeonizeMessage
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
+from standardwebhooks import Webhook
 
 from relay.core.enums import GroupAction, ParticipantChange
+from tests.conftest import TenantHandle
 from tests.engines.conftest import LiveEngine, RecordingReporter, fill_required, make_context
 from tests.engines.test_whatsapp_chat_actions import CALL_BOUND, RecordingClient, reconnecting
+
+# A session of the running stack whose fed engine reports through the worker's own SessionReporter.
+from tests.engines.test_whatsapp_envelopes import fed_session, receiver  # noqa: F401
+from tests.helpers import wait_until
+from tests.sessions import events_of
+from tests.webhooks.conftest import create_endpoint
+from tests.webhooks.receiver import Receiver
 from workers.engines.base import EngineError, GroupNotFound, NotConnected
 from workers.engines.whatsapp import WhatsAppEngine
 from workers.engines.whatsapp import groups as group_calls
@@ -235,3 +251,50 @@ async def test_whatsmeows_group_events_become_relays(live: LiveEngine) -> None:
         ("group.participants", {"jid": group, "change": "promote", "participants": [bob], "by": alice}),
         ("group.participants", {"jid": group, "change": "remove", "participants": [alice], "by": None}),
     ]
+
+
+async def test_group_events_and_the_catch_up_reach_the_ledger_and_a_signed_webhook(
+    tenant: TenantHandle,
+    fed_session: tuple[str, LiveEngine],  # noqa: F811
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    session_id, live = fed_session
+    client = tenant.client
+    endpoint = await create_endpoint(client, receiver.url("/groups"), events=["group.participants"])
+    await live.feed(Device(JID=ME), Connected(status=True))
+    sent_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
+    source = MessageSource(Chat=ALICE, Sender=ALICE)
+    await live.feed(
+        OfflineSyncPreview(Total=1, Message=1),
+        NeonizeMessage(
+            Info=MessageInfo(ID="3EB0AWAY", Timestamp=sent_ms, Pushname="Al", MessageSource=source),
+            Message=WAMessage(conversation="while you were away"),
+        ),
+        OfflineSyncCompleted(Count=1),
+        JoinedGroup(Reason="invite", GroupInfo=group_info(), SenderPN=ALICE, Sender=ALICE_LID),
+        GroupInfoEvent(JID=GROUP, Sender=ALICE, Join=[BOB], Timestamp=CREATED),
+    )
+
+    async def all_there() -> list[dict[str, Any]] | None:
+        events = [e for e in await events_of(client, session_id) if e["type"] != "session.status"]
+        return events if len(events) == 4 else None
+
+    events = await wait_until(all_there, what="the fed events in the ledger")
+    assert [e["type"] for e in events] == [
+        "message.received",
+        "session.synced",
+        "group.joined",
+        "group.participants",
+    ]
+    assert events[0]["data"]["offline"] is True and events[1]["data"] == {"count": 1}
+    assert events[2]["data"]["group"]["jid"] == GROUP_JID
+
+    [delivery] = await receiver.wait_for("/groups", 1)
+    payload = Webhook(endpoint["secret"]).verify(delivery.body, delivery.headers)
+    assert payload == events[3]
+    assert payload["data"] == {
+        "jid": GROUP_JID,
+        "change": "add",
+        "participants": ["15550100003@s.whatsapp.net"],
+        "by": "15550100002@s.whatsapp.net",
+    }
