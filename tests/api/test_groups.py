@@ -171,6 +171,8 @@ async def test_bad_input_is_422_and_changes_nothing(tenant: TenantHandle) -> Non
     ]
     for method, path, body, field in refusals:
         assert_problem(await client.request(method, path, json=body), 422, field)
+    for params, field in (({"cursor": "garbage"}, "cursor"), ({"limit": "0"}, "limit")):
+        assert_problem(await client.get(base, params=params), 422, field)
     # A JID that cannot be a group's names nothing, like a malformed id: 404.
     for malformed in ("not-a-jid", "4915112345671@s.whatsapp.net", "120363@g.us.evil"):
         assert_problem(await client.get(f"{base}/{malformed}"), 404)
