@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field
 
 from relay.core.schemas import Between, NullsOmitted, ResponseBody
 from relay.web.schemas.fields import PhoneNumber, Recipient
+from relay.web.schemas.groups import Participants, Subject
 from relay.web.schemas.messages import MAX_TEXT
 
 MAX_INBOUND_BURST = 1000
@@ -23,6 +24,24 @@ class SandboxInbound(NullsOmitted):
     count: Annotated[int, Between(1, MAX_INBOUND_BURST)] = Field(
         default=1, description="A burst of this many"
     )
+
+
+# The longest a sandbox drop may keep the connection down (an hour is plenty to queue messages).
+MAX_DROP_SECONDS = 3600
+
+
+class SandboxDrop(NullsOmitted):
+    seconds: Annotated[int, Between(1, MAX_DROP_SECONDS)] = Field(
+        default=1, description="How long the connection stays down before it comes back"
+    )
+
+
+class SandboxJoinGroup(NullsOmitted):
+    from_: Recipient = Field(
+        alias="from", description="The contact who creates the group and adds the session"
+    )
+    subject: Subject
+    participants: Participants = Field(default_factory=list, description="Who else is in it")
 
 
 class NoBody(NullsOmitted):

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from relay.core.enums import SessionStatus
+from relay.core.enums import EventType, GroupAction, SessionStatus
 from workers.engines.base import EngineContext, EngineError
 from workers.engines.host import wire
 from workers.engines.host.constants import HELLO
@@ -65,6 +65,13 @@ class HostReporter:
 
     async def message_ack(self, data: dict[str, Any]) -> None:
         await self._server.report(self._session_id, ReportMethod.MESSAGE_ACK, {"data": data})
+
+    async def group_event(self, type: EventType, data: dict[str, Any]) -> None:
+        args = {"type": str(type), "data": data}
+        await self._server.report(self._session_id, ReportMethod.GROUP_EVENT, args)
+
+    async def synced(self, count: int) -> None:
+        await self._server.report(self._session_id, ReportMethod.SYNCED, {"count": count})
 
     async def flush(self) -> bool:
         return bool(await self._server.report(self._session_id, ReportMethod.FLUSH, {}))
@@ -179,6 +186,8 @@ class EngineHostServer:
         if op == Op.SEND_PRESENCE:
             await engine.send_presence(str(args["chat"]), str(args["state"]))
             return None
+        if op == Op.GROUPS:
+            return await engine.groups(GroupAction(args["action"]), dict(args.get("params") or {}))
         if op == Op.SANDBOX:
             return await engine.sandbox(str(args["action"]), dict(args.get("params") or {}))
         raise EngineError(f"unknown operation {op!r}")
