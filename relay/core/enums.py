@@ -123,3 +123,10 @@ class EventType(StrEnum):
     MESSAGE_ACK = "message.ack"
     WEBHOOK_TEST = "webhook.test"
     WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"
+
+
+class LogFormat(StrEnum):
+    """How every process writes its log lines (``RELAY_LOG_FORMAT``)."""
+
+    TEXT = "text"
+    JSON = "json"  # one JSON object a line, for a log shipper (relay.core.logging_setup)

@@ -205,7 +205,6 @@ class Tenancy:
 
         sandbox = "/v1/sessions/{session_id}/sandbox/"
         return [
-            call("GET", "/metrics", 200),
             call("POST", "/v1/tenants", 201, admin=True, body={"name": "more"}),
             call("GET", "/v1/tenants", 200, admin=True),
             call("GET", "/v1/tenants/{tenant_id}", 200, admin=True, tenant_id=tenant),
