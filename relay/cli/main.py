@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from relay.cli.admin import ADMIN_COMMANDS
+from relay.cli.admin import main as admin_main
 from relay.cli.keys import cmd_rotate_key
 from relay.core.config import ConfigError, Settings, read_or_create_secret
 from relay.core.constants import WS_MAX_FRAME_BYTES
@@ -177,7 +179,15 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="relay", description=__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ADMIN_COMMANDS:
+        # Clients of a running Relay: they read none of its settings (nor create its data dir's files).
+        raise SystemExit(admin_main(argv))
+    parser = argparse.ArgumentParser(
+        prog="relay",
+        description=__doc__,
+        epilog="Admin tasks against a running Relay: relay tenants|keys|sessions|qr --help",
+    )
     parser.add_argument("command", choices=sorted(COMMANDS), help="what to run")
     parser.add_argument(
         "--workers", type=int, default=1, metavar="N", help="relay up: how many worker processes to run (1)"
