@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from pathlib import Path
 
 from tests.helpers import wait_until
-from tests.operator.scrape import sample, scrape
+from tests.operator.scrape import family_names, sample, scrape
 from tests.sessions import connected_sandbox_session
 from tests.stack import free_port, wait_http_ok
 from tests.webhooks.receiver import Receiver, Reply
@@ -95,3 +97,32 @@ async def test_an_expired_qr_counts_as_an_expired_link(relay_env: dict[str, str]
             return sample(text, "relay_session_links_total", outcome="expired")
 
         assert await wait_until(expired, timeout=20, what="the expired link on /metrics") == 1
+
+
+DASHBOARD = Path(__file__).parents[2] / "infra" / "grafana" / "relay-dashboard.json"
+
+
+def panel_queries(dashboard: dict[str, object]) -> list[str]:
+    panels = dashboard["panels"]
+    assert isinstance(panels, list)
+    return [target["expr"] for panel in panels for target in panel.get("targets", [])]
+
+
+async def test_every_grafana_panel_queries_a_series_relay_serves(
+    relay_env: dict[str, str], tmp_path: Path
+) -> None:
+    queries = panel_queries(json.loads(DASHBOARD.read_text()))
+    assert len(queries) >= 15
+    port = free_port()
+    async with private_relay(
+        relay_env, tmp_path, name="grafana", RELAY_WORKER_METRICS_PORT=str(port)
+    ) as stack:
+        worker_url = f"http://127.0.0.1:{port}/metrics"
+        await asyncio.to_thread(wait_http_ok, worker_url, stack.relay.workers[0])
+        served = family_names(await scrape(f"{stack.relay.base_url}/metrics")) | family_names(
+            await scrape(worker_url)
+        )
+    for query in queries:
+        names = set(re.findall(r"\brelay_[a-z_]+", query))
+        assert names, query
+        assert names <= served, f"{query}: {names - served} served by no process"
