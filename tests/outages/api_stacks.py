@@ -219,6 +219,7 @@ class Tenancy:
             call("POST", "/v1/tenants/{tenant_id}/api-keys", 201, admin=True, tenant_id=tenant, body={}),
             call("GET", "/v1/tenants/{tenant_id}/api-keys", 200, admin=True, tenant_id=tenant),
             call("GET", "/v1/tenants/{tenant_id}/sessions", 200, admin=True, tenant_id=tenant),
+            call("GET", "/v1/stats", 200),
             call(
                 "DELETE",
                 "/v1/tenants/{tenant_id}/api-keys/{key_id}",

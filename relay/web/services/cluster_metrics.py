@@ -17,21 +17,15 @@ from typing import TypeVar
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from tortoise.functions import Count, Min
 
 from relay.core.constants import METRICS_QUERY_TIMEOUT, UNPLACED_REASON_PREFIX
-from relay.core.enums import DeliveryStatus, DesiredState, SessionStatus
+from relay.core.enums import DesiredState
 from relay.core.models import Session
-from webhooks.models import Delivery
+from relay.web.services import stats
+from relay.web.services.stats import PendingDeliveries
 
 log = logging.getLogger("relay.web.metrics")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class PendingDeliveries:
-    count: int
-    oldest_created_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,27 +38,11 @@ class ClusterFigures:
     read_at: datetime
 
 
-async def _sessions_by_status() -> dict[str, int]:
-    rows = await Session.annotate(count=Count("id")).group_by("status").values("status", "count")
-    return {str(row["status"]): int(row["count"]) for row in rows}
-
-
 async def _sessions_unplaced() -> int:
     # The supervisors give such a session its reason (workers.placement); the row is the only shared record.
     return await Session.filter(
         desired_state=DesiredState.RUNNING, reason__startswith=UNPLACED_REASON_PREFIX
     ).count()
-
-
-async def _pending_deliveries() -> PendingDeliveries:
-    rows = (
-        await Delivery.filter(status=DeliveryStatus.PENDING)
-        .annotate(count=Count("id"), oldest=Min("created_at"))
-        .values("count", "oldest")
-    )
-    count = int(rows[0]["count"] or 0) if rows else 0
-    oldest = rows[0]["oldest"] if rows else None
-    return PendingDeliveries(count=count, oldest_created_at=_as_datetime(oldest))
 
 
 async def _bounded(name: str, query: Awaitable[T]) -> T | None:
@@ -77,9 +55,9 @@ async def _bounded(name: str, query: Awaitable[T]) -> T | None:
 
 async def read_cluster_figures() -> ClusterFigures:
     by_status, unplaced, pending = await asyncio.gather(
-        _bounded("sessions by status", _sessions_by_status()),
+        _bounded("sessions by status", stats.sessions_by_status()),
         _bounded("unplaced sessions", _sessions_unplaced()),
-        _bounded("pending webhook deliveries", _pending_deliveries()),
+        _bounded("pending webhook deliveries", stats.pending_deliveries()),
     )
     return ClusterFigures(by_status, unplaced, pending, read_at=datetime.now(UTC))
 
@@ -96,8 +74,8 @@ class ClusterCollector(Collector):
             sessions = GaugeMetricFamily(
                 "relay_sessions", "Sessions by status, cluster-wide", labels=["status"]
             )
-            for status in SessionStatus:
-                sessions.add_metric([status.value], figures.sessions_by_status.get(status.value, 0))
+            for status, count in figures.sessions_by_status.items():
+                sessions.add_metric([status], count)
             yield sessions
         if figures.sessions_unplaced is not None:
             yield GaugeMetricFamily(
@@ -112,22 +90,8 @@ class ClusterCollector(Collector):
                 "Webhook deliveries not yet succeeded nor given up, cluster-wide",
                 pending.count,
             )
-            oldest = pending.oldest_created_at
-            age = 0.0 if oldest is None else max(0.0, (figures.read_at - _aware(oldest)).total_seconds())
             yield GaugeMetricFamily(
                 "relay_webhook_oldest_pending_seconds",
                 "Age of the oldest pending webhook delivery (0 when none is pending)",
-                age,
+                pending.oldest_age(figures.read_at),
             )
-
-
-def _as_datetime(value: object) -> datetime | None:
-    # An aggregate skips the field's conversion: SQLite hands back the stored text, Postgres a datetime.
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
-
-
-def _aware(moment: datetime) -> datetime:
-    # Relay stores UTC; a naive value read back is UTC too.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
