@@ -59,4 +59,4 @@ def test_a_token_in_a_query_string_is_masked(log_format: LogFormat) -> None:
     logger, stream = capture(formatter)
     logger.info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5000", "/v1/ws?token=rk_secret&since=1")
     assert "rk_secret" not in stream.getvalue()
-    assert "/v1/ws?token=[redacted]&since=1" in stream.getvalue()
+    assert "/v1/ws?token=redacted&since=1" in stream.getvalue()
