@@ -91,7 +91,13 @@ class WorkerMetricsServer:
         try:
             await web.TCPSite(runner, self.host, self.port).start()
         except OSError as exc:
-            log.error("worker metrics not served: cannot listen on %s:%d (%s)", self.host, self.port, exc)
+            log.warning(
+                "worker metrics not served: cannot listen on %s:%d (%s); set RELAY_WORKER_METRICS_PORT "
+                "(0 turns them off)",
+                self.host,
+                self.port,
+                exc,
+            )
             await runner.cleanup()
             return
         self._runner = runner

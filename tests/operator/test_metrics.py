@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 from pathlib import Path
 
 from tests.helpers import wait_until
 from tests.operator.scrape import family_names, sample, scrape
+from tests.proxies import RefusingProxy
 from tests.sessions import connected_sandbox_session
 from tests.stack import free_port, wait_http_ok
 from tests.webhooks.receiver import Receiver, Reply
@@ -98,6 +100,45 @@ async def test_an_expired_qr_counts_as_an_expired_link(relay_env: dict[str, str]
             return sample(text, "relay_session_links_total", outcome="expired")
 
         assert await wait_until(expired, timeout=20, what="the expired link on /metrics") == 1
+
+
+async def test_engine_hosts_show_their_sessions_descriptors_and_memory(
+    relay_env: dict[str, str], tmp_path: Path
+) -> None:
+    port = free_port()
+    async with (
+        RefusingProxy() as proxy,
+        private_relay(relay_env, tmp_path, name="hosts", RELAY_WORKER_METRICS_PORT=str(port)) as stack,
+    ):
+        # A real WhatsApp session, offline: its engine host dials through a proxy that refuses.
+        created = await stack.tenant.post(
+            "/v1/sessions", json={"name": "real", "engine": "whatsapp", "proxy": proxy.url()}
+        )
+        assert created.status_code == 201, created.text
+        await proxy.wait_for_request(timeout=30)
+        text = await scrape(f"http://127.0.0.1:{port}/metrics")
+        assert sample(text, "relay_engine_hosts") == 1
+        assert sample(text, "relay_engine_host_sessions") == 1
+        assert (sample(text, "relay_engine_host_open_fds") or 0) > 3
+        assert (sample(text, "relay_engine_host_resident_bytes") or 0) > 10 * 2**20
+        assert sample(text, "relay_worker_sessions", status="connected") == 0
+        await stack.tenant.post(f"/v1/sessions/{created.json()['id']}/stop")
+
+
+async def test_a_taken_metrics_port_leaves_the_worker_working(
+    relay_env: dict[str, str], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with private_relay(
+            relay_env, tmp_path, name="taken", RELAY_WORKER_METRICS_PORT=str(port)
+        ) as stack:
+            session = await connected_sandbox_session(stack.tenant)
+            assert session["status"] == "connected"
+            worker_log = stack.relay.workers[0].log_path.read_text()  # type: ignore[attr-defined]
+            assert f"worker metrics not served: cannot listen on 127.0.0.1:{port}" in worker_log
 
 
 DASHBOARD = Path(__file__).parents[2] / "infra" / "grafana" / "relay-dashboard.json"
