@@ -93,25 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
     connection.add_argument("--url", help="Relay's base URL (RELAY_URL; http://127.0.0.1:8080)")
     connection.add_argument(
         "--token",
-        help="API key, JWT or admin token (RELAY_TOKEN, else RELAY_ADMIN_TOKEN, else the data dir's)",
+        help="API key, JWT or admin token (RELAY_TOKEN, RELAY_ADMIN_TOKEN, RELAY_DATA_DIR's admin_token)",
     )
-    connection.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
 
     parser = argparse.ArgumentParser(prog="relay", description="Admin tasks against a running Relay.")
     groups = parser.add_subparsers(dest="group", required=True)
 
     tenants = groups.add_parser("tenants", help="create and list tenants (admin token)")
     tenant_actions = tenants.add_subparsers(dest="action", required=True)
-    create = tenant_actions.add_parser("create", parents=[connection], help="create a tenant")
+    create = tenant_actions.add_parser("create", parents=[connection, output], help="create a tenant")
     create.add_argument("name")
     create.set_defaults(run=tenants_create)
-    tenant_actions.add_parser("list", parents=[connection], help="list tenants").set_defaults(
-        run=tenants_list
-    )
+    list_tenants = tenant_actions.add_parser("list", parents=[connection, output], help="list tenants")
+    list_tenants.set_defaults(run=tenants_list)
 
     keys = groups.add_parser("keys", help="create API keys (admin token)")
     key_actions = keys.add_subparsers(dest="action", required=True)
-    create_key = key_actions.add_parser("create", parents=[connection], help="create an API key, shown once")
+    create_key = key_actions.add_parser(
+        "create", parents=[connection, output], help="create an API key, shown once"
+    )
     create_key.add_argument("--tenant", required=True, metavar="ID")
     create_key.add_argument("--name", help="a label to tell keys apart")
     create_key.set_defaults(run=keys_create)
@@ -119,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     sessions = groups.add_parser("sessions", help="list sessions")
     session_actions = sessions.add_subparsers(dest="action", required=True)
     list_sessions = session_actions.add_parser(
-        "list", parents=[connection], help="a tenant's sessions (its key), or any tenant's (admin token)"
+        "list",
+        parents=[connection, output],
+        help="a tenant's sessions (its key), or any tenant's (admin token)",
     )
     list_sessions.add_argument("--tenant", metavar="ID", help="with the admin token: only this tenant's")
     list_sessions.set_defaults(run=sessions_list)

@@ -160,7 +160,8 @@ async def test_relay_qr_prints_the_sessions_code_until_it_is_scanned(
         )
     try:
         deadline = time.monotonic() + 30
-        while "This code expires at" not in output.read_text() and time.monotonic() < deadline:
+        # The sandbox shows a new code every second here (RELAY_SANDBOX_QR_INTERVAL=1): see two drawn.
+        while output.read_text().count("This code expires at") < 2 and time.monotonic() < deadline:
             assert process.returncode is None, output.read_text()
             await asyncio.sleep(0.1)
         await wait_for_status(tenant.client, session_id, "qr")
@@ -178,7 +179,7 @@ async def test_relay_qr_prints_the_sessions_code_until_it_is_scanned(
     # Every code printed is segno's terminal rendering of a code the session really showed.
     codes = [event["data"]["qr"] for event in await events_of(tenant.client, session_id, "session.qr")]
     shown = [code for code in codes if rendered(code) in printed]
-    assert shown, printed
+    assert len(shown) >= 2, printed
     assert printed.count("Scan with WhatsApp") == len(shown)
 
 

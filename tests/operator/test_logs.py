@@ -101,6 +101,7 @@ async def test_the_tour_with_json_logs_at_info_writes_json_and_no_secret(
     assert any(line.get("request_id") == "req-from-client-1" for line in access)
     assert any("session_id" in line and "tenant_id" in line for line in lines)
     assert any("tenant_id" in line and "/v1/sessions" in line["message"] for line in access)
+    assert any("session_id" in line and "/sandbox/scan" in line["message"] for line in access)
     everything = "\n".join(json.dumps(line) for line in lines)
     for what, secret in secrets.items():
         assert secret not in everything, f"the {what} is in the logs"

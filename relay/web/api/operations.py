@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from relay.core.config import Settings
+from relay.core.logging_setup import bind_log_context
 from relay.core.problems import Dependency, Problem, invalid
 from relay.core.schemas import load_json, parse
 from relay.web.api.path_ids import path_id
@@ -105,7 +106,10 @@ class Call(Generic[InputT]):
 
     def path(self, name: str) -> str:
         """A path parameter, checked: a malformed id is a 404 (``path_ids``)."""
-        return path_id(name, self.request.path_params[name])
+        value = path_id(name, self.request.path_params[name])
+        if name == "session_id":
+            bind_log_context(session=value)  # the request's log lines, its access line included
+        return value
 
 
 @dataclass(frozen=True, slots=True)
