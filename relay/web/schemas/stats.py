@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from relay.core.schemas import ResponseBody
 
@@ -16,6 +16,22 @@ class WebhookStats(ResponseBody):
 
 
 class Stats(ResponseBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "scope": "tenant",
+                    "sessions": {
+                        "starting": 0, "qr": 1, "pairing": 0, "connected": 3,
+                        "reconnecting": 0, "logged_out": 0, "failed": 0, "stopped": 2,
+                    },
+                    "messages_sent_today": 120,
+                    "webhooks": {"endpoints": 2, "deliveries_pending": 4, "oldest_pending_seconds": 12.5},
+                }
+            ]
+        }
+    )  # fmt: skip
+
     scope: Literal["tenant", "cluster"] = Field(
         description="tenant: the caller's own (an API key or JWT); cluster: every tenant's (the admin token)."
     )
