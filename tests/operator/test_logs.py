@@ -69,6 +69,8 @@ async def test_the_tour_with_json_logs_at_info_writes_json_and_no_secret(
             assert len(me.headers["x-request-id"]) == 26  # a ULID when the client sends none
             async with websockets.connect(f"{relay.ws_url}?token={jwt}") as ws:
                 assert (await ws_receive(ws))["type"] == "ready"
+                assert ws.response is not None
+                feed_request_id = ws.response.headers["x-request-id"]
 
             # A WhatsApp session behind a proxy with a password: its engine host logs too.
             behind = await stack.tenant.post(
@@ -99,6 +101,8 @@ async def test_the_tour_with_json_logs_at_info_writes_json_and_no_secret(
     access = [line for line in lines if line["logger"] == "uvicorn.access"]
     assert all("request_id" in line for line in access)
     assert any(line.get("request_id") == "req-from-client-1" for line in access)
+    handshake = [line for line in lines if line.get("request_id") == feed_request_id]
+    assert any("WebSocket /v1/ws" in line["message"] for line in handshake), handshake
     assert any("session_id" in line and "tenant_id" in line for line in lines)
     assert any("tenant_id" in line and "/v1/sessions" in line["message"] for line in access)
     assert any("session_id" in line and "/sandbox/scan" in line["message"] for line in access)
