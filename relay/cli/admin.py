@@ -85,7 +85,13 @@ def sessions_list(api: RelayApi, args: argparse.Namespace) -> int:
 
 
 def qr(api: RelayApi, args: argparse.Namespace) -> int:
-    return follow_qr(api, args.session, timeout=args.timeout)
+    try:
+        return follow_qr(api, args.session, timeout=args.timeout)
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+        hint = "a session belongs to its tenant: pass its API key (--token or RELAY_TOKEN)"
+        raise ApiError(f"{exc}\n  {hint}; `relay keys create --tenant ID` makes one", exc.status) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:

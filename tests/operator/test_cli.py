@@ -204,3 +204,14 @@ async def test_relay_qr_of_a_stopped_session_says_so(
         RELAY_TOKEN=tenant.api_key,
     )
     assert other.returncode == 1 and other.stderr.startswith("relay: 404 Not Found"), other.stderr
+    # The admin token reads no session: the refusal says which token to use.
+    as_admin = await asyncio.to_thread(
+        relay_cli,
+        "qr",
+        session_id,
+        cwd=tmp_path,
+        RELAY_URL=stack.base_url,
+        RELAY_ADMIN_TOKEN=stack.admin_token,
+    )
+    assert as_admin.returncode == 1 and as_admin.stderr.startswith("relay: 403 Forbidden"), as_admin.stderr
+    assert "pass its API key (--token or RELAY_TOKEN)" in as_admin.stderr
