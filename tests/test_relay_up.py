@@ -418,3 +418,10 @@ def test_workers_is_an_option_of_relay_up_only(tmp_path: Path) -> None:
     ):
         done = subprocess.run([RELAY_COMMAND, *arguments], env=env, capture_output=True, timeout=60)
         assert done.returncode == 2 and complaint in done.stderr.decode(), done.stderr
+    # Worker i serves its metrics on the port + i: the last one must still be a port.
+    crowded = {**env, "RELAY_WORKER_METRICS_PORT": "65535"}
+    done = subprocess.run(
+        [RELAY_COMMAND, "up", "--workers", "2"], env=crowded, capture_output=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "RELAY_WORKER_METRICS_PORT leaves no port for worker 1" in done.stderr.decode()

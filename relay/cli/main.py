@@ -13,7 +13,7 @@ import time
 from relay.cli.admin import ADMIN_COMMANDS
 from relay.cli.admin import main as admin_main
 from relay.cli.keys import cmd_rotate_key
-from relay.core.config import ConfigError, Settings, read_or_create_secret
+from relay.core.config import MAX_PORT, ConfigError, Settings, read_or_create_secret
 from relay.core.constants import WS_MAX_FRAME_BYTES
 from relay.core.crypto import install_keys
 from relay.core.logging_setup import configure_logging, logging_config
@@ -86,6 +86,11 @@ def cmd_up(settings: Settings, workers: int = 1) -> int:
     More workers share the sessions (each owns at most ``RELAY_WORKER_CAPACITY``) and the webhook
     deliveries; a worker that dies is restarted and its sessions move to the others meanwhile.
     """
+    last_metrics_port = settings.worker_metrics_port + workers - 1
+    if settings.worker_metrics_port and last_metrics_port > MAX_PORT:
+        raise ConfigError(
+            f"RELAY_WORKER_METRICS_PORT leaves no port for worker {workers - 1} (port + i > {MAX_PORT})"
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     valkey = None

@@ -20,6 +20,7 @@ from relay.core.crypto import parse_keys
 from relay.core.enums import LogFormat
 
 T = TypeVar("T")
+MAX_PORT = 65535
 # Turns a variable's text into the setting's value; gets the variable's name for its error messages.
 Reader = Callable[[str, str], T]
 
@@ -206,7 +207,7 @@ class Settings:
             raise ConfigError("RELAY_WS_SEND_BUFFER must be at least 1")
         if settings.engine_host_sessions < 1:
             raise ConfigError("RELAY_ENGINE_HOST_SESSIONS must be at least 1")
-        if not 0 <= settings.worker_metrics_port <= 65535:
+        if not 0 <= settings.worker_metrics_port <= MAX_PORT:
             raise ConfigError("RELAY_WORKER_METRICS_PORT must be a port number (0 turns it off)")
         if settings.lease_ttl < 1:
             raise ConfigError("RELAY_LEASE_TTL must be at least 1 second")
