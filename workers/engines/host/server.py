@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from relay.core.enums import SessionStatus
+from relay.core.logging_setup import bind_log_context
 from workers.engines.base import EngineContext, EngineError
 from workers.engines.host import wire
 from workers.engines.host.constants import HELLO
@@ -133,6 +134,7 @@ class EngineHostServer:
 
     async def _answer(self, frame: Frame) -> None:
         session_id = str(frame.get("session") or "")
+        bind_log_context(session=session_id or None)  # this call's task, and a run's engine tasks
         reply: Frame = {"type": "reply", "id": frame.get("id")}
         try:
             reply.update(ok=True, result=await self._call(Op(frame["op"]), session_id, frame))
