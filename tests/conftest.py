@@ -79,6 +79,8 @@ def relay_env(redis_url: str, database_url: str, tmp_path_factory: pytest.TempPa
         RELAY_WEBHOOK_RETRY_SCHEDULE="0,1,2",
         RELAY_WEBHOOK_TIMEOUT="2",
         RELAY_LOG_LEVEL="info",
+        # Off in the shared stack: its workers would all want port 9400 (tests/operator turn it on).
+        RELAY_WORKER_METRICS_PORT="0",
     )
     return env
 

@@ -19,6 +19,7 @@ import redis as redis_sync
 from relay.cli.embedded import start_embedded_valkey
 from relay.core.constants import session_lease_key
 from tests.helpers import wait_until
+from tests.operator.scrape import sample, scrape
 from tests.sessions import connected_sandbox_session, events_of, wait_for_status
 from tests.stack import free_port, wait_http_ok
 
@@ -349,8 +350,8 @@ async def test_a_child_that_keeps_dying_is_restarted_with_a_growing_pause(relay_
 
         await wait_until(replaced, timeout=30, what="relay up to start a new worker")
     printed = relay_up.printed()
-    assert "relay worker exited with code -9; restarting it in 1s" in printed
-    assert "relay worker exited with code -9; restarting it in 2s" in printed
+    assert "relay worker 0 exited with code -9; restarting it in 1s" in printed
+    assert "relay worker 0 exited with code -9; restarting it in 2s" in printed
     async with httpx.AsyncClient(base_url=relay_up.base_url) as client:
         assert (await client.get("/readyz")).status_code == 200
     assert relay_up.stop() == 0
@@ -358,10 +359,21 @@ async def test_a_child_that_keeps_dying_is_restarted_with_a_growing_pause(relay_
 
 async def test_relay_up_with_several_workers_spreads_the_sessions_over_them(tmp_path: Path) -> None:
     # Capacity 1 each: two sessions can only both run if both workers take one.
-    up = RelayUp(tmp_path / "data", free_port(), "--workers", "2", RELAY_WORKER_CAPACITY="1")
+    metrics_port = free_port()
+    up = RelayUp(
+        tmp_path / "data",
+        free_port(),
+        "--workers",
+        "2",
+        RELAY_WORKER_CAPACITY="1",
+        RELAY_WORKER_METRICS_PORT=str(metrics_port),
+    )
     try:
         up.start()
         assert "Workers      2 (capacity 1 sessions each)" in up.printed()
+        # Worker i serves its own /metrics on the port + i, and relay up says where.
+        worker_metrics = [f"http://127.0.0.1:{metrics_port + i}/metrics" for i in range(2)]
+        assert all(url in up.printed() for url in worker_metrics), up.printed()
         worker_pids = up.role_pids("worker")
         assert len(worker_pids) == 2, worker_pids
         token = up.admin_token()
@@ -387,6 +399,8 @@ async def test_relay_up_with_several_workers_spreads_the_sessions_over_them(tmp_
             valkey.close()
         # A lease value is "<host>:<pid>:<random>:<token>": one session on each worker.
         assert {int(owner.decode().split(":")[-3]) for owner in owners if owner} == set(worker_pids)
+        for url in worker_metrics:
+            assert sample(await scrape(url), "relay_worker_sessions", status="qr") == 1, url
         started = up.tree_pids()
         assert up.stop() == 0
         assert wait_exited(started)
@@ -404,3 +418,10 @@ def test_workers_is_an_option_of_relay_up_only(tmp_path: Path) -> None:
     ):
         done = subprocess.run([RELAY_COMMAND, *arguments], env=env, capture_output=True, timeout=60)
         assert done.returncode == 2 and complaint in done.stderr.decode(), done.stderr
+    # Worker i serves its metrics on the port + i: the last one must still be a port.
+    crowded = {**env, "RELAY_WORKER_METRICS_PORT": "65535"}
+    done = subprocess.run(
+        [RELAY_COMMAND, "up", "--workers", "2"], env=crowded, capture_output=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "RELAY_WORKER_METRICS_PORT leaves no port for worker 1" in done.stderr.decode()

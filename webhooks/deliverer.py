@@ -37,7 +37,8 @@ from relay.core.config import Settings
 from relay.core.enums import DeliveryStatus, DeliveryTrigger, EventType
 from relay.core.events import publish_event
 from relay.core.ids import new_ulid
-from relay.core.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LATENCY
+from relay.core.logging_setup import bind_log_context
+from relay.core.metrics import WEBHOOK_ATTEMPT_SECONDS, WEBHOOK_ATTEMPTS, WEBHOOK_LATENCY
 from relay.core.times import isoformat
 from webhooks import queue, store
 from webhooks.constants import (
@@ -338,6 +339,7 @@ class Deliverer:
     async def _attempt(
         self, delivery: store.ClaimedDelivery, endpoint: EndpointView, body: bytes, lane: Lane
     ) -> None:
+        bind_log_context(tenant=delivery.tenant_id, delivery=delivery.id)
         try:
             result = await self.sender.send(endpoint.url, endpoint.signer, delivery.event_id, body)
         finally:
@@ -349,6 +351,7 @@ class Deliverer:
         outcome = judge(delivery, result, self.schedule)
         self.writer.add_outcome(outcome)
         WEBHOOK_ATTEMPTS.labels(outcome="success" if result.succeeded else "failure").inc()
+        WEBHOOK_ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         if delivery.attempts == 0 and delivery.trigger != DeliveryTrigger.MANUAL:
             WEBHOOK_LATENCY.observe(
                 (result.at - delivery.created_at).total_seconds() + result.duration_ms / 1000

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from relay.core.commands import Command, CommandResult, complete_command
 from relay.core.enums import CommandKind, GroupAction
+from relay.core.metrics import timed_command
 from relay.core.outage_log import OutageLog
 from workers.engines.base import (
     SANDBOX_COMMAND_PREFIX,
@@ -81,7 +82,7 @@ class CommandDispatcher:
             entry_id, command = await self._pending.get()
             self._idle.clear()
             try:
-                result = await self._apply(command)
+                result = await timed_command(command.kind, self._apply(command))
                 await self._post(entry_id, command, result)
             finally:
                 self._idle.set()

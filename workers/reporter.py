@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from relay.core.enums import GROUP_EVENT_TYPES, EventType, SessionStatus
+from relay.core.metrics import count_status_change
 from relay.core.times import isoformat
 from workers.handoff import SessionHandoff
 from workers.lease import Lease
@@ -88,6 +89,7 @@ class SessionReporter:
         self.current_status = status
         data = {"status": status, "previous": previous, "reason": reason}
         await self._handoff.submit(self._event(EventType.SESSION_STATUS, data, updates))
+        count_status_change(previous, status, reason)
         if self._on_status is not None:
             self._on_status(status)
 

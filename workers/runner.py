@@ -24,6 +24,7 @@ from relay.core.config import Settings
 from relay.core.constants import session_commands_key
 from relay.core.crypto import decrypt_secret
 from relay.core.enums import SETTLED_STATUSES, DesiredState, MessageStatus, SessionStatus
+from relay.core.logging_setup import bind_log_context
 from relay.core.models import OutboundMessage, Session
 from workers.command_dispatcher import CommandDispatcher
 from workers.database_watch import DatabaseWatch
@@ -93,6 +94,11 @@ class SessionRunner:
     def lease_lost(self) -> bool:
         return self._reporter.lease_lost
 
+    @property
+    def status(self) -> SessionStatus:
+        """What the engine last reported (the worker's ``/metrics`` counts its sessions by it)."""
+        return self._reporter.current_status
+
     # -- stopping ---------------------------------------------------------------------------
 
     def request_stop(self) -> None:
@@ -131,6 +137,7 @@ class SessionRunner:
 
     async def run(self) -> None:
         """Do what the desired state asks; returns once everything reported is settled in the ledger."""
+        bind_log_context(tenant=self._session.tenant_id, session=self.session_id)
         self.handoff.start()
         desired = self._session.desired_state
         try:

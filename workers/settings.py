@@ -33,6 +33,7 @@ from relay.core.redis import connect_redis
 from webhooks import worker as webhook_worker
 from webhooks.outbox import install as install_webhook_outbox
 from workers.engines.host.pool import close_engine_hosts
+from workers.metrics_server import WorkerMetricsServer
 from workers.supervisor import SessionSupervisor
 
 log = logging.getLogger("relay.worker")
@@ -81,6 +82,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     supervisor = SessionSupervisor(settings, ctx["relay_redis"])
     ctx["supervisor"] = supervisor
     ctx["database_watch"] = supervisor.watch
+    ctx["metrics_server"] = WorkerMetricsServer(
+        settings, lambda: [runner.status for runner in supervisor.runners.values()]
+    )
+    await ctx["metrics_server"].start()
     await supervisor.start()
     await webhook_worker.startup(ctx)
 
@@ -96,6 +101,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             await supervisor.shutdown()
         await close_engine_hosts()
         await webhook_worker.shutdown(ctx)
+        metrics_server: WorkerMetricsServer | None = ctx.get("metrics_server")
+        if metrics_server is not None:
+            await metrics_server.stop()
         # Events are answered at their commit and handed to Redis in the background: send the
         # last hand-offs before the client closes (and the loop ends, which would cancel them).
         # Bounded: with Redis away they are lost anyway, and the ledger has the events.

@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 
+from relay.cli.admin import ADMIN_COMMANDS
+from relay.cli.admin import main as admin_main
 from relay.cli.keys import cmd_rotate_key
-from relay.core.config import ConfigError, Settings, read_or_create_secret
+from relay.core.config import MAX_PORT, ConfigError, Settings, read_or_create_secret
 from relay.core.constants import WS_MAX_FRAME_BYTES
 from relay.core.crypto import install_keys
-
-
-def configure_logging(level: str) -> None:
-    # force=True: importing neonize calls logging.basicConfig itself, which would make this call a no-op.
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-5s %(name)s %(message)s",
-        force=True,
-    )
-    if level.lower() != "debug":
-        # arq logs every job, including the webhook sweeper's every few seconds.
-        logging.getLogger("arq.worker").setLevel(logging.WARNING)
-        # asyncpg's pool logs a traceback every second while Postgres is away; the worker's
-        # database watch says it once, and again when the database is back.
-        logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
+from relay.core.logging_setup import configure_logging, logging_config
 
 
 def cmd_migrate(settings: Settings) -> int:
@@ -50,6 +37,8 @@ def cmd_serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # Relay's handler and format for uvicorn's lines too (access log included): one format a process.
+        log_config=logging_config(settings.log_level, settings.log_format),
         proxy_headers=True,
         ws_max_size=WS_MAX_FRAME_BYTES,
         # permessage-deflate doubles per-socket memory and p50 latency for small JSON frames.
@@ -97,6 +86,11 @@ def cmd_up(settings: Settings, workers: int = 1) -> int:
     More workers share the sessions (each owns at most ``RELAY_WORKER_CAPACITY``) and the webhook
     deliveries; a worker that dies is restarted and its sessions move to the others meanwhile.
     """
+    last_metrics_port = settings.worker_metrics_port + workers - 1
+    if settings.worker_metrics_port and last_metrics_port > MAX_PORT:
+        raise ConfigError(
+            f"RELAY_WORKER_METRICS_PORT leaves no port for worker {workers - 1} (port + i > {MAX_PORT})"
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     valkey = None
@@ -114,7 +108,17 @@ def cmd_up(settings: Settings, workers: int = 1) -> int:
 
     from relay.cli.processes import RestartingChildren
 
-    children = RestartingChildren(("serve", *["worker"] * workers), lambda role: _spawn(role, env))
+    worker_metrics = _worker_metrics_urls(settings, workers)
+
+    def spawn(role: str) -> subprocess.Popen[bytes]:
+        # Children are named "serve", "worker 0", "worker 1"...: worker i serves its metrics on port + i.
+        command, _, index = role.partition(" ")
+        if command == "worker" and settings.worker_metrics_port:
+            port = settings.worker_metrics_port + int(index)
+            return _spawn(command, {**env, "RELAY_WORKER_METRICS_PORT": str(port)})
+        return _spawn(command, env)
+
+    children = RestartingChildren(("serve", *(f"worker {i}" for i in range(workers))), spawn)
     base = f"http://{settings.host}:{settings.port}"
     print(
         "\n".join(
@@ -125,6 +129,8 @@ def cmd_up(settings: Settings, workers: int = 1) -> int:
                 f"  WebSocket    ws://{settings.host}:{settings.port}/v1/ws",
                 f"  Health       {base}/readyz",
                 f"  API docs     {base}/openapi.json",
+                f"  Metrics      {base}/metrics",
+                *(f"               {url}" for url in worker_metrics),
                 f"  Workers      {workers} (capacity {settings.worker_capacity} sessions each)",
                 f"  Data dir     {settings.data_dir}",
                 f"  Redis        {env['REDIS_URL']}{' (embedded Valkey)' if valkey else ''}",
@@ -160,6 +166,13 @@ def cmd_up(settings: Settings, workers: int = 1) -> int:
     return 0
 
 
+def _worker_metrics_urls(settings: Settings, workers: int) -> list[str]:
+    if not settings.worker_metrics_port:
+        return []
+    host = settings.worker_metrics_host or settings.host
+    return [f"http://{host}:{settings.worker_metrics_port + i}/metrics" for i in range(workers)]
+
+
 COMMANDS = {
     "up": cmd_up,
     "serve": cmd_serve,
@@ -171,7 +184,15 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="relay", description=__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ADMIN_COMMANDS:
+        # Clients of a running Relay: they read none of its settings (nor create its data dir's files).
+        raise SystemExit(admin_main(argv))
+    parser = argparse.ArgumentParser(
+        prog="relay",
+        description=__doc__,
+        epilog="Admin tasks against a running Relay: relay tenants|keys|sessions|qr --help",
+    )
     parser.add_argument("command", choices=sorted(COMMANDS), help="what to run")
     parser.add_argument(
         "--workers", type=int, default=1, metavar="N", help="relay up: how many worker processes to run (1)"
@@ -186,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"relay: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     install_keys(settings.encryption_keys)
     try:
         if args.command == "up":

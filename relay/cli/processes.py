@@ -10,18 +10,21 @@ A child that exits on its own is started again after a pause that grows with
 each exit that follows soon after the last start (``RESTART_DELAYS``), and goes
 back to the shortest once a child has run for ``STABLE_SECONDS``. `relay up`
 never gives up: a child that keeps failing costs one attempt every half minute
-and a line on the console, and comes back by itself once its cause is gone.
+and a log line, and comes back by itself once its cause is gone.
 """
 
 from __future__ import annotations
 
 import ctypes
+import logging
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+log = logging.getLogger("relay.up")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -74,7 +77,8 @@ class RestartingChildren:
             delay = RESTART_DELAYS[min(child.quick_exits, len(RESTART_DELAYS) - 1)]
             child.quick_exits += 1
             child.restart_at = now + delay
-            print(f"relay {child.role} exited with code {code}; restarting it in {delay:g}s", flush=True)
+            # A log line, not a print: with RELAY_LOG_FORMAT=json it is JSON like the children's.
+            log.warning("relay %s exited with code %s; restarting it in %gs", child.role, code, delay)
 
     def stop(self) -> None:
         """SIGTERM every child, wait for them, kill those that do not exit in time."""

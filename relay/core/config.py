@@ -17,8 +17,10 @@ from typing import Any, TypeVar
 
 from relay.core.constants import WS_SEND_BUFFER
 from relay.core.crypto import parse_keys
+from relay.core.enums import LogFormat
 
 T = TypeVar("T")
+MAX_PORT = 65535
 # Turns a variable's text into the setting's value; gets the variable's name for its error messages.
 Reader = Callable[[str, str], T]
 
@@ -66,6 +68,14 @@ def _schedule(name: str, raw: str) -> tuple[float, ...]:
     if not schedule or any(s < 0 for s in schedule):
         raise ConfigError(f"{name} needs at least one non-negative delay")
     return schedule
+
+
+def _log_format(name: str, raw: str) -> LogFormat:
+    try:
+        return LogFormat(raw.strip().lower())
+    except ValueError as exc:
+        choices = ", ".join(member.value for member in LogFormat)
+        raise ConfigError(f"{name} must be one of {choices}, got {raw!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,14 @@ class Settings:
     log_level: str = _setting("RELAY_LOG_LEVEL", "info", _lowercase)
     # Events queued for one WebSocket before it is closed with 1013 (SPEC, "WebSocket feed").
     ws_send_buffer: int = _setting("RELAY_WS_SEND_BUFFER", WS_SEND_BUFFER, _int)
+    # Operations (SPEC "Configuration", README "Operations"): the worker's own /metrics (0: off;
+    # `relay up` gives worker i the port + i) on RELAY_WORKER_METRICS_HOST, RELAY_HOST when unset;
+    # and the log format of every process.
+    worker_metrics_port: int = _setting("RELAY_WORKER_METRICS_PORT", 9400, _int)
+    worker_metrics_host: str | None = _setting("RELAY_WORKER_METRICS_HOST", None, _text)
+    log_format: LogFormat = _setting(  # noqa: RUF009 - a StrEnum member is immutable
+        "RELAY_LOG_FORMAT", LogFormat.TEXT, _log_format
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -189,6 +207,8 @@ class Settings:
             raise ConfigError("RELAY_WS_SEND_BUFFER must be at least 1")
         if settings.engine_host_sessions < 1:
             raise ConfigError("RELAY_ENGINE_HOST_SESSIONS must be at least 1")
+        if not 0 <= settings.worker_metrics_port <= MAX_PORT:
+            raise ConfigError("RELAY_WORKER_METRICS_PORT must be a port number (0 turns it off)")
         if settings.lease_ttl < 1:
             raise ConfigError("RELAY_LEASE_TTL must be at least 1 second")
         return settings

@@ -118,6 +118,9 @@ REDIS_READ_TIMEOUT = 5.0
 OUTAGE_RETRY_AFTER = 5
 # /readyz answers within this even when a dependency hangs.
 READY_CHECK_TIMEOUT = 2.0
+# /metrics on the web process reads cluster-wide figures from the database; each query may take
+# this long, after which its series is left out of the scrape rather than holding it up.
+METRICS_QUERY_TIMEOUT = 2.0
 
 # arq's queue: it only schedules the webhook sweeper (deliveries run outside arq, see webhooks.worker).
 ARQ_QUEUE = f"{KEY_PREFIX}:arq"

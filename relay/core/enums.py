@@ -162,3 +162,10 @@ class ParticipantRole(StrEnum):
     SUPERADMIN = "superadmin"
     ADMIN = "admin"
     MEMBER = "member"
+
+
+class LogFormat(StrEnum):
+    """How every process writes its log lines (``RELAY_LOG_FORMAT``)."""
+
+    TEXT = "text"
+    JSON = "json"  # one JSON object a line, for a log shipper (relay.core.logging_setup)

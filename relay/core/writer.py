@@ -50,7 +50,7 @@ from relay.core.constants import (
     WRITER_REDIS_TIMEOUT,
     tenant_stream_key,
 )
-from relay.core.metrics import EVENTS_PUBLISHED
+from relay.core.metrics import count_published
 from relay.core.outage_log import OutageLog
 from relay.core.publishing import AfterCommit, LeaseLost, NewEvent, PublishStep
 
@@ -205,7 +205,7 @@ class EventWriter:
             return
         envelopes = [envelope for _, group in committed for envelope in group]
         for event_type, count in Counter(envelope["type"] for envelope in envelopes).items():
-            EVENTS_PUBLISHED.labels(type=event_type).inc(count)
+            count_published(event_type, count)
         for submission, group in committed:
             if not submission.done.done():
                 submission.done.set_result(group)

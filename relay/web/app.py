@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from relay.web.api import routes as api_routes
     from relay.web.api.errors import exception_handlers
     from relay.web.api.middleware import middleware
+    from relay.web.request_id import RequestIdMiddleware
     from relay.web.revocation import RevocationListener
     from relay.web.ws import endpoint as websocket
     from relay.web.ws.fanout import EventFanout
@@ -54,7 +55,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[*api_routes(), *websocket.routes],
         # The feed is dispatched before the HTTP middlewares (``relay.web.ws.endpoint``).
-        middleware=[Middleware(websocket.FeedDispatch), *middleware(settings)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(websocket.FeedDispatch),
+            *middleware(settings),
+        ],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

@@ -50,6 +50,7 @@ SCOPED_ROUTES = {
     ("POST", "/v1/sessions"),
     ("GET", "/v1/events"),
     ("POST", "/v1/auth/token"),
+    ("GET", "/v1/stats"),
 }
 ADMIN_PREFIX = "/v1/tenants"
 
@@ -125,3 +126,8 @@ async def test_lists_show_only_the_callers_objects(
     created = await tenant.client.post("/v1/sessions", json={"name": "mine", "start": False})
     theirs = (await other_tenant.client.get("/v1/sessions", params={"limit": 1000})).json()["data"]
     assert created.json()["id"] not in [s["id"] for s in theirs]
+
+    # The counts too: a tenant's stats are its own sessions, none of the other's.
+    own = (await tenant.client.get("/v1/stats")).json()
+    assert sum(own["sessions"].values()) == len(sessions) + 1
+    assert own["messages_sent_today"] == 0  # the other tenant's message is not counted

@@ -76,3 +76,25 @@ async def test_deleting_a_tenant_revokes_everything(
         assert doomed.id not in ids
     finally:
         await doomed.client.aclose()
+
+
+async def test_the_admin_lists_a_tenants_sessions_as_its_key_would(
+    stack: RelayStack, admin: httpx.AsyncClient
+) -> None:
+    tenant = await create_tenant(stack, admin, "Umbrella")
+    other = await create_tenant(stack, admin, "Wayne")
+    try:
+        ids = [(await create_session(tenant.client, start=False))["id"] for _ in range(3)]
+        await create_session(other.client, start=False)
+        own = (await tenant.client.get("/v1/sessions")).json()
+        first = (await admin.get(f"/v1/tenants/{tenant.id}/sessions", params={"limit": 2})).json()
+        rest = await admin.get(
+            f"/v1/tenants/{tenant.id}/sessions", params={"limit": 2, "cursor": first["next_cursor"]}
+        )
+        assert [s["id"] for s in first["data"] + rest.json()["data"]] == ids
+        assert first["data"] + rest.json()["data"] == own["data"]
+        assert_problem(await admin.get("/v1/tenants/ten_01ARZ3NDEKTSV4RRFFQ69G5FAV/sessions"), 404)
+        assert_problem(await tenant.client.get(f"/v1/tenants/{tenant.id}/sessions"), 403)
+    finally:
+        await tenant.client.aclose()
+        await other.client.aclose()

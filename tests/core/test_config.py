@@ -32,6 +32,12 @@ def test_nothing_set_gives_a_laptop_setup_under_the_data_dir(tmp_path: Path) -> 
         "info",
         1000,
     )
+    # The worker's /metrics listens where the web does unless told otherwise; logs are text.
+    assert (settings.worker_metrics_port, settings.worker_metrics_host, settings.log_format) == (
+        9400,
+        None,
+        "text",
+    )
 
 
 def test_every_variable_is_read_and_an_empty_one_keeps_the_default(tmp_path: Path) -> None:
@@ -57,6 +63,9 @@ def test_every_variable_is_read_and_an_empty_one_keeps_the_default(tmp_path: Pat
         RELAY_SEND_WAIT="0.5",
         RELAY_LOG_LEVEL="DEBUG",
         RELAY_WS_SEND_BUFFER="7",
+        RELAY_WORKER_METRICS_PORT="0",
+        RELAY_WORKER_METRICS_HOST="0.0.0.0",
+        RELAY_LOG_FORMAT="JSON",
     )
     assert (settings.database_url, settings.redis_url) == (
         "postgres://relay@db/relay",
@@ -75,6 +84,11 @@ def test_every_variable_is_read_and_an_empty_one_keeps_the_default(tmp_path: Pat
     assert (settings.send_per_minute, settings.send_queue_limit) == (20, 50)
     assert (settings.worker_capacity, settings.lease_ttl, settings.send_wait) == (3, 2.0, 0.5)
     assert (settings.max_body_bytes, settings.log_level, settings.ws_send_buffer) == (10, "debug", 7)
+    assert (settings.worker_metrics_port, settings.worker_metrics_host, settings.log_format) == (
+        0,
+        "0.0.0.0",
+        "json",
+    )
 
     emptied = settings_from(tmp_path, RELAY_PORT="", RELAY_LOG_LEVEL="", REDIS_URL="", RELAY_ADMIN_TOKEN="")
     assert (emptied.port, emptied.log_level, emptied.redis_url, emptied.admin_token) == (
@@ -103,6 +117,11 @@ def test_every_variable_is_read_and_an_empty_one_keeps_the_default(tmp_path: Pat
         ({"RELAY_WORKER_CAPACITY": "0"}, "RELAY_WORKER_CAPACITY must be at least 1"),
         ({"RELAY_WS_SEND_BUFFER": "0"}, "RELAY_WS_SEND_BUFFER must be at least 1"),
         ({"RELAY_LEASE_TTL": "0.5"}, "RELAY_LEASE_TTL must be at least 1 second"),
+        ({"RELAY_LOG_FORMAT": "xml"}, "RELAY_LOG_FORMAT must be one of text, json, got 'xml'"),
+        (
+            {"RELAY_WORKER_METRICS_PORT": "70000"},
+            "RELAY_WORKER_METRICS_PORT must be a port number (0 turns it off)",
+        ),
     ],
 )
 def test_a_value_relay_cannot_use_is_refused_by_name(

@@ -209,7 +209,6 @@ class Tenancy:
         sandbox = "/v1/sessions/{session_id}/sandbox/"
         group_path = "/v1/sessions/{session_id}/groups/{group_jid}"
         return [
-            call("GET", "/metrics", 200),
             call("POST", "/v1/tenants", 201, admin=True, body={"name": "more"}),
             call("GET", "/v1/tenants", 200, admin=True),
             call("GET", "/v1/tenants/{tenant_id}", 200, admin=True, tenant_id=tenant),
@@ -223,6 +222,8 @@ class Tenancy:
             ),
             call("POST", "/v1/tenants/{tenant_id}/api-keys", 201, admin=True, tenant_id=tenant, body={}),
             call("GET", "/v1/tenants/{tenant_id}/api-keys", 200, admin=True, tenant_id=tenant),
+            call("GET", "/v1/tenants/{tenant_id}/sessions", 200, admin=True, tenant_id=tenant),
+            call("GET", "/v1/stats", 200),
             call(
                 "DELETE",
                 "/v1/tenants/{tenant_id}/api-keys/{key_id}",

@@ -49,6 +49,10 @@ async def test_every_route_answers_503_while_the_database_is_down_and_works_afte
                 assert "database" in assert_unavailable_probe(ready)["detail"]
                 assert "redis" not in ready.json()["detail"]
                 assert (await anonymous.get("/healthz")).status_code == 200
+                # /metrics still answers: the figures only the database knows sit this scrape out.
+                scraped = await anonymous.get("/metrics")
+                assert scraped.status_code == 200
+                assert "relay_ws_connections " in scraped.text and "relay_sessions{" not in scraped.text
             with pytest.raises(websockets.InvalidStatus) as refused:
                 await websockets.connect(
                     f"{stack.relay.ws_url}?token={tenancy.api_key}", open_timeout=CALL_TIMEOUT

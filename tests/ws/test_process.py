@@ -23,7 +23,7 @@ async def reader_connections(redis: Redis) -> int:
 async def open_sockets(stack: RelayStack) -> float:
     async with httpx.AsyncClient(base_url=stack.base_url) as client:
         text = (await client.get("/metrics")).text
-    match = re.search(r"^relay_websocket_connections (\S+)$", text, re.M)
+    match = re.search(r"^relay_ws_connections (\S+)$", text, re.M)
     assert match, "gauge missing from /metrics"
     return float(match.group(1))
 

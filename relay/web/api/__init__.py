@@ -22,6 +22,7 @@ def routes() -> list[BaseRoute]:
         ops,
         sandbox,
         sessions,
+        stats,
         tenants,
     )
     from relay.web.api import webhooks as webhook_routes
@@ -40,6 +41,7 @@ def routes() -> list[BaseRoute]:
             messages,
             events,
             webhook_routes,
+            stats,
         )
         for route in module.routes.routes()
     ]

@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay.core.config import Settings
+from relay.core.logging_setup import bind_log_context
 from relay.core.problems import Problem
 from relay.web.auth import authenticate_token
 from relay.web.responses import outage_problem, problem_response
@@ -142,6 +143,7 @@ class BearerAuthMiddleware:
             await problem_response(problem, instance=path)(scope, receive, send)
             return
         scope["principal"] = principal
+        bind_log_context(tenant=principal.tenant_id)
         await self.app(scope, receive, send)
 
 

@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from redis.asyncio import Redis
 from starlette.responses import Response
 from tortoise import connections
-from tortoise.functions import Count
 
-from relay.core.constants import OUTAGE_RETRY_AFTER, READY_CHECK_TIMEOUT, UNPLACED_REASON_PREFIX
-from relay.core.enums import DesiredState
-from relay.core.metrics import SESSIONS_BY_STATUS, SESSIONS_UNPLACED
-from relay.core.models import Session
+from relay.core.constants import OUTAGE_RETRY_AFTER, READY_CHECK_TIMEOUT
 from relay.core.problems import Problem
-from relay.web.api.operations import DATABASE, DATABASE_AND_REDIS, NOTHING, Access, Call, Routes
+from relay.web.api.operations import DATABASE_AND_REDIS, NOTHING, Access, Call, Routes
 from relay.web.schemas.ops import Health, Ready
+from relay.web.services.cluster_metrics import ClusterCollector, read_cluster_figures
 
 log = logging.getLogger("relay.web.api")
 
@@ -60,20 +57,12 @@ async def readyz(call: Call[None]) -> Ready:
 @routes.add(
     "GET",
     "/metrics",
-    "Prometheus metrics",
-    needs=DATABASE,
+    "Prometheus metrics: this web process's series and the cluster-wide gauges",
     content={"text/plain": {"schema": {"type": "string", "description": "Prometheus text format"}}},
 )
 async def metrics(call: Call[None]) -> Response:
-    # Counted at scrape time: a gauge kept in memory would drift across processes.
-    rows = await Session.annotate(count=Count("id")).group_by("status").values("status", "count")
-    SESSIONS_BY_STATUS.clear()
-    for row in rows:
-        SESSIONS_BY_STATUS.labels(status=row["status"]).set(row["count"])
-    # The supervisors give such a session its reason (workers.placement); the row is the only shared record.
-    SESSIONS_UNPLACED.set(
-        await Session.filter(
-            desired_state=DesiredState.RUNNING, reason__startswith=UNPLACED_REASON_PREFIX
-        ).count()
-    )
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    # A registry per scrape: the figures belong to this answer, not to a gauge another scrape rewrites.
+    # A dependency that is away leaves its series out (services.cluster_metrics), never a 503.
+    cluster = CollectorRegistry(auto_describe=False)
+    cluster.register(ClusterCollector(await read_cluster_figures()))
+    return Response(generate_latest(REGISTRY) + generate_latest(cluster), media_type=CONTENT_TYPE_LATEST)

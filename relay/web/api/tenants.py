@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from relay.core.schemas import Page
-from relay.web.api.operations import Access, Call, Routes
+from relay.web.api.operations import DATABASE_AND_REDIS, Access, Call, Routes
+from relay.web.schemas.sessions import Session, SessionListQuery
 from relay.web.schemas.tenants import (
     ApiKey,
     ApiKeyCreate,
@@ -104,3 +105,20 @@ async def list_api_keys(call: Call[ApiKeyListQuery]) -> Page[ApiKey]:
 )
 async def delete_api_key(call: Call[None]) -> None:
     await service.delete_api_key(call.redis, call.path("tenant_id"), call.path("key_id"))
+
+
+@routes.add(
+    "GET",
+    "/v1/tenants/{tenant_id}/sessions",
+    "List a tenant's sessions, as its own API key lists them with GET /v1/sessions",
+    takes=SessionListQuery,
+    returns=Page[Session],
+    errors=(404,),
+    needs=DATABASE_AND_REDIS,
+)
+async def list_tenant_sessions(call: Call[SessionListQuery]) -> Page[Session]:
+    page = call.input
+    sessions = await service.list_tenant_sessions(
+        call.redis, call.path("tenant_id"), limit=page.limit, cursor=page.cursor
+    )
+    return Page.of(sessions, page.limit)

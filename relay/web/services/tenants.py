@@ -15,8 +15,9 @@ from relay.core.schemas import parse
 from relay.web.auth import generate_api_key, hash_api_key
 from relay.web.revocation import publish_revocation
 from relay.web.schemas import tenants as schemas
+from relay.web.schemas.sessions import Session as SessionView
 from relay.web.services.messages import count_messages_today
-from relay.web.services.sessions import count_sessions, wake_supervisors
+from relay.web.services.sessions import count_sessions, list_sessions, wake_supervisors
 from webhooks.service import count_endpoints, delete_tenant_webhooks
 
 # Shown in key lists so a user can tell keys apart without the secret part.
@@ -116,3 +117,11 @@ async def delete_api_key(redis: Redis, tenant_id: str, key_id: str) -> None:
     if not await ApiKey.filter(id=key_id, tenant_id=tenant_id).delete():
         raise not_found("API key")
     await publish_revocation(redis, [key_id])
+
+
+async def list_tenant_sessions(
+    redis: Redis, tenant_id: str, *, limit: int, cursor: str | None
+) -> list[SessionView]:
+    """A tenant's sessions as its own key would list them, for the operator (``relay sessions list``)."""
+    await _tenant(tenant_id)
+    return await list_sessions(redis, tenant_id, limit=limit, cursor=cursor)

@@ -53,6 +53,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from relay.core.config import Settings
 from relay.core.constants import WS_CLOSE_TIMEOUT, WS_REPLAY_LIMIT
+from relay.core.metrics import WS_SLOW_CONSUMER_CLOSES
 from relay.core.problems import Problem
 from relay.web.services.messages import send_message
 from relay.web.ws import protocol
@@ -180,6 +181,7 @@ class FeedConnection:
             return
         if self._held is not None:
             if len(self._held) >= self._limit:
+                WS_SLOW_CONSUMER_CLOSES.inc()
                 self._shut(TRY_AGAIN_LATER, "send buffer full; reconnect with since")
                 return
             self._held.append(entry)
@@ -193,6 +195,7 @@ class FeedConnection:
 
     def write_timed_out(self) -> None:
         """One frame waited ``WS_WRITE_TIMEOUT`` for the client (called by the watchdog)."""
+        WS_SLOW_CONSUMER_CLOSES.inc()
         self._shut(TRY_AGAIN_LATER, "client too slow; reconnect with since")
 
     def _replayed_already(self, entry: FeedEntry) -> bool:
@@ -207,6 +210,7 @@ class FeedConnection:
 
     def _enqueue(self, frame: str) -> None:
         if len(self._send_buffer) >= self._limit:
+            WS_SLOW_CONSUMER_CLOSES.inc()
             self._shut(TRY_AGAIN_LATER, "send buffer full; reconnect with since")
             return
         self._send_buffer.append(frame)

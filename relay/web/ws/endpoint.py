@@ -48,6 +48,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from relay.core.constants import WS_AUTH_TIMEOUT, WS_CLOSE_TIMEOUT
+from relay.core.logging_setup import bind_log_context
 from relay.core.metrics import WEBSOCKET_CONNECTIONS
 from relay.core.problems import Problem
 from relay.web.auth import Principal, authenticate_token
@@ -120,6 +121,7 @@ async def feed(websocket: WebSocket) -> None:
                 return
             principal, token = authenticated
         assert principal.tenant_id is not None and principal.key_id is not None and token is not None
+        bind_log_context(tenant=principal.tenant_id)
         await websocket.send_text(protocol.ready(principal.tenant_id))
         connection = FeedConnection(
             websocket,

@@ -176,6 +176,11 @@ class EngineHostPool:
 _pool: EngineHostPool | None = None
 
 
+def current_engine_hosts() -> EngineHostPool | None:
+    """The worker's pool if it has one (none until its first WhatsApp session), without creating it."""
+    return _pool
+
+
 def engine_hosts(settings: Settings) -> EngineHostPool:
     """The worker's one pool, created with the first WhatsApp session it runs."""
     global _pool

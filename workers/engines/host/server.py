@@ -5,7 +5,7 @@ frame sent at once, and the engine waits for the worker's ack, which comes once 
 worker has the event in its journal: the host keeps nothing of its own to lose.
 
 stdout carries the frames, so the Go core's own prints (it writes to stdout) are moved
-to stderr before neonize is loaded. The host ignores SIGINT and SIGTERM: it belongs to
+to the log before neonize is loaded (``go_prints``). The host ignores SIGINT and SIGTERM: it belongs to
 its worker, and ends when the worker closes the pipe (or dies, which closes it too).
 """
 
@@ -23,10 +23,12 @@ from datetime import datetime
 from typing import Any
 
 from relay.core.enums import EventType, GroupAction, SessionStatus
+from relay.core.logging_setup import bind_log_context
 from workers.engines.base import EngineContext, EngineError
 from workers.engines.host import wire
 from workers.engines.host.constants import HELLO
 from workers.engines.host.framing import Frame, FrameWriter, read_frame
+from workers.engines.host.go_prints import route_go_prints
 from workers.engines.host.wire import Op, ReportMethod
 
 log = logging.getLogger("relay.engine_host")
@@ -139,6 +141,7 @@ class EngineHostServer:
 
     async def _answer(self, frame: Frame) -> None:
         session_id = str(frame.get("session") or "")
+        bind_log_context(session=session_id or None)  # this call's task, and a run's engine tasks
         reply: Frame = {"type": "reply", "id": frame.get("id")}
         try:
             reply.update(ok=True, result=await self._call(Op(frame["op"]), session_id, frame))
@@ -250,7 +253,7 @@ async def serve(frames_in: int, frames_out: int, sessions: int) -> None:
 def run_engine_host(sessions: int) -> None:
     """``relay engine-host``: serve the worker on stdin/stdout until it closes them."""
     frames_out = os.dup(sys.stdout.fileno())
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # the Go core's prints go to the log
+    route_go_prints()  # the Go core's prints go to the log
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     asyncio.run(serve(sys.stdin.fileno(), frames_out, sessions))
