@@ -109,6 +109,7 @@ class CommandKind(StrEnum):
     SANDBOX_DROP = "sandbox.drop"
     SANDBOX_LOGOUT = "sandbox.logout"
     SANDBOX_SEEN = "sandbox.seen"
+    MEDIA_FETCH = "media_fetch"
 
 
 class EventType(StrEnum):
@@ -123,3 +124,25 @@ class EventType(StrEnum):
     MESSAGE_ACK = "message.ack"
     WEBHOOK_TEST = "webhook.test"
     WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"
+    MESSAGE_MEDIA = "message.media"
+
+
+class MediaStatus(StrEnum):
+    """An inbound media file's bytes (SPEC "Inbound media"); ``expired`` once retention removed them."""
+
+    PENDING = "pending"
+    STORED = "stored"
+    UNAVAILABLE = "unavailable"
+    EXPIRED = "expired"
+
+
+class MediaDownload(StrEnum):
+    """When the bytes of inbound media are fetched (``RELAY_MEDIA_DOWNLOAD``)."""
+
+    EAGER = "eager"
+    LAZY = "lazy"
+    OFF = "off"
+
+
+# Inbound message types whose ``media`` has bytes Relay can fetch and store.
+INBOUND_MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})

@@ -16,6 +16,7 @@ def routes() -> list[BaseRoute]:
         auth_tokens,
         chats,
         events,
+        media,
         messages,
         openapi,
         ops,
@@ -36,6 +37,7 @@ def routes() -> list[BaseRoute]:
             sandbox,
             chats,
             messages,
+            media,
             events,
             webhook_routes,
         )

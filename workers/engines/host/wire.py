@@ -41,6 +41,7 @@ class Op(StrEnum):
     CHECK_CONTACTS = "check_contacts"
     MARK_READ = "mark_read"
     SEND_PRESENCE = "send_presence"
+    DOWNLOAD_MEDIA = "download_media"
     SANDBOX = "sandbox"
     STATS = "stats"
 
