@@ -25,6 +25,7 @@ import pytest
 from tests.helpers import wait_until
 from tests.sessions import connected_sandbox_session, events_of
 from tests.stack import free_port, wait_http_ok
+from tests.webhooks.conftest import ledger  # noqa: F401  (the real engine's story reports to the ledger)
 from tests.webhooks.receiver import Receiver
 
 CONTACT = "15550100077"
