@@ -26,9 +26,15 @@ class SandboxText(NullsOmitted):
     )
 
 
+# Standard base64 with its padding, as the JSON schema can state it (and the decoder then accepts).
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
 class SandboxMediaBytes(NullsOmitted):
     base64: Annotated[
-        str, Field(min_length=1, json_schema_extra={"contentEncoding": "base64"}), AfterValidator(_base64)
+        str,
+        Field(min_length=4, pattern=BASE64_PATTERN, json_schema_extra={"contentEncoding": "base64"}),
+        AfterValidator(_base64),
     ]
 
 
