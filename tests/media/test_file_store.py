@@ -16,7 +16,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.helpers import wait_until
+from tests.helpers import is_event, wait_until, ws_receive_until
 from tests.media.conftest import (
     age_media,
     connected,
@@ -26,6 +26,7 @@ from tests.media.conftest import (
 )
 from tests.webhooks.receiver import Receiver
 from tests.workers.private_stack import PrivateRelay, private_relay
+from tests.ws.feed import open_feed, subscribe
 
 # Small, so a file past it fits in a sandbox request body.
 MAX_BYTES = 60_000
@@ -58,9 +59,24 @@ async def test_an_inbound_image_comes_back_from_its_url_byte_for_byte(
     hook = await client.post("/v1/webhooks", json={"url": receiver.url("hook"), "events": ["*"]})
     assert hook.status_code == 201, hook.text
 
-    sent = await send_media(
-        client, session_id, "image", picture(20_000), mimetype="image/png", filename="cat.png", caption="look"
-    )
+    key = client.headers["Authorization"].removeprefix("Bearer ")
+    feed = await open_feed(relay.relay.ws_url, key)
+    try:
+        await subscribe(feed, session_id)
+        sent = await send_media(
+            client,
+            session_id,
+            "image",
+            picture(20_000),
+            mimetype="image/png",
+            filename="cat.png",
+            caption="look",
+        )
+        on_feed = await ws_receive_until(
+            feed, is_event("message.media", whatsapp_id=sent.received["data"]["whatsapp_id"])
+        )
+    finally:
+        await feed.close()
     received = sent.received["data"]
     assert received["type"] == "image" and received["text"] == "look"
     media = sent.media
@@ -74,6 +90,7 @@ async def test_an_inbound_image_comes_back_from_its_url_byte_for_byte(
     assert stored["media"]["status"] == "stored"
     assert stored["media"]["sha256"] == sent.sha256
     assert stored["media"]["size"] == 20_000
+    assert on_feed["event"] == (await media_event(client, session_id, media["id"]))
 
     answer = await client.get(media["url"])
     assert answer.status_code == 200, answer.text

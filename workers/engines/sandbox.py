@@ -180,6 +180,8 @@ class SandboxEngine:
         # The sandbox keeps its link on the session row, which the runner clears.
         self._jid = None
         self._phone = None
+        # The contacts' files it held for the session's media go with the device.
+        await sandbox_media.forget(self._context)
 
     async def _unlink(self, reason: str) -> None:
         self._jid = None

@@ -68,6 +68,11 @@ async def download(context: EngineContext, reference: dict[str, Any], destinatio
     await asyncio.to_thread(shutil.copyfile, source, destination)
 
 
+async def forget(context: EngineContext) -> None:
+    """Drop the files kept for the session (it is logged out or deleted)."""
+    await asyncio.to_thread(shutil.rmtree, media_folder(context), ignore_errors=True)
+
+
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
