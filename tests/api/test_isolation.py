@@ -12,7 +12,8 @@ import pytest
 
 from tests.api.flows import assert_problem, served_routes, webhook_routes
 from tests.conftest import TenantHandle
-from tests.sessions import connected_sandbox_session
+from tests.helpers import wait_until
+from tests.sessions import connected_sandbox_session, events_of
 
 # (method, path template, JSON body): routes that take an id of the other tenant's.
 ID_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -35,6 +36,7 @@ ID_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/v1/sessions/{session_id}/contacts/check", {"phones": ["4915112345678"]}),
     ("POST", "/v1/sessions/{session_id}/read", {"chat": "4915112345678", "message_ids": ["3EB0AA"]}),
     ("POST", "/v1/sessions/{session_id}/presence", {"chat": "4915112345678", "state": "typing"}),
+    ("GET", "/v1/media/{media_id}", None),
 ]
 # Routes without an id: scoped to the caller's tenant by construction (tested below).
 SCOPED_ROUTES = {
@@ -64,7 +66,19 @@ async def foreign(other_tenant: TenantHandle) -> dict[str, Any]:
         f"/v1/sessions/{session['id']}/messages", json={"to": "4915112345678", "text": "mine"}
     )
     assert sent.status_code == 201, sent.text
-    return {"session_id": session["id"], "message_id": sent.json()["id"]}
+    photo = {"from": "4915112345678", "type": "image", "media": {"base64": "iVBORw0KGgo="}}
+    inbound = await other_tenant.client.post(f"/v1/sessions/{session['id']}/sandbox/inbound", json=photo)
+    assert inbound.status_code == 202, inbound.text
+
+    async def media_id() -> str | None:
+        events = await events_of(other_tenant.client, session["id"], "message.received")
+        return next((e["data"]["media"]["id"] for e in events if "media" in e["data"]), None)
+
+    return {
+        "session_id": session["id"],
+        "message_id": sent.json()["id"],
+        "media_id": await wait_until(media_id, what="the inbound photo's media id"),
+    }
 
 
 async def _snapshot(owner: TenantHandle, foreign: dict[str, Any]) -> dict[str, Any]:
