@@ -6,12 +6,13 @@ from urllib.parse import quote
 
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from relay.web.api.operations import DATABASE_AND_REDIS, Access, Call, Routes
+from relay.web.api.operations import DATABASE, Access, Call, Routes
 from relay.web.schemas.media import BINARY, RANGE_HEADERS
 from relay.web.services import media as service
 
-# Redis only for a file not fetched yet (a command to the session's worker).
-routes = Routes(tag="media", access=Access.TENANT, needs=DATABASE_AND_REDIS)
+# A stored file is served while Redis is away; only one not fetched yet needs it (a command to
+# the session's worker), and that call answers 503 like any other during an outage.
+routes = Routes(tag="media", access=Access.TENANT, needs=DATABASE)
 
 
 @routes.add(
