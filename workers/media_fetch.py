@@ -32,6 +32,8 @@ from workers.reporter import SessionReporter
 log = logging.getLogger("relay.worker.media")
 
 MEDIA_URL = "/v1/media/{media_id}"
+# How long an engine's report waits for the media row before it goes on without it.
+ROW_WRITE_WAIT = 2.0
 OFF_ERROR = "media downloads are off on this Relay (RELAY_MEDIA_DOWNLOAD=off)"
 
 
@@ -75,13 +77,19 @@ class MediaFetcher:
         self._watch = watch
         self._store = MediaStore.from_settings(settings)
         self._fetches: dict[str, asyncio.Task[None]] = {}
+        # Rows the database did not take in time, being written in the background.
+        self._unwritten: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._incoming = settings.data_dir / "media-incoming" / session_id
 
     async def received(self, data: dict[str, Any]) -> dict[str, Any]:
         """``data`` as ``message.received`` carries it: its media with an id, URL and status.
 
         The row is written before the event is reported, so the URL answers as soon as anyone
-        reads it; with downloads ``eager`` the fetch starts once the event is reported.
+        reads it; with downloads ``eager`` the fetch starts once the event is reported. An
+        engine never waits long for the database: a row the database does not take within
+        ``ROW_WRITE_WAIT`` is written in the background once it answers (the URL is a 404 until
+        then), and the message goes on to the journal meanwhile.
         """
         media = data.get("media")
         if data.get("type") not in INBOUND_MEDIA_TYPES or not isinstance(media, dict):
@@ -108,7 +116,11 @@ class MediaFetcher:
         if size > limit:
             # Refused before any byte moves: WhatsApp's description says how large it is.
             row.status, row.error = MediaStatus.UNAVAILABLE, too_large(size, limit)
-        await self._watch.call(lambda: row.save(force_create=True))
+        try:
+            await asyncio.wait_for(row.save(force_create=True), ROW_WRITE_WAIT)
+        except Exception as exc:
+            log.warning("session %s: media %s row written later: %r", self._session_id, row.id, exc)
+            self._unwritten[row.id] = self._spawn(self._write_later(row))
         extra = {key: media[key] for key in ("caption", "ptt") if key in media}
         return {**data, "media": {**public_media(row), **extra}}
 
@@ -134,11 +146,30 @@ class MediaFetcher:
             del self._fetches[media_id]
 
     async def close(self) -> None:
-        for task in list(self._fetches.values()):
+        tasks = [*self._fetches.values(), *self._background]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._fetches.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _write_later(self, row: Media) -> None:
+        # The first attempt may have committed before it timed out: then there is nothing to do.
+        async def write() -> None:
+            if not await Media.exists(id=row.id):
+                await row.save(force_create=True)
+
+        await self._watch.call(write)
+        self._unwritten.pop(row.id, None)
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     async def _fetch(self, media_id: str) -> None:
+        unwritten = self._unwritten.pop(media_id, None)
+        if unwritten is not None:
+            await unwritten
         row = await self._watch.call(lambda: Media.get_or_none(id=media_id, session_id=self._session_id))
         if row is None or row.status != MediaStatus.PENDING:
             return
