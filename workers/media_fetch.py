@@ -104,11 +104,11 @@ class MediaFetcher:
             id=Media.make_id(),
             tenant_id=self._tenant_id,
             session_id=self._session_id,
-            whatsapp_id=str(data.get("whatsapp_id") or ""),
+            whatsapp_id=_column(data.get("whatsapp_id"), 128) or "",
             type=str(data["type"]),
-            mimetype=media.get("mimetype") or None,
+            mimetype=_column(media.get("mimetype"), 200),
             size=media.get("size"),
-            filename=media.get("filename"),
+            filename=_column(media.get("filename"), 500),
             status=MediaStatus.PENDING,
             reference=reference,
         )
@@ -157,8 +157,12 @@ class MediaFetcher:
             if not await Media.exists(id=row.id):
                 await row.save(force_create=True)
 
-        await self._watch.call(write)
-        self._unwritten.pop(row.id, None)
+        try:
+            await self._watch.call(write)
+        except Exception:
+            log.exception("session %s: media %s could not be recorded", self._session_id, row.id)
+        finally:
+            self._unwritten.pop(row.id, None)
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coroutine)
@@ -205,6 +209,13 @@ class MediaFetcher:
         await self._store.put_file(media_key(row.tenant_id, row.id), path, mimetype=row.mimetype)
         row.size, row.status = size, MediaStatus.STORED
         row.stored_at = datetime.now(UTC)
+
+
+def _column(value: Any, length: int) -> str | None:
+    """What WhatsApp sent, as the media row's column can hold it (a name too long is cut)."""
+    if not value:
+        return None
+    return str(value).replace("\x00", "")[:length] or None
 
 
 def _size_and_sha256(path: Path) -> tuple[int, str]:

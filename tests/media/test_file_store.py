@@ -143,6 +143,9 @@ async def test_ranges_etag_and_another_tenant(relay: PrivateRelay, session_id: s
     assert whole.headers["content-disposition"] == f'inline; filename="{sent.media["id"]}.pdf"'
     again = await client.get(url, headers={"If-None-Match": whole.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
+    head = await client.head(url)
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == "5000" and head.headers["etag"] == whole.headers["etag"]
 
     # Another tenant's key: the id does not exist for it.
     admin = {"Authorization": f"Bearer {relay.relay.admin_token}"}
