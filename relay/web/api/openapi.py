@@ -160,7 +160,11 @@ def _operation(
         success["content"] = content
     responses: dict[str, Any] = {str(operation.status): success}
     for status, description in operation.also.items():
-        responses[str(status)] = {**success, "description": description}
+        # A redirect or a 304 carries no body (RFC 9110), so it documents none.
+        bodiless = 300 <= status < 400
+        responses[str(status)] = (
+            {"description": description} if bodiless else {**success, "description": description}
+        )
     for code in sorted(_error_codes(operation)):
         responses[str(code)] = {"description": ERRORS[code], "content": problem}
     if "429" in responses:
