@@ -11,7 +11,7 @@ base64); measured, as an integrator sees it:
 - range: a 64 KiB ``Range`` from the middle of the file.
 
 Medians and p90 over ``--rounds`` rounds. ``--store s3`` keeps the files in moto's
-S3 server (``moto_server`` from the test extras) on a loopback port instead of the
+S3 server (``python -m moto.server``, a test extra) on a loopback port instead of the
 default directory under the data dir. Everything listens on 127.0.0.1 and every wait
 has a timeout.
 
@@ -24,8 +24,8 @@ import argparse
 import asyncio
 import base64
 import os
-import shutil
 import statistics
+import sys
 import time
 
 import httpx
@@ -41,7 +41,7 @@ BUCKET = "relay-bench"
 def moto_server(stack: BenchStack) -> dict[str, str]:
     """moto's S3 on a free loopback port, a bucket in it, and the AWS variables that point there."""
     port = free_port()
-    stack.spawn(shutil.which("moto_server") or "moto_server", "-H", "127.0.0.1", "-p", str(port), name="moto")
+    stack.spawn(sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port), name="moto")
     endpoint = f"http://127.0.0.1:{port}"
     env = {
         "AWS_ACCESS_KEY_ID": "bench",
