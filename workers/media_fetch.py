@@ -21,9 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
 from relay.core.config import Settings
 from relay.core.enums import INBOUND_MEDIA_TYPES, MediaDownload, MediaStatus
-from relay.core.media_store import MediaStore, media_key
+from relay.core.media_store import MediaStore, StoreUnavailable, media_key
 from relay.core.models import Media
 from workers.database_watch import DatabaseWatch
 from workers.engines.base import MEDIA_REFERENCE, Engine, EngineError, NotConnected
@@ -32,6 +34,9 @@ from workers.reporter import SessionReporter
 log = logging.getLogger("relay.worker.media")
 
 MEDIA_URL = "/v1/media/{media_id}"
+# A store that fails a put is tried this many times (backing off 0.5, 1, 2 s) before the media is
+# left pending for a later GET to fetch again.
+STORE_ATTEMPTS = 4
 # How long an engine's report waits for the media row before it goes on without it.
 ROW_WRITE_WAIT = 2.0
 OFF_ERROR = "media downloads are off on this Relay (RELAY_MEDIA_DOWNLOAD=off)"
@@ -184,6 +189,15 @@ class MediaFetcher:
             # Not the media's fault: it stays pending, and a GET asks again once the session is back.
             log.info("session %s: media %s not fetched yet: %s", self._session_id, media_id, exc)
             return
+        except StoreUnavailable as exc:
+            # Nor is a store that is down: the media stays pending and a GET fetches it again.
+            log.warning(
+                "session %s: media %s not stored, the store is unavailable: %s",
+                self._session_id,
+                media_id,
+                exc,
+            )
+            return
         except EngineError as exc:
             row.status, row.error = MediaStatus.UNAVAILABLE, str(exc)
         except Exception as exc:
@@ -206,7 +220,14 @@ class MediaFetcher:
         size, row.sha256 = await asyncio.to_thread(_size_and_sha256, path)
         if size > limit:
             raise EngineError(too_large(size, limit))
-        await self._store.put_file(media_key(row.tenant_id, row.id), path, mimetype=row.mimetype)
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(StoreUnavailable),
+            stop=stop_after_attempt(STORE_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.5, max=4),
+            reraise=True,
+        ):
+            with attempt:
+                await self._store.put_file(media_key(row.tenant_id, row.id), path, mimetype=row.mimetype)
         row.size, row.status = size, MediaStatus.STORED
         row.stored_at = datetime.now(UTC)
 

@@ -100,9 +100,30 @@ async def receiver() -> AsyncIterator[Receiver]:
         await server.stop()
 
 
-@dataclass
 class MotoServer:
-    endpoint: str
+    """moto's S3 in server mode on a loopback port, as this interpreter's ``python -m moto.server``."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._log_dir = log_dir
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (again, on the same port: empty, as moto keeps nothing) with the media bucket."""
+        with (self._log_dir / "moto.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_http_ok(f"{self.endpoint}/moto-api/data.json", self._process)
+        self.client().create_bucket(Bucket=MOTO_BUCKET)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=20)
 
     def aws_env(self) -> dict[str, str]:
         """The standard AWS variables an S3 media store reads, pointed at this server."""
@@ -129,24 +150,12 @@ class MotoServer:
 
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    """moto's S3 in server mode on a free loopback port, with the media bucket created."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    # This interpreter's moto (the test extra), whatever PATH says.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
     try:
-        server = MotoServer(f"http://127.0.0.1:{port}")
-        wait_http_ok(f"{server.endpoint}/moto-api/data.json", process)
-        server.client().create_bucket(Bucket=MOTO_BUCKET)
+        server.start()
         yield server
     finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
+        server.stop()
 
 
 async def connected(client: httpx.AsyncClient) -> str:

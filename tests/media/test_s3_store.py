@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.helpers import wait_until
 from tests.media.conftest import MOTO_BUCKET, MotoServer, connected, media_event, send_media
+from tests.sessions import events_of
 from tests.workers.private_stack import private_relay
 
 
@@ -51,3 +54,45 @@ async def test_an_inbound_image_is_kept_in_s3_and_comes_back_identical(
         assert answer.status_code == 200
         assert answer.headers["content-type"] == "image/jpeg"
         assert hashlib.sha256(answer.content).hexdigest() == sent.sha256
+
+
+async def test_while_the_store_is_down_reads_are_503_and_new_media_wait_for_it(
+    relay_env: dict[str, str], tmp_path: Path
+) -> None:
+    store = MotoServer(tmp_path)
+    store.start()
+    try:
+        settings = {**store.aws_env(), "RELAY_MEDIA_STORE": f"s3://{MOTO_BUCKET}/outage"}
+        async with private_relay(relay_env, tmp_path, name="media_s3_outage", **settings) as relay:
+            client = relay.tenant
+            session_id = await connected(client)
+            before = await send_media(client, session_id, "image", os.urandom(2_000))
+            await media_event(client, session_id, before.media["id"])
+
+            store.stop()
+            refused = await client.get(before.media["url"])
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "5"
+            assert refused.json()["detail"].startswith("the media store is unavailable (")
+
+            # Received meanwhile: the worker tries the store a few times, then leaves it pending.
+            during = await send_media(client, session_id, "image", os.urandom(3_000))
+            log = tmp_path / "logs"
+
+            async def gave_up() -> bool:
+                text = "".join(path.read_text() for path in log.glob("*worker*"))
+                return f"media {during.media['id']} not stored, the store is unavailable" in text
+
+            await wait_until(gave_up, timeout=30, interval=0.2, what="the worker to give the store up")
+            media_events = await events_of(client, session_id, "message.media")
+            assert during.media["id"] not in {event["data"]["media"]["id"] for event in media_events}
+
+            # The store is back (empty: moto keeps nothing); the first GET fetches and stores it.
+            store.start()
+            answer = await client.get(during.media["url"])
+            assert answer.status_code == 200, answer.text
+            assert hashlib.sha256(answer.content).hexdigest() == during.sha256
+            stored = (await media_event(client, session_id, during.media["id"]))["data"]["media"]
+            assert stored["status"] == "stored"
+    finally:
+        store.stop()

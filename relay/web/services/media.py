@@ -18,8 +18,9 @@ from redis.asyncio import Redis
 
 from relay.core.commands import submit_command
 from relay.core.config import Settings
+from relay.core.constants import OUTAGE_RETRY_AFTER
 from relay.core.enums import CommandKind, MediaStatus, SessionStatus
-from relay.core.media_store import MediaStore, StoredRange, media_key
+from relay.core.media_store import MediaStore, StoredRange, StoreUnavailable, media_key
 from relay.core.models import Media
 from relay.core.problems import Problem, not_found
 from relay.web.services.session_lookup import visible_session
@@ -106,6 +107,9 @@ async def media_file(
         part = await store.read(key, wanted)
     except FileNotFoundError:
         raise Problem(410, "the media's bytes are no longer in the store") from None
+    except StoreUnavailable as exc:
+        detail = f"the media store is unavailable ({exc}); retry in {OUTAGE_RETRY_AFTER} s"
+        raise Problem(503, detail, retry_after=OUTAGE_RETRY_AFTER) from exc
     return MediaFile(row, filename, part=part, partial=wanted is not None)
 
 
