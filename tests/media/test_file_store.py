@@ -210,7 +210,7 @@ async def test_after_retention_the_sweeper_removes_the_bytes_and_the_url_says_go
         answer = await client.get(sent.media["url"])
         return answer if answer.status_code == 410 else None
 
-    answer = await wait_until(gone, timeout=30, interval=0.5, what="the sweeper to remove the media")
+    answer = await wait_until(gone, timeout=60, interval=0.5, what="the sweeper to remove the media")
     assert answer.headers["content-type"] == "application/problem+json"
     assert "retention" in answer.json()["detail"]
     assert not path.exists()
