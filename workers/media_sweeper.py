@@ -46,11 +46,8 @@ async def sweep_expired_media(settings: Settings, store: MediaStore, *, now: dat
 async def sweep_media(ctx: dict[str, Any]) -> int:
     """arq cron entry point. During a database outage it skips a beat: the next sweep is seconds away."""
     settings: Settings = ctx["settings"]
-    store = ctx.get("media_store")
-    if store is None:
-        store = ctx["media_store"] = MediaStore.from_settings(settings)
     try:
-        return await sweep_expired_media(settings, store)
+        return await sweep_expired_media(settings, MediaStore.from_settings(settings))
     except Exception:
         watch = ctx.get("database_watch")
         if watch is None or await watch.reachable():

@@ -44,6 +44,9 @@ STORE_CLIENT: ClientConfig = {"connect_timeout": timedelta(seconds=3), "timeout"
 __all__ = ["MediaStore", "StoreUnavailable", "StoredRange", "media_key"]
 
 
+_STORES: dict[str, MediaStore] = {}
+
+
 class StoreUnavailable(Exception):
     """The media store did not answer, or refused for a reason other than a missing file."""
 
@@ -74,7 +77,12 @@ class MediaStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MediaStore:
-        return cls(settings.media_store_url)
+        """The process's store for ``RELAY_MEDIA_STORE``: one client (and connection pool) shared
+        by every session and request, rather than one each."""
+        url = settings.media_store_url
+        if url not in _STORES:
+            _STORES[url] = cls(url)
+        return _STORES[url]
 
     async def put_file(self, key: str, path: Path, *, mimetype: str | None) -> None:
         """Upload a file (in parts when it is large; obstore streams it from disk)."""

@@ -31,16 +31,6 @@ FETCH_WAIT = 60.0
 FETCH_POLL = 0.2
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
-_stores: dict[str, MediaStore] = {}
-
-
-def media_store(settings: Settings) -> MediaStore:
-    """One store per process (obstore keeps a connection pool per store)."""
-    url = settings.media_store_url
-    if url not in _stores:
-        _stores[url] = MediaStore(url)
-    return _stores[url]
-
 
 @dataclass(frozen=True, slots=True)
 class MediaFile:
@@ -98,7 +88,7 @@ async def media_file(
     if row.status == MediaStatus.UNAVAILABLE:
         raise Problem(409, f"the media is unavailable: {row.error}")
     filename = row.filename or f"{row.id}{mimetypes.guess_extension(row.mimetype or '') or ''}"
-    store = media_store(settings)
+    store = MediaStore.from_settings(settings)
     key = media_key(row.tenant_id, row.id)
     if settings.media_redirect:
         return MediaFile(row, filename, redirect=await store.signed_url(key))
