@@ -105,7 +105,11 @@ async def media_file(
 
 async def _fetched(redis: Redis, tenant_id: str, row: Media) -> Media:
     """Ask the owning worker to fetch the media, and wait (bounded) until it has."""
-    session = await visible_session(tenant_id, row.session_id)
+    try:
+        session = await visible_session(tenant_id, row.session_id)
+    except Problem as exc:
+        # The media is the tenant's; only its session is gone, and with it the way to fetch it.
+        raise Problem(409, "the media was never fetched and its session is deleted") from exc
     if session.status != SessionStatus.CONNECTED:
         raise Problem(
             409, f"the media is not fetched yet and the session is {session.status}; retry once connected"
