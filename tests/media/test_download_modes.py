@@ -57,4 +57,6 @@ async def test_off_keeps_no_bytes_and_says_so(
         assert media["id"] is None and media["url"] is None and media["sha256"] is None
         # What WhatsApp said about the file is still there.
         assert (media["size"], media["filename"]) == (500, "a.txt")
-        assert not (tmp_path / "data" / "media").exists() or not any((tmp_path / "data" / "media").iterdir())
+        # Nothing kept anywhere: not in the store, not by the sandbox's phone.
+        for folder in ("media", "sandbox-media"):
+            assert [p for p in (tmp_path / "data" / folder).rglob("*") if p.is_file()] == []

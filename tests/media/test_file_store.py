@@ -137,6 +137,8 @@ async def test_ranges_etag_and_another_tenant(relay: PrivateRelay, session_id: s
     # A range this server does not serve (several at once) gets the whole file.
     several = await client.get(url, headers={"Range": "bytes=0-1,5-6"})
     assert (several.status_code, several.content) == (200, sent.data)
+    backwards = await client.get(url, headers={"Range": "bytes=9-3"})
+    assert (backwards.status_code, backwards.content) == (200, sent.data)
 
     # A document without a name is called after its id and type.
     whole = await client.get(url)

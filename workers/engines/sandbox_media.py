@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from relay.core.enums import MediaDownload
 from workers.engines.base import MEDIA_REFERENCE, EngineContext, EngineError
 from workers.engines.media import decode_media
 
@@ -42,8 +43,9 @@ async def receive(context: EngineContext, kind: str, params: dict[str, Any]) -> 
     # worker's check, as an oversized WhatsApp file does. The request body limit bounds it.
     data = decode_media(str(spec["base64"]), limit=len(str(spec["base64"])))
     name = secrets.token_hex(16)
-    folder = media_folder(context)
-    await asyncio.to_thread(_write, folder / name, data)
+    if context.settings.media_download != MediaDownload.OFF:
+        # Nothing will ever fetch it when downloads are off: keep nothing.
+        await asyncio.to_thread(_write, media_folder(context) / name, data)
     described: dict[str, Any] = {
         "type": kind,
         "mimetype": params.get("mimetype") or SANDBOX_MEDIA_TYPES[kind],

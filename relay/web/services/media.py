@@ -70,10 +70,11 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise Problem(416, f"the range asks for no bytes of a {size}-byte file")
         return max(size - suffix, 0), size
     start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if start >= size or end <= start:
+    if last and int(last) < start:
+        return None  # not a range at all (RFC 9110: ignored)
+    if start >= size:
         raise Problem(416, f"the range starts past the end of the {size}-byte file")
-    return start, end
+    return start, min(int(last) + 1, size) if last else size
 
 
 async def media_file(
