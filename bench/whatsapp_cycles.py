@@ -61,6 +61,10 @@ class Reporter:
 
     async def message_ack(self, data: dict[str, Any]) -> None: ...
 
+    async def group_event(self, type: Any, data: dict[str, Any]) -> None: ...
+
+    async def synced(self, count: int) -> None: ...
+
     async def flush(self) -> bool:
         return True
 

@@ -25,12 +25,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from relay.core.commands import Command, CommandResult, complete_command
-from relay.core.enums import CommandKind
+from relay.core.enums import CommandKind, GroupAction
 from relay.core.outage_log import OutageLog
 from workers.engines.base import (
     SANDBOX_COMMAND_PREFIX,
     Engine,
     EngineError,
+    GroupNotFound,
     NotConnected,
     sandbox_action,
 )
@@ -139,10 +140,16 @@ class CommandDispatcher:
             if command.kind == CommandKind.PRESENCE:
                 await engine.send_presence(str(command.params["chat"]), str(command.params["state"]))
                 return CommandResult(ok=True)
+            if command.kind == CommandKind.GROUPS:
+                action = GroupAction(command.params["action"])
+                data = await engine.groups(action, dict(command.params.get("params") or {}))
+                return CommandResult(ok=True, data=data)
             if command.kind.startswith(SANDBOX_COMMAND_PREFIX):
                 data = await engine.sandbox(sandbox_action(command.kind), command.params)
                 return CommandResult(ok=True, data=data)
             return CommandResult(ok=False, error=f"unknown command {command.kind!r}")
+        except GroupNotFound as exc:
+            return CommandResult(ok=False, data={"not_found": True}, error=str(exc))
         except NotConnected as exc:
             # The web answers 409 naming the state rather than a generic refusal.
             return CommandResult(ok=False, data={"not_connected": True}, error=str(exc))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from relay.core.enums import SessionStatus
+from relay.core.enums import EventType, SessionStatus
 from workers.media_fetch import MediaFetcher
 from workers.reporter import SessionReporter
 
@@ -44,6 +44,12 @@ class MediaReporter:
 
     async def message_ack(self, data: dict[str, Any]) -> None:
         await self._reporter.message_ack(data)
+
+    async def group_event(self, type: EventType, data: dict[str, Any]) -> None:
+        await self._reporter.group_event(type, data)
+
+    async def synced(self, count: int) -> None:
+        await self._reporter.synced(count)
 
     async def flush(self) -> bool:
         return await self._reporter.flush()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from relay.core.enums import EventType, SessionStatus
+from relay.core.enums import GROUP_EVENT_TYPES, EventType, SessionStatus
 from relay.core.times import isoformat
 from workers.handoff import SessionHandoff
 from workers.lease import Lease
@@ -105,6 +105,14 @@ class SessionReporter:
 
     async def message_ack(self, data: dict[str, Any]) -> None:
         await self._handoff.submit(self._event(EventType.MESSAGE_ACK, data))
+
+    async def group_event(self, type: EventType, data: dict[str, Any]) -> None:
+        if type not in GROUP_EVENT_TYPES:
+            raise ValueError(f"{type!r} is not a group event")
+        await self._handoff.submit(self._event(type, data))
+
+    async def synced(self, count: int) -> None:
+        await self._handoff.submit(self._event(EventType.SESSION_SYNCED, {"count": count}))
 
     async def message_media(self, data: dict[str, Any]) -> None:
         """A received message's media is stored, or will never be (``workers.media_fetch``)."""

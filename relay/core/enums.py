@@ -109,6 +109,8 @@ class CommandKind(StrEnum):
     SANDBOX_DROP = "sandbox.drop"
     SANDBOX_LOGOUT = "sandbox.logout"
     SANDBOX_SEEN = "sandbox.seen"
+    GROUPS = "groups"
+    SANDBOX_JOIN_GROUP = "sandbox.join-group"
     MEDIA_FETCH = "media_fetch"
 
 
@@ -124,7 +126,44 @@ class EventType(StrEnum):
     MESSAGE_ACK = "message.ack"
     WEBHOOK_TEST = "webhook.test"
     WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"
+    GROUP_JOINED = "group.joined"
+    GROUP_UPDATED = "group.updated"
+    GROUP_PARTICIPANTS = "group.participants"
+    SESSION_SYNCED = "session.synced"
     MESSAGE_MEDIA = "message.media"
+
+
+# The events an engine reports about a group (SPEC "Groups").
+GROUP_EVENT_TYPES = frozenset({EventType.GROUP_JOINED, EventType.GROUP_UPDATED, EventType.GROUP_PARTICIPANTS})
+
+
+class GroupAction(StrEnum):
+    """What a ``groups`` command asks of the session's engine (SPEC "Groups")."""
+
+    LIST = "list"
+    INFO = "info"
+    CREATE = "create"
+    UPDATE = "update"
+    PARTICIPANTS = "participants"
+    LEAVE = "leave"
+    INVITE_LINK = "invite_link"
+
+
+class ParticipantChange(StrEnum):
+    """What ``POST .../groups/{jid}/participants`` does to a number; ``group.participants`` says it too."""
+
+    ADD = "add"
+    REMOVE = "remove"
+    PROMOTE = "promote"
+    DEMOTE = "demote"
+
+
+class ParticipantRole(StrEnum):
+    """A group member's standing: the creator is ``superadmin``."""
+
+    SUPERADMIN = "superadmin"
+    ADMIN = "admin"
+    MEMBER = "member"
 
 
 class MediaStatus(StrEnum):

@@ -36,6 +36,14 @@ ID_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/v1/sessions/{session_id}/contacts/check", {"phones": ["4915112345678"]}),
     ("POST", "/v1/sessions/{session_id}/read", {"chat": "4915112345678", "message_ids": ["3EB0AA"]}),
     ("POST", "/v1/sessions/{session_id}/presence", {"chat": "4915112345678", "state": "typing"}),
+    ("GET", "/v1/sessions/{session_id}/groups", None),
+    ("POST", "/v1/sessions/{session_id}/groups", {"subject": "Mine", "participants": ["4915112345678"]}),
+    ("GET", "/v1/sessions/{session_id}/groups/{group_jid}", None),
+    ("PATCH", "/v1/sessions/{session_id}/groups/{group_jid}", {"subject": "Taken"}),
+    ("POST", "/v1/sessions/{session_id}/groups/{group_jid}/participants", {"add": ["4915112345677"]}),
+    ("POST", "/v1/sessions/{session_id}/groups/{group_jid}/leave", None),
+    ("GET", "/v1/sessions/{session_id}/groups/{group_jid}/invite-link", None),
+    ("POST", "/v1/sessions/{session_id}/sandbox/join-group", {"from": "4915112345678", "subject": "Theirs"}),
     ("GET", "/v1/media/{media_id}", None),
 ]
 # Routes without an id: scoped to the caller's tenant by construction (tested below).
@@ -66,6 +74,10 @@ async def foreign(other_tenant: TenantHandle) -> dict[str, Any]:
         f"/v1/sessions/{session['id']}/messages", json={"to": "4915112345678", "text": "mine"}
     )
     assert sent.status_code == 201, sent.text
+    group = await other_tenant.client.post(
+        f"/v1/sessions/{session['id']}/groups", json={"subject": "Theirs", "participants": ["4915112345678"]}
+    )
+    assert group.status_code == 201, group.text
     photo = {"from": "4915112345678", "type": "image", "media": {"base64": "iVBORw0KGgo="}}
     inbound = await other_tenant.client.post(f"/v1/sessions/{session['id']}/sandbox/inbound", json=photo)
     assert inbound.status_code == 202, inbound.text
@@ -77,6 +89,7 @@ async def foreign(other_tenant: TenantHandle) -> dict[str, Any]:
     return {
         "session_id": session["id"],
         "message_id": sent.json()["id"],
+        "group_jid": group.json()["jid"],
         "media_id": await wait_until(media_id, what="the inbound photo's media id"),
     }
 
@@ -89,7 +102,9 @@ async def _snapshot(owner: TenantHandle, foreign: dict[str, Any]) -> dict[str, A
     pair_codes = await client.get("/v1/events", params={"type": "session.pair_code"})
     # What the session's contacts saw: a foreign read receipt or presence must not reach them.
     seen = await client.post(f"/v1/sessions/{foreign['session_id']}/sandbox/seen")
+    groups = await client.get(f"/v1/sessions/{foreign['session_id']}/groups")
     return {
+        "groups": groups.json()["data"],
         "seen": seen.json().get("seen"),
         "status": session["status"],
         "desired_state": session["desired_state"],

@@ -43,6 +43,8 @@ MAX_BURST = 3
 # Rules between fields that a JSON schema cannot state: their 422 to schema-valid input is right.
 CROSS_FIELD_RULES = {
     "POST /v1/webhooks/{webhook_id}/replay": "since must not be after until (which defaults to now)",
+    "PATCH /v1/sessions/{session_id}/groups/{group_jid}": "subject, description or both must be sent",
+    "POST /v1/sessions/{session_id}/groups/{group_jid}/participants": "1 to 50 numbers over the four lists",
     "GET /v1/media/{media_id}": "a Range starting past the end of the file is a 416",
 }
 

@@ -64,7 +64,12 @@ async def ids(tenant: TenantHandle) -> dict[str, str]:
         "/v1/webhooks", json={"url": f"http://127.0.0.1:{free_port()}/hook", "enabled": True}
     )
     assert endpoint.status_code == 201, endpoint.text
-    return {"session_id": session["id"], "webhook_id": endpoint.json()["id"], "tenant_id": tenant.id}
+    return {
+        "session_id": session["id"],
+        "webhook_id": endpoint.json()["id"],
+        "tenant_id": tenant.id,
+        "group_jid": "120363000000000001@g.us",  # bodies are checked before any group is looked up
+    }
 
 
 @pytest.mark.parametrize("text", POISONED)

@@ -49,6 +49,12 @@ class RecordingReporter:
     async def message_ack(self, data: dict[str, Any]) -> None:
         self.calls.append(("message_ack", data))
 
+    async def group_event(self, type: str, data: dict[str, Any]) -> None:
+        self.calls.append(("group_event", {"type": str(type), "data": data}))
+
+    async def synced(self, count: int) -> None:
+        self.calls.append(("synced", {"count": count}))
+
     async def flush(self) -> bool:
         return True  # every call above is "recorded" the moment it is made
 

@@ -20,14 +20,21 @@ from neonize.proto.Neonize_pb2 import (
     Connected,
     ConnectFailureReason,
     Device,
+    GroupInfo,
+    GroupName,
+    GroupParticipant,
+    JoinedGroup,
     LoggedOut,
     MessageInfo,
     MessageSource,
+    OfflineSyncCompleted,
+    OfflineSyncPreview,
     Receipt,
 )
 from neonize.proto.Neonize_pb2 import Message as NeonizeMessage
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 
+from relay.core.enums import GroupAction
 from tests.engines.conftest import (
     LiveEngine,
     RecordingReporter,
@@ -53,9 +60,10 @@ MESSAGE_REQUIRED = {
 }  # fmt: skip
 MESSAGE_OPTIONAL = {
     "media", "quoted_id", "reaction", "location", "contacts", "group", "from_pn", "from_lid",
-    "backfilled",
+    "offline",
 }  # fmt: skip
 ACK_KEYS = {"whatsapp_ids", "chat", "status", "timestamp"}
+GROUP_KEYS = {"jid", "subject", "description", "owner", "created_at", "participants"}
 PHONE = "15550100009"
 CONTACT = JID(User="15550100002", Server="s.whatsapp.net")
 
@@ -108,6 +116,44 @@ class Driven:
         await self.reporter.wait_for(
             lambda r: any(a["status"] == "read" for a in r.of("message_ack")), timeout=5
         )
+
+    async def contact_adds_me_to_a_group(self) -> None:
+        if self.live is not None:
+            me = JID(User=PHONE, Server="s.whatsapp.net")
+            members = [
+                GroupParticipant(JID=CONTACT, PhoneNumber=CONTACT, IsSuperAdmin=True, IsAdmin=True),
+                GroupParticipant(JID=me, PhoneNumber=me),
+            ]
+            info = GroupInfo(
+                JID=JID(User="120363000000000001", Server="g.us"),
+                OwnerPN=CONTACT,
+                GroupName=GroupName(Name="Family"),
+                GroupCreated=1_790_000_000,
+                Participants=members,
+            )
+            await self.live.feed(
+                JoinedGroup(Reason="added", GroupInfo=info, SenderPN=CONTACT, Sender=CONTACT)
+            )
+        else:
+            params = {"from": f"{CONTACT.User}@s.whatsapp.net", "subject": "Family"}
+            await self.engine.sandbox("join-group", params)
+        await self.reporter.wait_for(lambda r: r.of("group_event"))
+
+    async def contact_writes_while_away(self, text: str) -> None:
+        """A message WhatsApp held while the session was away, delivered in the catch-up."""
+        if self.live is not None:
+            source = MessageSource(Chat=CONTACT, Sender=CONTACT)
+            sent_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
+            info = MessageInfo(ID="3EB0AWAY", Timestamp=sent_ms, Pushname="Al", MessageSource=source)
+            await self.live.feed(
+                OfflineSyncPreview(Total=1, Message=1),
+                NeonizeMessage(Info=info, Message=WAMessage(conversation=text)),
+                OfflineSyncCompleted(Count=1),
+            )
+        else:
+            await self.engine.sandbox("drop", {"seconds": 1})
+            await self.engine.sandbox("inbound", {"from": CONTACT.User, "text": text})
+        await self.reporter.wait_for(lambda r: r.of("synced"), timeout=10)
 
     async def phone_unlinks(self) -> None:
         if self.live is not None:
@@ -203,6 +249,41 @@ async def test_an_ack_has_the_documented_keys(driven: Driven) -> None:
     ack = next(a for a in driven.reporter.of("message_ack") if a["status"] == "read")
     assert set(ack) == ACK_KEYS
     assert ack["chat"] == "15550100002@s.whatsapp.net" and ack["timestamp"].endswith("Z")
+
+
+async def test_being_added_to_a_group_reports_the_same_group_joined(driven: Driven) -> None:
+    await driven.link()
+    await driven.contact_adds_me_to_a_group()
+    (event,) = driven.reporter.of("group_event")
+    assert event["type"] == "group.joined" and set(event["data"]) == {"group", "by", "reason"}
+    group = event["data"]["group"]
+    assert set(group) == GROUP_KEYS and group["subject"] == "Family"
+    assert event["data"]["by"] == group["owner"] == "15550100002@s.whatsapp.net"
+    assert event["data"]["reason"] == "added"
+    assert group["participants"] == [
+        {"jid": "15550100002@s.whatsapp.net", "role": "superadmin"},
+        {"jid": f"{PHONE}@s.whatsapp.net", "role": "member"},
+    ]
+
+
+async def test_a_catch_up_delivers_offline_messages_then_says_synced(driven: Driven) -> None:
+    await driven.link()
+    await driven.contact_writes_while_away("while you were away")
+    (data,) = driven.reporter.of("message_received")
+    assert MESSAGE_REQUIRED <= set(data) <= MESSAGE_REQUIRED | MESSAGE_OPTIONAL
+    assert data["offline"] is True and data["text"] == "while you were away"
+    names = [name for name, _ in driven.reporter.calls]
+    assert names.index("message_received") < names.index("synced")
+    assert driven.reporter.of("synced") == [{"count": 1}]
+
+
+async def test_group_calls_without_a_connection_raise_not_connected(driven: Driven) -> None:
+    for action, params in (
+        (GroupAction.LIST, {}),
+        (GroupAction.CREATE, {"subject": "x", "participants": []}),
+    ):
+        with pytest.raises(NotConnected):
+            await driven.engine.groups(action, params)
 
 
 async def test_the_phone_unlinking_ends_the_run_logged_out(driven: Driven) -> None:

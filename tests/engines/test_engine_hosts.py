@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from relay.core.enums import GroupAction
 from tests.engines.conftest import RecordingReporter, make_context, make_settings
 from tests.engines.processes import command_line, engine_host_pids
 from tests.proxies import RefusingProxy
@@ -141,6 +142,7 @@ async def test_a_whatsapp_session_runs_in_an_engine_host_that_dials_whatsapp(
         engine.check_contacts(["15550100002"]),
         engine.mark_read("15550100002", ["3EB0AA"], None),
         engine.send_presence("15550100002", "typing"),
+        engine.groups(GroupAction.LIST, {}),
         engine.download_media({"whatsapp_message": ""}, tmp_path / "media.bin"),
     ):
         with pytest.raises(NotConnected, match="not connected \\(it is reconnecting\\)"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.engines.conftest import make_context
-from workers.engines.base import EngineError, NotConnected, UnsupportedCommand
+from workers.engines.base import EngineError, GroupNotFound, NotConnected, UnsupportedCommand
 from workers.engines.host import wire
 from workers.engines.host.constants import MAX_FRAME_BYTES
 from workers.engines.host.framing import FrameError, encode_frame, read_frame
@@ -66,7 +66,7 @@ def test_a_malformed_context_fails_without_quoting_the_proxy(tmp_path: Path) -> 
 
 
 def test_engine_errors_keep_their_class_and_words() -> None:
-    for error in (NotConnected("no link"), UnsupportedCommand("sandbox only")):
+    for error in (NotConnected("no link"), UnsupportedCommand("sandbox only"), GroupNotFound("no group")):
         again = wire.load_error(wire.dump_error(error))
         assert type(again) is type(error) and str(again) == str(error)
     crash = wire.load_error(wire.dump_error(KeyError("phone")))

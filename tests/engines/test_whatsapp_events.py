@@ -63,7 +63,7 @@ SENT_AT_MS = 1_790_000_000_123
 MESSAGE_KEYS = {
     "whatsapp_id", "chat", "from", "from_me", "push_name", "timestamp", "type", "text",
     "is_group", "media", "quoted_id", "reaction", "location", "contacts", "group",
-    "from_pn", "from_lid", "backfilled",
+    "from_pn", "from_lid", "offline",
 }  # fmt: skip
 ACK_KEYS = {"whatsapp_ids", "chat", "status", "timestamp"}
 
@@ -444,10 +444,12 @@ async def test_history_sync_is_not_forwarded(live: LiveEngine) -> None:
     await live.feed(HistorySync())
     await live.feed(inbound(WAMessage(conversation="live"), message_id="3EB0LIVE"))
     (data,) = await live.reporter.wait_for(lambda r: r.of("message_received"))
-    assert data["whatsapp_id"] == "3EB0LIVE" and "backfilled" not in data
+    assert data["whatsapp_id"] == "3EB0LIVE" and "offline" not in data
 
 
-async def test_offline_sync_marks_missed_messages_and_drops_old_ones(live: LiveEngine) -> None:
+async def test_offline_catch_up_marks_missed_messages_drops_old_ones_then_says_synced(
+    live: LiveEngine,
+) -> None:
     await connect(live)
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     await live.feed(
@@ -462,9 +464,17 @@ async def test_offline_sync_marks_missed_messages_and_drops_old_ones(live: LiveE
     received = await live.reporter.wait_for(
         lambda r: len(r.of("message_received")) == 2 and r.of("message_received")
     )
-    assert [(m["whatsapp_id"], m.get("backfilled")) for m in received] == [
+    assert [(m["whatsapp_id"], m.get("offline")) for m in received] == [
         ("3EB0MISSED", True),
         ("3EB0LIVE", None),
+    ]
+    # session.synced comes after the last offline message and before the first live one.
+    kinds = [(name, data.get("whatsapp_id") or data.get("count")) for name, data in live.reporter.calls]
+    caught_up = kinds[kinds.index(("message_received", "3EB0MISSED")) :]
+    assert caught_up[:3] == [
+        ("message_received", "3EB0MISSED"),
+        ("synced", 2),
+        ("message_received", "3EB0LIVE"),
     ]
 
 

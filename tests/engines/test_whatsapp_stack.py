@@ -48,6 +48,7 @@ async def test_an_offline_whatsapp_session_reconnects_with_the_dial_failure_then
         ("contacts/check", {"phones": ["15550100001"]}),
         ("read", {"chat": "15550100001", "message_ids": ["3EB0AA"]}),
         ("presence", {"chat": "15550100001", "state": "typing"}),
+        ("groups", {"subject": "Team", "participants": ["15550100001"]}),
     ):
         refused = await client.post(f"/v1/sessions/{session_id}/{route}", json=body)
         assert refused.status_code == 409, refused.text

@@ -173,6 +173,9 @@ class Tenancy:
         self.ids["unlinking"] = (await connected_sandbox_session(self.client, "unlinking"))["id"]
         await wait_for_status(self.client, waiting, "qr")
         await wait_for_status(self.client, self.ids["connected"], "connected")
+        # A group of the connected session: the group routes read, change and finally leave it.
+        group = await self._post(f"/v1/sessions/{self.ids['connected']}/groups", {"subject": "outages"})
+        self.ids["group"] = group["jid"]
 
     async def _stored_media(self) -> str:
         """The id of a photo a contact sent, once its bytes are stored (GET /v1/media/{id} serves it)."""
@@ -216,6 +219,7 @@ class Tenancy:
             return RouteCall(method, route, route.format(**params), statuses, admin, body)
 
         sandbox = "/v1/sessions/{session_id}/sandbox/"
+        group_path = "/v1/sessions/{session_id}/groups/{group_jid}"
         return [
             call("GET", "/metrics", 200),
             call("POST", "/v1/tenants", 201, admin=True, body={"name": "more"}),
@@ -298,6 +302,40 @@ class Tenancy:
                 body={"chat": "15550004321", "state": "typing"},
             ),
             call("POST", sandbox + "seen", 202, session_id=connected),
+            call(
+                "POST",
+                sandbox + "join-group",
+                202,
+                session_id=connected,
+                body={"from": "15550004321", "subject": "Theirs"},
+            ),
+            call("GET", "/v1/sessions/{session_id}/groups", 200, session_id=connected),
+            call(
+                "POST",
+                "/v1/sessions/{session_id}/groups",
+                201,
+                session_id=connected,
+                body={"subject": "More"},
+            ),
+            call("GET", group_path, 200, session_id=connected, group_jid=ids["group"]),
+            call(
+                "PATCH",
+                group_path,
+                200,
+                session_id=connected,
+                group_jid=ids["group"],
+                body={"subject": "New"},
+            ),
+            call(
+                "POST",
+                group_path + "/participants",
+                200,
+                session_id=connected,
+                group_jid=ids["group"],
+                body={"add": ["15550004321"]},
+            ),
+            call("GET", group_path + "/invite-link", 200, session_id=connected, group_jid=ids["group"]),
+            call("POST", group_path + "/leave", 200, session_id=connected, group_jid=ids["group"]),
             call("GET", "/v1/media/{media_id}", 200, media_id=ids["media"]),
             call("POST", sandbox + "drop", 202, session_id=connected),
             call("GET", "/v1/events", 200),

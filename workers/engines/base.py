@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from relay.core.config import Settings
-from relay.core.enums import EngineKind, SessionStatus
+from relay.core.enums import EngineKind, EventType, GroupAction, SessionStatus
 
 # A sandbox command's kind is this prefix and the action ``Engine.sandbox`` carries out.
 SANDBOX_COMMAND_PREFIX = "sandbox."
@@ -46,6 +46,10 @@ class NotConnected(EngineError):
 
 class UnsupportedCommand(EngineError):
     """This engine does not do that (e.g. sandbox actions on a real session)."""
+
+
+class GroupNotFound(EngineError):
+    """The group does not exist, or the session is not (or no longer) in it: the API says 404."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,14 @@ class EngineReporter(Protocol):
 
     async def message_ack(self, data: dict[str, Any]) -> None: ...
 
+    async def group_event(self, type: EventType, data: dict[str, Any]) -> None:
+        """``group.joined``, ``group.updated`` or ``group.participants`` (``GROUP_EVENT_TYPES``)."""
+        ...
+
+    async def synced(self, count: int) -> None:
+        """The catch-up after a reconnect is over: ``session.synced`` with what WhatsApp delivered."""
+        ...
+
     async def flush(self) -> bool:
         """Wait until everything reported so far is in the ledger (``False``: it never will be).
 
@@ -147,6 +159,14 @@ class Engine(Protocol):
 
     async def send_presence(self, chat: str, state: str) -> None:
         """Show ``state`` (one of ``PRESENCE_STATES``) to ``chat``."""
+
+    async def groups(self, action: GroupAction, params: dict[str, Any]) -> dict[str, Any]:
+        """One group call (``workers.engines.groups`` says each one's params and answer).
+
+        One method for the family: the answers are JSON shapes the web validates, so the
+        engine hosts and the commands carry them through unchanged. Raises ``GroupNotFound``
+        for a group the session is not in.
+        """
 
     async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """Sandbox-only actions (scan, inbound, drop, logout)."""

@@ -22,7 +22,11 @@ Handy behaviours for integrators:
   media store, events and limits as a real one;
 - a media message's ``media.url`` is fetched exactly as the real engine fetches
   it (``workers.engines.media``: behind the SSRF guard, size-capped), so a URL
-  the real engine would refuse fails here with the same reason.
+  the real engine would refuse fails here with the same reason;
+- groups are simulated in memory (``workers.engines.sandbox_groups``);
+- ``sandbox/drop`` breaks the connection for ``seconds`` (default 1); messages contacts
+  write meanwhile wait on the "server" and arrive on reconnect with ``offline: true``,
+  followed by ``session.synced``, as WhatsApp's offline catch-up does.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from relay.core.enums import (
     SETTLED_STATUSES,
     AckStatus,
     CommandKind,
+    GroupAction,
     SessionStatus,
 )
 from relay.core.times import isoformat
@@ -60,11 +65,14 @@ from workers.engines.base import (
     sandbox_action,
 )
 from workers.engines.media import load_media
+from workers.engines.sandbox_groups import SandboxGroups
 
 DELIVERED_AFTER = 0.3
 READ_AFTER = 0.6
 RECONNECT_AFTER = 1.0
 MAX_INBOUND_BURST = 1000
+# Messages held for a dropped session until it reconnects (WhatsApp keeps them for weeks; a test needs few).
+MAX_OFFLINE_QUEUE = 10_000
 FAILING_NUMBER_PREFIX = "000"
 # Contacts whose number ends in this digit are not on WhatsApp.
 NOT_ON_WHATSAPP_LAST_DIGIT = "0"
@@ -83,6 +91,11 @@ def jid_of(phone: str) -> str:
 
 def user_of(address: str) -> str:
     return address.split("@", 1)[0].lstrip("+")
+
+
+def on_whatsapp(address: str) -> bool:
+    """The sandbox's one rule for who has WhatsApp: a number not ending in ``0``."""
+    return not user_of(address).endswith(NOT_ON_WHATSAPP_LAST_DIGIT)
 
 
 def chat_of(to: str) -> str:
@@ -106,6 +119,10 @@ class SandboxEngine:
         self._background: set[asyncio.Task[None]] = set()
         # What the contacts saw, oldest first: {"kind": "read"|"presence"|"message", "chat", ...}.
         self._seen: collections.deque[dict[str, Any]] = collections.deque(maxlen=CHAT_ACTIVITY_KEPT)
+        self._groups = SandboxGroups(reporter, on_whatsapp)
+        # While dropped: how long the connection stays down, and what contacts wrote meanwhile.
+        self._down_for = RECONNECT_AFTER
+        self._offline: list[dict[str, Any]] = []
 
     @property
     def connected(self) -> bool:
@@ -145,9 +162,10 @@ class SandboxEngine:
                 elif self._state == SessionStatus.PAIRING:
                     await self._wait_for_change(left)
                 elif self._state == SessionStatus.RECONNECTING:
-                    await self._wait_for_change(RECONNECT_AFTER)
+                    await self._wait_for_change(self._down_for)
                     if self._state == SessionStatus.RECONNECTING and not self._stopped:
                         await self._connect("connection restored")
+                        await self._catch_up()
                 else:
                     await self._wait_for_change(None)
         finally:
@@ -240,6 +258,20 @@ class SandboxEngine:
             raise EngineError(f"unknown presence state {state!r}")
         self._seen.append({"kind": "presence", "chat": chat_of(chat), "state": state})
 
+    async def groups(self, action: GroupAction, params: dict[str, Any]) -> dict[str, Any]:
+        if not self.connected or self._jid is None:
+            raise NotConnected("the session is not connected")
+        answer = await self._groups.call(self._jid, GroupAction(action), params)
+        await self._reporter.flush()  # the caller's answer comes after the events it caused
+        return answer
+
+    async def _catch_up(self) -> None:
+        """Deliver what contacts wrote while the connection was down, then say the catch-up is over."""
+        held, self._offline = self._offline, []
+        for data in held:
+            await self._reporter.message_received(data)
+        await self._reporter.synced(len(held))
+
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
         self._background.add(task)
@@ -270,6 +302,7 @@ class SandboxEngine:
             sandbox_action(CommandKind.SANDBOX_DROP): self._drop,
             sandbox_action(CommandKind.SANDBOX_LOGOUT): self._phone_logout,
             sandbox_action(CommandKind.SANDBOX_SEEN): self._what_contacts_saw,
+            sandbox_action(CommandKind.SANDBOX_JOIN_GROUP): self._join_group,
         }.get(action)
         if handler is None:
             raise UnsupportedCommand(f"unknown sandbox action {action!r}")
@@ -290,16 +323,19 @@ class SandboxEngine:
         return {"phone": phone, "jid": self._jid}
 
     async def _inbound(self, params: dict[str, Any]) -> dict[str, Any]:
-        if not self.connected:
+        dropped = self._state == SessionStatus.RECONNECTING and not self._stopped
+        if not self.connected and not dropped:
             raise NotConnected("the session is not connected")
         sender = user_of(str(params["from"]))
         count = max(1, min(int(params.get("count") or 1), MAX_INBOUND_BURST))
+        if dropped and len(self._offline) + count > MAX_OFFLINE_QUEUE:
+            raise EngineError(f"the sandbox holds at most {MAX_OFFLINE_QUEUE} messages for a dropped session")
         kind = str(params.get("type") or "text")
         ids = []
         for _ in range(count):
             whatsapp_id = whatsapp_message_id()
             ids.append(whatsapp_id)
-            data: dict[str, Any] = {
+            message: dict[str, Any] = {
                 "whatsapp_id": whatsapp_id,
                 "chat": jid_of(sender),
                 "from": jid_of(sender),
@@ -312,8 +348,12 @@ class SandboxEngine:
             }
             if kind in sandbox_media.SANDBOX_MEDIA_TYPES:
                 media = await sandbox_media.receive(self._context, kind, params)
-                data.update(type=kind, text=media["caption"], media=media)
-            await self._reporter.message_received(data)
+                message.update(type=kind, text=media["caption"], media=media)
+            if dropped:
+                # The contact's phone sent it; WhatsApp holds it until the session is back.
+                self._offline.append({**message, "offline": True})
+            else:
+                await self._reporter.message_received(message)
         return {"whatsapp_ids": ids}
 
     async def download_media(self, reference: dict[str, Any], destination: Path) -> None:
@@ -322,9 +362,15 @@ class SandboxEngine:
     async def _drop(self, params: dict[str, Any]) -> dict[str, Any]:
         if not self.connected:
             raise NotConnected("the session is not connected")
+        self._down_for = float(params.get("seconds") or RECONNECT_AFTER)
         self._set(SessionStatus.RECONNECTING)
         await self._reporter.status(SessionStatus.RECONNECTING, "sandbox: the connection dropped")
         return {}
+
+    async def _join_group(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not self.connected or self._jid is None:
+            raise NotConnected("the session is not connected")
+        return await self._groups.added_by(self._jid, params)
 
     async def _what_contacts_saw(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"seen": list(self._seen)}

@@ -24,6 +24,7 @@ from relay.core.schemas import (
     check_text,
     json_schema,
 )
+from relay.web.schemas.fields import GroupJid
 
 # Path parameter name -> (its id type, what a 404 calls it, as the services do).
 PATH_IDS: dict[str, tuple[Any, str]] = {
@@ -33,6 +34,7 @@ PATH_IDS: dict[str, tuple[Any, str]] = {
     "message_id": (MessageId, "message"),
     "webhook_id": (WebhookEndpointId, "webhook endpoint"),
     "delivery_id": (DeliveryId, "delivery"),
+    "group_jid": (GroupJid, "group"),
     "media_id": (MediaId, "media"),
 }
 _ADAPTERS = {name: TypeAdapter(shape) for name, (shape, _) in PATH_IDS.items()}

@@ -9,10 +9,13 @@ from pydantic import BaseModel
 
 from relay.core.enums import CommandKind
 from relay.web.api.operations import DATABASE_AND_REDIS, Access, Call, Handler, Routes
+from relay.web.schemas.fields import user_jid
 from relay.web.schemas.sandbox import (
     NoBody,
     SandboxAccepted,
+    SandboxDrop,
     SandboxInbound,
+    SandboxJoinGroup,
     SandboxScan,
     parse_inbound,
 )
@@ -63,14 +66,29 @@ async def sandbox_inbound(call: Call[SandboxInbound]) -> SandboxAccepted:
     return await _ask(call, CommandKind.SANDBOX_INBOUND, **body.model_dump(by_alias=True, exclude_none=True))
 
 
-@_action(CommandKind.SANDBOX_DROP, "Sandbox: the connection breaks", NoBody)
-async def sandbox_drop(call: Call[NoBody]) -> SandboxAccepted:
-    return await _ask(call, CommandKind.SANDBOX_DROP)
+@_action(CommandKind.SANDBOX_DROP, "Sandbox: the connection breaks for a while", SandboxDrop)
+async def sandbox_drop(call: Call[SandboxDrop]) -> SandboxAccepted:
+    return await _ask(call, CommandKind.SANDBOX_DROP, seconds=call.input.seconds)
 
 
 @_action(CommandKind.SANDBOX_LOGOUT, "Sandbox: the phone unlinks the device", NoBody)
 async def sandbox_logout(call: Call[NoBody]) -> SandboxAccepted:
     return await _ask(call, CommandKind.SANDBOX_LOGOUT)
+
+
+@_action(
+    CommandKind.SANDBOX_JOIN_GROUP, "Sandbox: a contact adds the session to a new group", SandboxJoinGroup
+)
+async def sandbox_join_group(call: Call[SandboxJoinGroup]) -> SandboxAccepted:
+    body = call.input
+    others = [user_jid(p) for p in body.participants]
+    return await _ask(
+        call,
+        CommandKind.SANDBOX_JOIN_GROUP,
+        subject=body.subject,
+        participants=others,
+        **{"from": user_jid(body.from_)},
+    )
 
 
 @_action(CommandKind.SANDBOX_SEEN, "Sandbox: what the contacts saw (receipts, presence, messages)", NoBody)

@@ -16,6 +16,8 @@ from pydantic_core import PydanticCustomError
 # spaces that the JSON schema's (ECMAScript) patterns do not, so the two would disagree.
 PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 JID = re.compile(r"^[0-9A-Za-z._:-]+@(s\.whatsapp\.net|g\.us|lid)$")
+# A group's JID: digits (old groups: the creator's number, a dash and a timestamp) on g.us.
+GROUP_JID = re.compile(r"^[0-9]{6,20}(-[0-9]{6,20})?@g\.us$")
 
 
 def _phone_digits(value: str) -> str:
@@ -38,6 +40,11 @@ def _recipient(value: str) -> str:
     )
 
 
+def user_jid(recipient: str) -> str:
+    """A validated ``Recipient`` as a JID: a phone number becomes ``<digits>@s.whatsapp.net``."""
+    return recipient if "@" in recipient else f"{recipient}@s.whatsapp.net"
+
+
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 PhoneNumber = Annotated[
@@ -55,4 +62,13 @@ Recipient = Annotated[
         json_schema_extra={"pattern": f"{PHONE.pattern}|{JID.pattern}"},
     ),
     AfterValidator(_recipient),
+]
+
+GroupJid = Annotated[
+    str,
+    Field(
+        pattern=GROUP_JID.pattern,
+        description="A group's JID: digits on @g.us",
+        examples=["120363025246125888@g.us"],
+    ),
 ]

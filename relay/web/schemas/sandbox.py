@@ -8,6 +8,7 @@ from pydantic import AfterValidator, ConfigDict, Discriminator, Field, RootModel
 
 from relay.core.schemas import Between, NullsOmitted, ResponseBody, parse
 from relay.web.schemas.fields import PhoneNumber, Recipient
+from relay.web.schemas.groups import Participants, Subject
 from relay.web.schemas.messages import MAX_CAPTION, MAX_TEXT, _base64
 
 MAX_INBOUND_BURST = 1000
@@ -24,6 +25,24 @@ class SandboxText(NullsOmitted):
     count: Annotated[int, Between(1, MAX_INBOUND_BURST)] = Field(
         default=1, description="A burst of this many"
     )
+
+
+# The longest a sandbox drop may keep the connection down (an hour is plenty to queue messages).
+MAX_DROP_SECONDS = 3600
+
+
+class SandboxDrop(NullsOmitted):
+    seconds: Annotated[int, Between(1, MAX_DROP_SECONDS)] = Field(
+        default=1, description="How long the connection stays down before it comes back"
+    )
+
+
+class SandboxJoinGroup(NullsOmitted):
+    from_: Recipient = Field(
+        alias="from", description="The contact who creates the group and adds the session"
+    )
+    subject: Subject
+    participants: Participants = Field(default_factory=list, description="Who else is in it")
 
 
 # Standard base64 with its padding, as the JSON schema can state it (and the decoder then accepts).

@@ -22,11 +22,13 @@ SANDBOX_WAIT = 5.0
 # The statuses each action makes sense in, as a real phone would see it.
 ALLOWED_STATUSES = {
     CommandKind.SANDBOX_SCAN: (SessionStatus.QR, SessionStatus.PAIRING),
-    CommandKind.SANDBOX_INBOUND: (SessionStatus.CONNECTED,),
+    # While dropped, a contact's messages wait for the reconnect and arrive with ``offline: true``.
+    CommandKind.SANDBOX_INBOUND: (SessionStatus.CONNECTED, SessionStatus.RECONNECTING),
     CommandKind.SANDBOX_DROP: (SessionStatus.CONNECTED,),
     CommandKind.SANDBOX_LOGOUT: (SessionStatus.CONNECTED,),
     # What the contacts saw is kept while the engine runs; a reconnect keeps it too.
     CommandKind.SANDBOX_SEEN: (SessionStatus.CONNECTED, SessionStatus.RECONNECTING),
+    CommandKind.SANDBOX_JOIN_GROUP: (SessionStatus.CONNECTED,),
 }
 
 

@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from relay.core.enums import SessionStatus
+from relay.core.enums import EventType, GroupAction, SessionStatus
 from workers.engines.base import (
     ContactCheck,
     EngineContext,
@@ -159,6 +159,9 @@ class RemoteEngine:
     async def send_presence(self, chat: str, state: str) -> None:
         await self._call(Op.SEND_PRESENCE, {"chat": chat, "state": state})
 
+    async def groups(self, action: GroupAction, params: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._call(Op.GROUPS, {"action": str(action), "params": params}))
+
     async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         raise UnsupportedCommand("sandbox actions only work on sandbox sessions")
 
@@ -279,6 +282,10 @@ class RemoteEngine:
             await reporter.message_received(dict(args["data"]))
         elif method == ReportMethod.MESSAGE_ACK:
             await reporter.message_ack(dict(args["data"]))
+        elif method == ReportMethod.GROUP_EVENT:
+            await reporter.group_event(EventType(args["type"]), dict(args["data"]))
+        elif method == ReportMethod.SYNCED:
+            await reporter.synced(int(args["count"]))
         elif method == ReportMethod.FLUSH:
             return await reporter.flush()
         return None

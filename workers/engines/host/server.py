@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relay.core.enums import SessionStatus
+from relay.core.enums import EventType, GroupAction, SessionStatus
 from workers.engines.base import EngineContext, EngineError
 from workers.engines.host import wire
 from workers.engines.host.constants import HELLO
@@ -66,6 +66,13 @@ class HostReporter:
 
     async def message_ack(self, data: dict[str, Any]) -> None:
         await self._server.report(self._session_id, ReportMethod.MESSAGE_ACK, {"data": data})
+
+    async def group_event(self, type: EventType, data: dict[str, Any]) -> None:
+        args = {"type": str(type), "data": data}
+        await self._server.report(self._session_id, ReportMethod.GROUP_EVENT, args)
+
+    async def synced(self, count: int) -> None:
+        await self._server.report(self._session_id, ReportMethod.SYNCED, {"count": count})
 
     async def flush(self) -> bool:
         return bool(await self._server.report(self._session_id, ReportMethod.FLUSH, {}))
@@ -180,6 +187,8 @@ class EngineHostServer:
         if op == Op.SEND_PRESENCE:
             await engine.send_presence(str(args["chat"]), str(args["state"]))
             return None
+        if op == Op.GROUPS:
+            return await engine.groups(GroupAction(args["action"]), dict(args.get("params") or {}))
         if op == Op.DOWNLOAD_MEDIA:
             await engine.download_media(dict(args["reference"]), Path(str(args["path"])))
             return None

@@ -22,6 +22,7 @@ from workers.engines.base import (
     ContactCheck,
     EngineContext,
     EngineError,
+    GroupNotFound,
     NotConnected,
     OutgoingMessage,
     SendReceipt,
@@ -41,6 +42,7 @@ class Op(StrEnum):
     CHECK_CONTACTS = "check_contacts"
     MARK_READ = "mark_read"
     SEND_PRESENCE = "send_presence"
+    GROUPS = "groups"
     DOWNLOAD_MEDIA = "download_media"
     SANDBOX = "sandbox"
     STATS = "stats"
@@ -54,6 +56,8 @@ class ReportMethod(StrEnum):
     PAIR_CODE = "pair_code"
     MESSAGE_RECEIVED = "message_received"
     MESSAGE_ACK = "message_ack"
+    GROUP_EVENT = "group_event"
+    SYNCED = "synced"
     FLUSH = "flush"
 
 
@@ -67,6 +71,7 @@ _ERRORS: dict[str, type[EngineError]] = {
     "not_connected": NotConnected,
     "unsupported": UnsupportedCommand,
     "engine_error": EngineError,
+    "group_not_found": GroupNotFound,
 }
 
 

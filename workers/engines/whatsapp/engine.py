@@ -22,7 +22,7 @@ from neonize.exc import LogoutError, PairPhoneError, SendMessageError, UploadErr
 from neonize.utils.enum import ClientName, ClientType
 from tenacity import AsyncRetrying, retry_if_exception_type
 
-from relay.core.enums import SessionStatus
+from relay.core.enums import GroupAction, SessionStatus
 from workers.engines.base import (
     ContactCheck,
     EngineContext,
@@ -34,6 +34,7 @@ from workers.engines.base import (
     UnsupportedCommand,
 )
 from workers.engines.whatsapp import chat_actions, inbound, media_download, outbound
+from workers.engines.whatsapp import groups as group_calls
 from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy
 from workers.engines.whatsapp.connection import ConnectionEnd, EndKind, route_problem
 from workers.engines.whatsapp.credentials import CredentialStore, LinkedAccount
@@ -253,6 +254,9 @@ class WhatsAppEngine:
 
     async def send_presence(self, chat: str, state: str) -> None:
         await chat_actions.send_presence(self._connected_client(), chat, state)
+
+    async def groups(self, action: GroupAction, params: dict[str, Any]) -> dict[str, Any]:
+        return await group_calls.call(self._connected_client(), action, params)
 
     async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         raise UnsupportedCommand("sandbox actions only work on sandbox sessions")

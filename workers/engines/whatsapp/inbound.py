@@ -161,8 +161,11 @@ def sender_addresses(event: Message) -> tuple[str, str | None, str | None]:
     return pn or sender, pn, lid
 
 
-def message_received(event: Message, *, backfilled: bool = False) -> dict[str, Any] | None:
-    """The ``message.received`` data for a neonize ``Message`` event, or ``None`` to drop it."""
+def message_received(event: Message, *, offline: bool = False) -> dict[str, Any] | None:
+    """The ``message.received`` data for a neonize ``Message`` event, or ``None`` to drop it.
+
+    ``offline``: WhatsApp held it while the session was away and delivers it in the catch-up.
+    """
     content = classify(event.Message)
     if content is None:
         return None
@@ -189,8 +192,8 @@ def message_received(event: Message, *, backfilled: bool = False) -> dict[str, A
         data["from_pn"] = pn
     if lid:
         data["from_lid"] = lid
-    if backfilled:
-        data["backfilled"] = True
+    if offline:
+        data["offline"] = True
     return data
 
 

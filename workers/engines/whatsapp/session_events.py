@@ -21,7 +21,9 @@ from neonize.aioze.events import (
     ConnectedEv,
     ConnectFailureEv,
     DisconnectedEv,
+    GroupInfoEv,
     HistorySyncEv,
+    JoinedGroupEv,
     KeepAliveRestoredEv,
     KeepAliveTimeoutEv,
     LoggedOutEv,
@@ -39,7 +41,7 @@ from neonize.proto.Neonize_pb2 import KeepAliveTimeout
 from relay.core.enums import SessionStatus
 from relay.core.proxies import redact
 from workers.engines.base import QR_TIMEOUT_REASON, EngineReporter
-from workers.engines.whatsapp import inbound, outbound
+from workers.engines.whatsapp import groups, inbound, outbound
 from workers.engines.whatsapp.connection import Action, ConnectionEnd, EndKind, transition_for
 from workers.engines.whatsapp.consumer import OrderedConsumer
 from workers.engines.whatsapp.credentials import LinkedAccount
@@ -73,6 +75,8 @@ HANDLED_EVENTS = (
     ReceiptEv,
     OfflineSyncPreviewEv,
     OfflineSyncCompletedEv,
+    JoinedGroupEv,
+    GroupInfoEv,
 )
 
 
@@ -283,6 +287,12 @@ class SessionEvents:
             log.info("session %s: offline sync of %d messages", self._session_id, event.Message)
         elif isinstance(event, OfflineSyncCompletedEv):
             self._offline_sync = False
+            await self._reporter.synced(event.Count)
+        elif isinstance(event, JoinedGroupEv):
+            await self._reporter.group_event(*groups.joined(event))
+        elif isinstance(event, GroupInfoEv):
+            for type, data in groups.group_changes(event):
+                await self._reporter.group_event(type, data)
         else:
             await self._handle_transition(event)
 
@@ -341,7 +351,7 @@ class SessionEvents:
             await self._enter(self._status, f"pairing failed: {event.Error or 'unknown error'}")
 
     async def _handle_message(self, event: Any) -> None:
-        data = inbound.message_received(event, backfilled=self._offline_sync)
+        data = inbound.message_received(event, offline=self._offline_sync)
         if data is None:
             return
         if self._offline_sync:
