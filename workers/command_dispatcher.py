@@ -36,6 +36,7 @@ from workers.engines.base import (
     NotConnected,
     sandbox_action,
 )
+from workers.media_fetch import MediaFetcher
 from workers.send_queue import SendQueue
 
 log = logging.getLogger("relay.worker.commands")
@@ -55,11 +56,20 @@ class CommandTarget(Protocol):
 
 
 class CommandDispatcher:
-    def __init__(self, session_id: str, redis: Redis, *, target: CommandTarget, sends: SendQueue) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        redis: Redis,
+        *,
+        target: CommandTarget,
+        sends: SendQueue,
+        media: MediaFetcher | None = None,
+    ) -> None:
         self._session_id = session_id
         self._redis = redis
         self._target = target
         self._sends = sends
+        self._media = media
         self._pending: asyncio.Queue[tuple[bytes, Command]] = asyncio.Queue()
         # Clear while a command is being applied: its reports must finish before the runner decides.
         self._idle = asyncio.Event()
@@ -111,6 +121,11 @@ class CommandDispatcher:
                 return CommandResult(ok=True)
             if command.kind == CommandKind.SEND:
                 return await self._sends.send_now(str(command.params.get("message_id", "")))
+            if command.kind == CommandKind.MEDIA_FETCH and self._media is not None:
+                # Started, not awaited: a large file must not hold up the session's other commands.
+                # The web waits on the media row.
+                self._media.fetch(str(command.params["media_id"]))
+                return CommandResult(ok=True)
             engine = await self._target.settled_engine()
             if command.kind == CommandKind.PAIR_CODE:
                 code = await engine.pair_phone(str(command.params["phone"]))

@@ -116,6 +116,10 @@ class SessionReporter:
     async def synced(self, count: int) -> None:
         await self._handoff.submit(self._event(EventType.SESSION_SYNCED, {"count": count}))
 
+    async def message_media(self, data: dict[str, Any]) -> None:
+        """A received message's media is stored, or will never be (``workers.media_fetch``)."""
+        await self._handoff.submit(self._event(EventType.MESSAGE_MEDIA, data))
+
     async def message_outcome(self, type: EventType, data: dict[str, Any], update: MessageRowUpdate) -> bool:
         """``message.sent`` / ``message.failed`` with the message row's new status, once committed."""
         return await self._handoff.submit_and_wait(self._event(type, data, message_update=update))

@@ -32,6 +32,8 @@ from workers.engines.base import Engine, EngineContext, EngineError, NotConnecte
 from workers.handoff import SessionHandoff
 from workers.journal import Journal
 from workers.lease import Lease
+from workers.media_fetch import MediaFetcher
+from workers.media_reporter import MediaReporter
 from workers.reporter import SessionReporter
 from workers.send_queue import SendQueue
 
@@ -78,7 +80,17 @@ class SessionRunner:
             on_status=self._on_engine_status,
         )
         self._sends = SendQueue(session.id, self._reporter, lambda: self._engine, watch)
-        self.commands = CommandDispatcher(session.id, redis, target=self, sends=self._sends)
+        self._media = MediaFetcher(
+            settings=settings,
+            tenant_id=session.tenant_id,
+            session_id=session.id,
+            reporter=self._reporter,
+            engine=self.settled_engine,
+            watch=watch,
+        )
+        self.commands = CommandDispatcher(
+            session.id, redis, target=self, sends=self._sends, media=self._media
+        )
 
     def _on_engine_status(self, status: SessionStatus) -> None:
         if status == SessionStatus.STARTING:
@@ -175,7 +187,8 @@ class SessionRunner:
             attempt = 0
             while not self._stop_requested.is_set():
                 self._engine_settled.clear()
-                self._engine = create_engine(self._session.engine, self._context(), self._reporter)
+                reporter = MediaReporter(self._reporter, self._media)
+                self._engine = create_engine(self._session.engine, self._context(), reporter)
                 try:
                     await self._engine.run()
                 except Exception as exc:
@@ -200,6 +213,7 @@ class SessionRunner:
             for task in (dispatcher, sender):
                 task.cancel()
             await asyncio.gather(dispatcher, sender, return_exceptions=True)
+            await self._media.close()
             if self._engine is not None:
                 with contextlib.suppress(Exception):
                     await self._engine.stop()

@@ -32,6 +32,7 @@ from relay.core.events import finish_publishing
 from relay.core.redis import connect_redis
 from webhooks import worker as webhook_worker
 from webhooks.outbox import install as install_webhook_outbox
+from workers import media_sweeper
 from workers.engines.host.pool import close_engine_hosts
 from workers.metrics_server import WorkerMetricsServer
 from workers.supervisor import SessionSupervisor
@@ -123,7 +124,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
     options: dict[str, Any] = {
         "functions": list(webhook_worker.FUNCTIONS),
-        "cron_jobs": list(webhook_worker.CRON_JOBS),
+        "cron_jobs": [*webhook_worker.CRON_JOBS, *media_sweeper.CRON_JOBS],
         "redis_settings": RedisSettings.from_dsn(settings.require_redis_url()),
         "queue_name": ARQ_QUEUE,
         "on_startup": startup,

@@ -118,6 +118,21 @@ def read_or_create_secret(path: Path, nbytes: int = 32) -> str:
     return value
 
 
+def _check_media(settings: Settings) -> None:
+    if settings.media_download not in {"eager", "lazy", "off"}:
+        raise ConfigError("RELAY_MEDIA_DOWNLOAD must be eager, lazy or off")
+    if not settings.media_store_url.startswith(("file://", "s3://")):
+        raise ConfigError("RELAY_MEDIA_STORE must be a file:// or s3:// URL")
+    if settings.media_redirect and not settings.media_store_url.startswith("s3://"):
+        raise ConfigError(
+            "RELAY_MEDIA_REDIRECT needs an s3:// RELAY_MEDIA_STORE (a directory cannot sign URLs)"
+        )
+    if settings.media_retention_days <= 0:
+        raise ConfigError("RELAY_MEDIA_RETENTION_DAYS must be more than 0")
+    if settings.media_max_bytes < 1:
+        raise ConfigError("RELAY_MEDIA_MAX_BYTES must be at least 1")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     # ``from_env`` reads these five itself: the database, the JWT secret and the encryption keys
@@ -174,6 +189,14 @@ class Settings:
         "RELAY_LOG_FORMAT", LogFormat.TEXT, _log_format
     )
 
+    # Inbound media (SPEC "Inbound media"): when the bytes are fetched, where they are kept
+    # (None: file://<data dir>/media), for how long, and up to what size.
+    media_download: str = _setting("RELAY_MEDIA_DOWNLOAD", "eager", _lowercase)
+    media_store: str | None = _setting("RELAY_MEDIA_STORE", None, _text)
+    media_redirect: bool = _setting("RELAY_MEDIA_REDIRECT", False, _bool)
+    media_retention_days: float = _setting("RELAY_MEDIA_RETENTION_DAYS", 30.0, _float)
+    media_max_bytes: int = _setting("RELAY_MEDIA_MAX_BYTES", 100 * 1024 * 1024, _int)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
@@ -211,7 +234,12 @@ class Settings:
             raise ConfigError("RELAY_WORKER_METRICS_PORT must be a port number (0 turns it off)")
         if settings.lease_ttl < 1:
             raise ConfigError("RELAY_LEASE_TTL must be at least 1 second")
+        _check_media(settings)
         return settings
+
+    @property
+    def media_store_url(self) -> str:
+        return self.media_store or (self.data_dir / "media").resolve().as_uri()
 
     def require_redis_url(self) -> str:
         if not self.redis_url:

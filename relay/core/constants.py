@@ -145,3 +145,8 @@ FEED_HOLD_LIMIT = 10_000
 # How often the feed compares each followed tenant's last committed seq with what it has
 # handed out, so an event whose stream append was lost reaches sockets even if none follows it.
 FEED_TAIL_CHECK_SECONDS = 2.0
+
+# Inbound media (workers.media_sweeper): how often the retention sweeper runs, and how many
+# files one sweep removes at most (the next sweep takes the rest).
+MEDIA_SWEEP_EVERY_SECONDS = 10
+MEDIA_SWEEP_LIMIT = 500

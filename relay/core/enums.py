@@ -111,6 +111,7 @@ class CommandKind(StrEnum):
     SANDBOX_SEEN = "sandbox.seen"
     GROUPS = "groups"
     SANDBOX_JOIN_GROUP = "sandbox.join-group"
+    MEDIA_FETCH = "media_fetch"
 
 
 class EventType(StrEnum):
@@ -129,6 +130,7 @@ class EventType(StrEnum):
     GROUP_UPDATED = "group.updated"
     GROUP_PARTICIPANTS = "group.participants"
     SESSION_SYNCED = "session.synced"
+    MESSAGE_MEDIA = "message.media"
 
 
 # The events an engine reports about a group (SPEC "Groups").
@@ -169,3 +171,24 @@ class LogFormat(StrEnum):
 
     TEXT = "text"
     JSON = "json"  # one JSON object a line, for a log shipper (relay.core.logging_setup)
+
+
+class MediaStatus(StrEnum):
+    """An inbound media file's bytes (SPEC "Inbound media"); ``expired`` once retention removed them."""
+
+    PENDING = "pending"
+    STORED = "stored"
+    UNAVAILABLE = "unavailable"
+    EXPIRED = "expired"
+
+
+class MediaDownload(StrEnum):
+    """When the bytes of inbound media are fetched (``RELAY_MEDIA_DOWNLOAD``)."""
+
+    EAGER = "eager"
+    LAZY = "lazy"
+    OFF = "off"
+
+
+# Inbound message types whose ``media`` has bytes Relay can fetch and store.
+INBOUND_MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})

@@ -14,7 +14,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 from relay.core.crypto import EncryptedField
-from relay.core.enums import DesiredState, MessageStatus, SessionStatus
+from relay.core.enums import DesiredState, MediaStatus, MessageStatus, SessionStatus
 from relay.core.ids import new_id
 
 
@@ -139,3 +139,33 @@ class OutboundMessage(Model):
     @staticmethod
     def make_id() -> str:
         return new_id("msg")
+
+
+class Media(Model):
+    """An inbound media file: what WhatsApp said about it, and where its bytes are (SPEC "Inbound media")."""
+
+    id = fields.CharField(max_length=40, primary_key=True)
+    tenant_id = fields.CharField(max_length=40)
+    session_id = fields.CharField(max_length=40, db_index=True)
+    whatsapp_id = fields.CharField(max_length=128)
+    type = fields.CharField(max_length=16)
+    mimetype = fields.CharField(max_length=200, null=True)
+    # What the message declared; the stored file's own size once it is stored.
+    size = fields.BigIntField(null=True)
+    filename = fields.CharField(max_length=500, null=True)
+    sha256 = fields.CharField(max_length=64, null=True)
+    status = fields.CharField(max_length=16, default=MediaStatus.PENDING)
+    error = fields.TextField(null=True)
+    # What the engine needs to fetch the bytes later (workers.media_fetch); never shown.
+    reference: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    stored_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "media"
+        # The retention sweeper reads the oldest rows that still have (or may get) bytes.
+        indexes = (("status", "created_at"),)
+
+    @staticmethod
+    def make_id() -> str:
+        return new_id("med")

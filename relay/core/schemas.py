@@ -211,6 +211,7 @@ MessageId = Annotated[str, RelayId("msg", "a message")]
 EventId = Annotated[str, RelayId("evt", "an event")]
 WebhookEndpointId = Annotated[str, RelayId("whk", "a webhook endpoint")]
 DeliveryId = Annotated[str, RelayId("dlv", "a delivery")]
+MediaId = Annotated[str, RelayId("med", "a media file")]
 
 
 def _query_integer(value: Any) -> Any:

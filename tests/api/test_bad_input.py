@@ -86,6 +86,15 @@ INVALID_BODIES: list[tuple[str, Any, str]] = [
     ("{session}/sandbox/inbound", {"from": TO, "text": "x", "count": 0}, "count"),
     ("{session}/sandbox/inbound", {"from": TO, "text": "x", "count": 1001}, "count"),
     ("{session}/sandbox/inbound", {"from": TO, "text": "x", "count": "3"}, "count"),
+    ("{session}/sandbox/inbound", {"from": TO, "type": "gif", "text": "x"}, "type"),
+    ("{session}/sandbox/inbound", {"from": TO, "type": "image"}, "media"),
+    ("{session}/sandbox/inbound", {"from": TO, "type": "image", "media": {}}, "media.base64"),
+    ("{session}/sandbox/inbound", {"from": TO, "type": "image", "media": {"base64": "%%%%"}}, "media.base64"),
+    (
+        "{session}/sandbox/inbound",
+        {"from": TO, "type": "audio", "media": {"base64": "AAAA"}, "ptt": "x"},
+        "ptt",
+    ),
     ("{session}/sandbox/drop", [], "body"),
 ]
 INVALID_ADMIN_BODIES: list[tuple[str, Any, str]] = [

@@ -12,7 +12,8 @@ import pytest
 
 from tests.api.flows import assert_problem, served_routes, webhook_routes
 from tests.conftest import TenantHandle
-from tests.sessions import connected_sandbox_session
+from tests.helpers import wait_until
+from tests.sessions import connected_sandbox_session, events_of
 
 # (method, path template, JSON body): routes that take an id of the other tenant's.
 ID_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -43,6 +44,7 @@ ID_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/v1/sessions/{session_id}/groups/{group_jid}/leave", None),
     ("GET", "/v1/sessions/{session_id}/groups/{group_jid}/invite-link", None),
     ("POST", "/v1/sessions/{session_id}/sandbox/join-group", {"from": "4915112345678", "subject": "Theirs"}),
+    ("GET", "/v1/media/{media_id}", None),
 ]
 # Routes without an id: scoped to the caller's tenant by construction (tested below).
 SCOPED_ROUTES = {
@@ -77,7 +79,20 @@ async def foreign(other_tenant: TenantHandle) -> dict[str, Any]:
         f"/v1/sessions/{session['id']}/groups", json={"subject": "Theirs", "participants": ["4915112345678"]}
     )
     assert group.status_code == 201, group.text
-    return {"session_id": session["id"], "message_id": sent.json()["id"], "group_jid": group.json()["jid"]}
+    photo = {"from": "4915112345678", "type": "image", "media": {"base64": "iVBORw0KGgo="}}
+    inbound = await other_tenant.client.post(f"/v1/sessions/{session['id']}/sandbox/inbound", json=photo)
+    assert inbound.status_code == 202, inbound.text
+
+    async def media_id() -> str | None:
+        events = await events_of(other_tenant.client, session["id"], "message.received")
+        return next((e["data"]["media"]["id"] for e in events if "media" in e["data"]), None)
+
+    return {
+        "session_id": session["id"],
+        "message_id": sent.json()["id"],
+        "group_jid": group.json()["jid"],
+        "media_id": await wait_until(media_id, what="the inbound photo's media id"),
+    }
 
 
 async def _snapshot(owner: TenantHandle, foreign: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,7 @@ CROSS_FIELD_RULES = {
     "POST /v1/webhooks/{webhook_id}/replay": "since must not be after until (which defaults to now)",
     "PATCH /v1/sessions/{session_id}/groups/{group_jid}": "subject, description or both must be sent",
     "POST /v1/sessions/{session_id}/groups/{group_jid}/participants": "1 to 50 numbers over the four lists",
+    "GET /v1/media/{media_id}": "a Range starting past the end of the file is a 416",
 }
 
 
@@ -93,6 +94,7 @@ def objects(stack: RelayStack) -> Iterator[Fixture]:
     kept = _check(client.post("/v1/sessions", json={"name": "kept", "engine": "sandbox", "start": False}))
     endpoint = _check(client.post("/v1/webhooks", json={"url": f"{CLOSED}/hook"}))
     delivery = _check(client.post(f"/v1/webhooks/{endpoint['id']}/test"))["delivery"]
+    media_id = _stored_media(client)
     try:
         yield Fixture(
             admin_token=stack.admin_token,
@@ -100,6 +102,7 @@ def objects(stack: RelayStack) -> Iterator[Fixture]:
             tenant_paths={
                 "session_id": session["id"],
                 "webhook_id": endpoint["id"],
+                "media_id": media_id,
                 "delivery_id": delivery["id"],
                 "filtered_session_id": kept["id"],
             },
@@ -110,6 +113,29 @@ def objects(stack: RelayStack) -> Iterator[Fixture]:
             admin.delete(f"/v1/tenants/{tenant_id}")
         client.close()
         admin.close()
+
+
+def _poll(what: str, probe: Callable[[], Any]) -> Any:
+    for _ in range(200):  # 20 s
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _stored_media(client: httpx.Client) -> str:
+    """The id of a photo a sandbox contact sent, once stored: GET /v1/media/{media_id} serves it."""
+    session = _check(client.post("/v1/sessions", json={"name": "media", "engine": "sandbox"}))
+    path = f"/v1/sessions/{session['id']}"
+    _poll("a QR", lambda: client.get(path).json()["status"] == "qr")
+    _check(client.post(f"{path}/sandbox/scan", json={}))
+    _poll("the scan", lambda: client.get(path).json()["status"] == "connected")
+    photo = {"from": "15550100002", "type": "image", "media": {"base64": "iVBORw0KGgo="}}
+    _check(client.post(f"{path}/sandbox/inbound", json=photo))
+    params = {"session_id": session["id"], "type": "message.media"}
+    event = _poll("the stored photo", lambda: client.get("/v1/events", params=params).json()["data"])
+    return str(event[0]["data"]["media"]["id"])
 
 
 def _tame(case: Any, real_ids: dict[str, str], use_real_ids: bool) -> None:

@@ -113,7 +113,7 @@ async def wait_until(probe: Any, timeout: float = 30) -> None:
 
 
 async def test_a_whatsapp_session_runs_in_an_engine_host_that_dials_whatsapp(
-    proxy: RefusingProxy, pool: EngineHostPool, sessions: Sessions
+    proxy: RefusingProxy, pool: EngineHostPool, sessions: Sessions, tmp_path: Path
 ) -> None:
     sessions.start(1)
     reporter = sessions.reporters[0]
@@ -136,12 +136,14 @@ async def test_a_whatsapp_session_runs_in_an_engine_host_that_dials_whatsapp(
         await engine.pair_phone("15550100001")
     with pytest.raises(NotConnected, match="not connected"):
         await engine.send(OutgoingMessage(id="msg_1", to="15550100002", type="text", payload={"text": "hi"}))
-    # Contacts check, read receipts and presence are carried to the host as their own operations.
+    # Contacts check, read receipts, presence and media downloads (only the file's path crosses
+    # the pipe) are carried to the host as their own operations.
     for call in (
         engine.check_contacts(["15550100002"]),
         engine.mark_read("15550100002", ["3EB0AA"], None),
         engine.send_presence("15550100002", "typing"),
         engine.groups(GroupAction.LIST, {}),
+        engine.download_media({"whatsapp_message": ""}, tmp_path / "media.bin"),
     ):
         with pytest.raises(NotConnected, match="not connected \\(it is reconnecting\\)"):
             await call

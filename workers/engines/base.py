@@ -31,6 +31,10 @@ def sandbox_action(kind: str) -> str:
 # What ``Engine.send_presence`` may show in a chat: typing, recording a voice note, or neither.
 PRESENCE_STATES = ("typing", "recording", "paused")
 
+# An inbound ``media`` description carries, under this key, what the engine needs to fetch the
+# bytes later (``Engine.download_media``); the worker keeps it on the media row, never in events.
+MEDIA_REFERENCE = "reference"
+
 
 class EngineError(Exception):
     """A command the engine could not carry out; the message is shown to the API caller."""
@@ -166,6 +170,13 @@ class Engine(Protocol):
 
     async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """Sandbox-only actions (scan, inbound, drop, logout)."""
+
+    async def download_media(self, reference: dict[str, Any], destination: Path) -> None:
+        """Write the bytes of inbound media (its ``MEDIA_REFERENCE``) to ``destination``.
+
+        A file rather than bytes: an engine host writes it under the data dir itself, so large
+        media never cross the host's JSON frames. ``EngineError`` says why it cannot.
+        """
 
     @property
     def connected(self) -> bool: ...

@@ -17,6 +17,9 @@ Handy behaviours for integrators:
 - read receipts, presence (typing, recording, paused) and sent messages emit no event
   (on a real phone only the contact sees them); the sandbox keeps the last
   ``CHAT_ACTIVITY_KEPT`` of them, oldest first, and ``sandbox/seen`` shows them;
+- a contact may send an image, video, audio (``ptt``: a voice note) or document with
+  ``sandbox/inbound`` (``workers.engines.sandbox_media``): it goes through the same
+  media store, events and limits as a real one;
 - a media message's ``media.url`` is fetched exactly as the real engine fetches
   it (``workers.engines.media``: behind the SSRF guard, size-capped), so a URL
   the real engine would refuse fails here with the same reason;
@@ -35,6 +38,7 @@ import contextlib
 import os
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from relay.core.enums import (
@@ -46,6 +50,7 @@ from relay.core.enums import (
     SessionStatus,
 )
 from relay.core.times import isoformat
+from workers.engines import sandbox_media
 from workers.engines.base import (
     PRESENCE_STATES,
     QR_TIMEOUT_REASON,
@@ -193,6 +198,8 @@ class SandboxEngine:
         # The sandbox keeps its link on the session row, which the runner clears.
         self._jid = None
         self._phone = None
+        # The contacts' files it held for the session's media go with the device.
+        await sandbox_media.forget(self._context)
 
     async def _unlink(self, reason: str) -> None:
         self._jid = None
@@ -323,11 +330,12 @@ class SandboxEngine:
         count = max(1, min(int(params.get("count") or 1), MAX_INBOUND_BURST))
         if dropped and len(self._offline) + count > MAX_OFFLINE_QUEUE:
             raise EngineError(f"the sandbox holds at most {MAX_OFFLINE_QUEUE} messages for a dropped session")
+        kind = str(params.get("type") or "text")
         ids = []
         for _ in range(count):
             whatsapp_id = whatsapp_message_id()
             ids.append(whatsapp_id)
-            message = {
+            message: dict[str, Any] = {
                 "whatsapp_id": whatsapp_id,
                 "chat": jid_of(sender),
                 "from": jid_of(sender),
@@ -335,15 +343,21 @@ class SandboxEngine:
                 "push_name": params.get("push_name") or "Sandbox Contact",
                 "timestamp": isoformat(datetime.now(UTC)),
                 "type": "text",
-                "text": str(params.get("text", "")),
+                "text": str(params.get("text") or ""),
                 "is_group": False,
             }
+            if kind in sandbox_media.SANDBOX_MEDIA_TYPES:
+                media = await sandbox_media.receive(self._context, kind, params)
+                message.update(type=kind, text=media["caption"], media=media)
             if dropped:
                 # The contact's phone sent it; WhatsApp holds it until the session is back.
                 self._offline.append({**message, "offline": True})
             else:
                 await self._reporter.message_received(message)
         return {"whatsapp_ids": ids}
+
+    async def download_media(self, reference: dict[str, Any], destination: Path) -> None:
+        await sandbox_media.download(self._context, reference, destination)
 
     async def _drop(self, params: dict[str, Any]) -> dict[str, Any]:
         if not self.connected:

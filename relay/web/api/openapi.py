@@ -31,7 +31,9 @@ ERRORS = {
     403: "Token of the wrong kind (admin vs tenant)",
     404: "Unknown id, or one that belongs to another tenant",
     409: "Not possible in the session's current state",
+    410: "Gone: removed after its retention period",
     413: "Body larger than the limit",
+    416: "The Range asks for bytes past the end of the file",
     422: "Invalid field; `errors` names it",
     429: "A tenant quota is reached (type .../quota-exceeded, naming `quota` and `limit`)",
     502: "WhatsApp refused the request; `detail` quotes its reason",
@@ -158,7 +160,11 @@ def _operation(
         success["content"] = content
     responses: dict[str, Any] = {str(operation.status): success}
     for status, description in operation.also.items():
-        responses[str(status)] = {**success, "description": description}
+        # A redirect or a 304 carries no body (RFC 9110), so it documents none.
+        bodiless = 300 <= status < 400
+        responses[str(status)] = (
+            {"description": description} if bodiless else {**success, "description": description}
+        )
     for code in sorted(_error_codes(operation)):
         responses[str(code)] = {"description": ERRORS[code], "content": problem}
     if "429" in responses:

@@ -16,6 +16,7 @@ from relay.core.problems import not_found
 from relay.core.schemas import (
     ApiKeyId,
     DeliveryId,
+    MediaId,
     MessageId,
     SessionId,
     TenantId,
@@ -34,6 +35,7 @@ PATH_IDS: dict[str, tuple[Any, str]] = {
     "webhook_id": (WebhookEndpointId, "webhook endpoint"),
     "delivery_id": (DeliveryId, "delivery"),
     "group_jid": (GroupJid, "group"),
+    "media_id": (MediaId, "media"),
 }
 _ADAPTERS = {name: TypeAdapter(shape) for name, (shape, _) in PATH_IDS.items()}
 

@@ -17,6 +17,7 @@ from relay.web.schemas.sandbox import (
     SandboxInbound,
     SandboxJoinGroup,
     SandboxScan,
+    parse_inbound,
 )
 from relay.web.services.sandbox import sandbox_action
 
@@ -50,9 +51,19 @@ async def sandbox_scan(call: Call[SandboxScan]) -> SandboxAccepted:
     return await _ask(call, CommandKind.SANDBOX_SCAN, **call.input.model_dump(exclude_none=True))
 
 
-@_action(CommandKind.SANDBOX_INBOUND, "Sandbox: a contact writes to the session", SandboxInbound)
+@routes.add(
+    "POST",
+    "/v1/sessions/{session_id}/sandbox/inbound",
+    "Sandbox: a contact writes to the session (text, or an image, video, audio or document)",
+    takes=SandboxInbound,
+    check_body_later=True,
+    returns=SandboxAccepted,
+    status=202,
+    errors=(404, 409),
+)
 async def sandbox_inbound(call: Call[SandboxInbound]) -> SandboxAccepted:
-    return await _ask(call, CommandKind.SANDBOX_INBOUND, **call.input.model_dump(by_alias=True))
+    body = parse_inbound(call.raw_body)
+    return await _ask(call, CommandKind.SANDBOX_INBOUND, **body.model_dump(by_alias=True, exclude_none=True))
 
 
 @_action(CommandKind.SANDBOX_DROP, "Sandbox: the connection breaks for a while", SandboxDrop)

@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from relay.core.enums import EventType, GroupAction, SessionStatus
@@ -163,6 +164,10 @@ class RemoteEngine:
 
     async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         raise UnsupportedCommand("sandbox actions only work on sandbox sessions")
+
+    async def download_media(self, reference: dict[str, Any], destination: Path) -> None:
+        # Only the path crosses the pipe: the host writes the file, the worker reads it.
+        await self._call(Op.DOWNLOAD_MEDIA, {"reference": reference, "path": str(destination)})
 
     # -- what the pool and the channel tell -------------------------------------------------
 

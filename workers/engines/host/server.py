@@ -20,6 +20,7 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from relay.core.enums import EventType, GroupAction, SessionStatus
@@ -191,6 +192,9 @@ class EngineHostServer:
             return None
         if op == Op.GROUPS:
             return await engine.groups(GroupAction(args["action"]), dict(args.get("params") or {}))
+        if op == Op.DOWNLOAD_MEDIA:
+            await engine.download_media(dict(args["reference"]), Path(str(args["path"])))
+            return None
         if op == Op.SANDBOX:
             return await engine.sandbox(str(args["action"]), dict(args.get("params") or {}))
         raise EngineError(f"unknown operation {op!r}")

@@ -43,6 +43,7 @@ class Op(StrEnum):
     MARK_READ = "mark_read"
     SEND_PRESENCE = "send_presence"
     GROUPS = "groups"
+    DOWNLOAD_MEDIA = "download_media"
     SANDBOX = "sandbox"
     STATS = "stats"
 

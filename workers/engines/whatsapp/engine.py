@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from neonize.aioze.events import ConnectedEv
@@ -32,7 +33,7 @@ from workers.engines.base import (
     SendReceipt,
     UnsupportedCommand,
 )
-from workers.engines.whatsapp import chat_actions, inbound, outbound
+from workers.engines.whatsapp import chat_actions, inbound, media_download, outbound
 from workers.engines.whatsapp import groups as group_calls
 from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy
 from workers.engines.whatsapp.connection import ConnectionEnd, EndKind, route_problem
@@ -259,6 +260,9 @@ class WhatsAppEngine:
 
     async def sandbox(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         raise UnsupportedCommand("sandbox actions only work on sandbox sessions")
+
+    async def download_media(self, reference: dict[str, Any], destination: Path) -> None:
+        await media_download.download(self._connected_client(), reference, destination)
 
     # -- connecting -------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 
 from relay.core.enums import AckStatus
 from relay.core.times import isoformat
+from workers.engines.base import MEDIA_REFERENCE
+from workers.engines.whatsapp.media_download import media_reference
 from workers.engines.whatsapp.runtime import format_jid
 
 PHONE_SERVER = "s.whatsapp.net"
@@ -103,6 +105,10 @@ def classify(message: WAMessage) -> Content | None:
             }
             if field == "documentMessage":
                 described["filename"] = media.fileName or media.title or None
+            if field == "audioMessage":
+                # A voice note recorded in the chat, as opposed to an audio file sent.
+                described["ptt"] = bool(media.PTT)
+            described[MEDIA_REFERENCE] = media_reference(field, media)
             context = media.contextInfo if media.HasField("contextInfo") else None
             return Content(kind, caption, {"media": described}, context)
     if message.HasField("locationMessage") or message.HasField("liveLocationMessage"):
