@@ -36,7 +36,10 @@ ENDPOINT_INFLIGHT_CAP = 64
 # whole burst that way; a slow one keeps no more than the cap). The rest are offered again
 # ENDPOINT_BUSY_DEFER_SECONDS or more later.
 ENDPOINT_WAITING_CAP = 64
-ENDPOINT_HOLD_SECONDS = 0.25
+ENDPOINT_HOLD_SECONDS = 1.0
+# A lane whose slots are all taken looks this often for held deliveries of an endpoint that
+# looked fast and turned out slow (none of its attempts ends to show it), to give them back.
+FULL_LANE_CHECK_SECONDS = 0.25
 ENDPOINT_BUSY_DEFER_SECONDS = 0.25
 
 # A claimed delivery belongs to its worker until the attempt timeout plus this margin;

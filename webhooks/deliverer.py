@@ -46,11 +46,11 @@ from webhooks.constants import (
     DUE_BATCH,
     DUE_POLL_SECONDS,
     ENDPOINT_BUSY_DEFER_SECONDS,
-    ENDPOINT_HOLD_SECONDS,
     ENDPOINT_INFLIGHT_CAP,
     ENDPOINT_WAITING_CAP,
     FRESH_BATCH,
     FRESH_CONCURRENCY,
+    FULL_LANE_CHECK_SECONDS,
     LEASE_MARGIN_SECONDS,
     POP_BLOCK_SECONDS,
     RETRY_CONCURRENCY,
@@ -209,7 +209,7 @@ class Deliverer:
                 if free <= 0 or lane.claims_in_flight >= CLAIMS_IN_FLIGHT:
                     lane.slot_freed.clear()
                     try:
-                        async with asyncio.timeout(ENDPOINT_HOLD_SECONDS):
+                        async with asyncio.timeout(FULL_LANE_CHECK_SECONDS):
                             await lane.slot_freed.wait()
                     except TimeoutError:
                         # Full for a while: maybe held for an endpoint that looked fast and is not.

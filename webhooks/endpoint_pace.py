@@ -8,8 +8,8 @@ milliseconds, where a burst of thousands is gone in well under a second;
 giving back is right for a slow one, whose held deliveries would sit on lane
 slots other endpoints need. The pace tells them apart: an endpoint's attempt
 time is the larger of its recent attempts' average and the age of its oldest
-attempt still in flight (so a new endpoint that hangs shows as slow within
-``ENDPOINT_HOLD_SECONDS``, before any of its attempts has ended).
+attempt still in flight (so a new endpoint that hangs shows as slow before any of
+its attempts has ended).
 """
 
 from __future__ import annotations
