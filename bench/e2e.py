@@ -236,9 +236,14 @@ class Bench:
             events_s, deliveries_s, cpu_ms = await self.throughput(burst, self.args.sessions, servers)
             per_tick = max(1, round(self.args.rate * 0.02 / self.args.sessions)) * self.args.sessions
 
+            # Ticks the baseline cannot keep up with pile up; they queue here rather than on the
+            # database pool, whose acquire gives up after a while on a busy machine.
+            publishers = asyncio.Semaphore(self.args.sessions)
+
             async def tick(_: int) -> None:
-                for _ in range(per_tick):
-                    await baseline_publish(arq, tenant_id, endpoints, BASELINE_DATA)
+                async with publishers:
+                    for _ in range(per_tick):
+                        await baseline_publish(arq, tenant_id, endpoints, BASELINE_DATA)
 
             p50, p99, achieved = await self.latency(tick, per_tick)
         finally:

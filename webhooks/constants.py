@@ -30,9 +30,16 @@ RETRY_CONCURRENCY = 128
 # One endpoint may hold at most this many in-flight attempts per worker; the
 # rest wait in the due set (no attempt is counted) so a slow endpoint only slows itself.
 ENDPOINT_INFLIGHT_CAP = 64
-# Deliveries over the cap are held by the worker (claimed, in memory) up to this many per
-# endpoint and started as its attempts end; beyond it they are offered again this much later.
+# Deliveries over the cap are held by the worker (claimed, in memory) and started as the
+# endpoint's attempts end: always up to this many per endpoint, and beyond it as long as the
+# endpoint's pace says they would start within ENDPOINT_HOLD_SECONDS (a fast endpoint takes a
+# whole burst that way; a slow one keeps no more than the cap). The rest are offered again
+# ENDPOINT_BUSY_DEFER_SECONDS or more later.
 ENDPOINT_WAITING_CAP = 64
+ENDPOINT_HOLD_SECONDS = 1.0
+# A lane whose slots are all taken looks this often for held deliveries of an endpoint that
+# looked fast and turned out slow (none of its attempts ends to show it), to give them back.
+FULL_LANE_CHECK_SECONDS = 0.25
 ENDPOINT_BUSY_DEFER_SECONDS = 0.25
 
 # A claimed delivery belongs to its worker until the attempt timeout plus this margin;

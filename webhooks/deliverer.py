@@ -51,6 +51,7 @@ from webhooks.constants import (
     ENDPOINT_WAITING_CAP,
     FRESH_BATCH,
     FRESH_CONCURRENCY,
+    FULL_LANE_CHECK_SECONDS,
     LEASE_MARGIN_SECONDS,
     POP_BLOCK_SECONDS,
     RETRY_CONCURRENCY,
@@ -58,6 +59,7 @@ from webhooks.constants import (
     UNREADABLE_SECRET_RETRY_SECONDS,
 )
 from webhooks.endpoint_cache import EndpointCache, EndpointView
+from webhooks.endpoint_pace import EndpointPace
 from webhooks.models import WebhookEndpoint
 from webhooks.retry import next_retry_delay
 from webhooks.sender import AttemptResult, WebhookSender
@@ -160,6 +162,7 @@ class Deliverer:
         self.writer = OutcomeWriter(redis, self.lease_seconds, database)
         self.inflight_by_endpoint: Counter[str] = Counter()
         self.waiting_by_endpoint: defaultdict[str, deque[_Waiting]] = defaultdict(deque)
+        self.pace = EndpointPace()
         self.lanes = [
             Lane("fresh", FRESH_CONCURRENCY, FRESH_BATCH, self._pop_fresh),
             Lane("retry", RETRY_CONCURRENCY, DUE_BATCH, self._pop_due, DUE_POLL_SECONDS),
@@ -206,7 +209,12 @@ class Deliverer:
                 free = lane.free
                 if free <= 0 or lane.claims_in_flight >= CLAIMS_IN_FLIGHT:
                     lane.slot_freed.clear()
-                    await lane.slot_freed.wait()
+                    try:
+                        async with asyncio.timeout(FULL_LANE_CHECK_SECONDS):
+                            await lane.slot_freed.wait()
+                    except TimeoutError:
+                        # Full for a while: maybe held for an endpoint that looked fast and is not.
+                        self._give_back_slow_holds()
                     continue
                 ids = await lane.pop(min(free, lane.batch))
                 if lane.redis_failures:
@@ -290,9 +298,12 @@ class Deliverer:
                 if due > now:
                     self._release(delivery, due)
                     continue
-            if self.inflight_by_endpoint[endpoint.id] >= ENDPOINT_INFLIGHT_CAP:
+            inflight = self.inflight_by_endpoint[endpoint.id]
+            if inflight >= ENDPOINT_INFLIGHT_CAP:
                 waiting = self.waiting_by_endpoint[endpoint.id]
-                if len(waiting) < ENDPOINT_WAITING_CAP:
+                if len(waiting) < ENDPOINT_WAITING_CAP or self.pace.worth_holding(
+                    endpoint.id, inflight + len(waiting)
+                ):
                     # Held here, lease and all, and started as soon as one of the endpoint's
                     # attempts ends: no write, no Redis round trip, no second claim.
                     waiting.append(_Waiting(delivery, endpoint, body, lane, time.monotonic()))
@@ -303,6 +314,7 @@ class Deliverer:
                 busy[endpoint.id] += 1
                 wait = ENDPOINT_BUSY_DEFER_SECONDS * (1 + busy[endpoint.id] // ENDPOINT_INFLIGHT_CAP)
                 self._release(delivery, now + timedelta(seconds=wait))
+                self._give_back_held_beyond_cap(endpoint.id, now + timedelta(seconds=wait))
                 continue
             self._start(delivery, endpoint, body, lane)
 
@@ -333,6 +345,23 @@ class Deliverer:
         if waiting is not None and not waiting:
             del self.waiting_by_endpoint[endpoint_id]
 
+    def _give_back_slow_holds(self) -> None:
+        later = datetime.now(UTC) + timedelta(seconds=ENDPOINT_BUSY_DEFER_SECONDS)
+        for endpoint_id, waiting in list(self.waiting_by_endpoint.items()):
+            ahead = self.inflight_by_endpoint[endpoint_id] + ENDPOINT_WAITING_CAP
+            if len(waiting) > ENDPOINT_WAITING_CAP and not self.pace.worth_holding(endpoint_id, ahead):
+                self._give_back_held_beyond_cap(endpoint_id, later)
+
+    def _give_back_held_beyond_cap(self, endpoint_id: str, when: datetime) -> None:
+        """The endpoint turned out slow: what it holds beyond the cap goes back, so lane slots
+        held for it while it looked fast are free for other endpoints again."""
+        waiting = self.waiting_by_endpoint[endpoint_id]
+        while len(waiting) > ENDPOINT_WAITING_CAP:
+            held = waiting.pop()
+            held.lane.waiting -= 1
+            held.lane.slot_freed.set()
+            self._release(held.delivery, when)
+
     def _release(self, delivery: store.ClaimedDelivery, when: datetime | None) -> None:
         self.writer.add_release(store.Release(delivery.id, delivery.lease_owner, when))
 
@@ -340,9 +369,12 @@ class Deliverer:
         self, delivery: store.ClaimedDelivery, endpoint: EndpointView, body: bytes, lane: Lane
     ) -> None:
         bind_log_context(tenant=delivery.tenant_id, delivery=delivery.id)
+
+        pace = self.pace.started(endpoint.id)
         try:
             result = await self.sender.send(endpoint.url, endpoint.signer, delivery.event_id, body)
         finally:
+            self.pace.ended(endpoint.id, pace)
             lane.release()
             self.inflight_by_endpoint[endpoint.id] -= 1
             if self.inflight_by_endpoint[endpoint.id] <= 0:

@@ -11,7 +11,7 @@ for as short a time as possible:
    ... ON CONFLICT DO UPDATE ... RETURNING``, SQLite >= 3.35 and PostgreSQL).
    The counter row stays locked until the commit, so seqs follow commit order,
    and a rolled-back batch gives its numbers back: no gaps;
-5. one bulk insert of the events;
+5. one bulk insert of the events (one statement on PostgreSQL);
 6. each registered step, once, with every envelope of the batch.
 
 A group its caller says may already be committed (a retry after a commit
@@ -215,12 +215,38 @@ async def _allocate_seqs(connection: BaseDBAsyncClient, events: list[NewEvent]) 
     }
 
 
+# PostgreSQL: the batch's events in ONE statement, the rows as parallel arrays (one parse, bind
+# and execute for the batch instead of one per row, which is most of the server's time here).
+_INSERT_EVENTS_POSTGRES = """
+INSERT INTO events (id, seq, type, tenant_id, session_id, created_at, data)
+SELECT u.id, u.seq, u.type, u.tenant_id, u.session_id, $6, u.data::jsonb
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $7::text[])
+    AS u(id, seq, type, tenant_id, session_id, data)
+"""
+
+
 async def _insert_events(
     connection: BaseDBAsyncClient, envelopes: list[dict[str, Any]], now: datetime
 ) -> None:
-    marks = ", ".join(placeholders(connection, 7))
+    data = [orjson.dumps(envelope["data"]).decode() for envelope in envelopes]
+    if connection.capabilities.dialect == "postgres":
+        await connection.execute_query(
+            _INSERT_EVENTS_POSTGRES,
+            [
+                [envelope["id"] for envelope in envelopes],
+                [envelope["seq"] for envelope in envelopes],
+                [str(envelope["type"]) for envelope in envelopes],
+                [envelope["tenant_id"] for envelope in envelopes],
+                [envelope["session_id"] for envelope in envelopes],
+                now,
+                data,
+            ],
+        )
+        return
+    # SQLite: one prepared statement run for each row (``executemany``: a C loop).
     await connection.execute_many(
-        f"INSERT INTO events (id, seq, type, tenant_id, session_id, created_at, data) VALUES ({marks})",
+        "INSERT INTO events (id, seq, type, tenant_id, session_id, created_at, data)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             [
                 envelope["id"],
@@ -229,8 +255,8 @@ async def _insert_events(
                 envelope["tenant_id"],
                 envelope["session_id"],
                 now,
-                orjson.dumps(envelope["data"]).decode(),
+                text,
             ]
-            for envelope in envelopes
+            for envelope, text in zip(envelopes, data, strict=True)
         ],
     )
