@@ -36,11 +36,12 @@ locals {
 
   # Plain settings, the same in every container. Secrets are never here: see local.secrets.
   base_environment = {
-    RELAY_LOG_FORMAT      = "json"
-    RELAY_DATA_DIR        = "/var/lib/relay"
-    RELAY_MEDIA_STORE     = local.media_store
-    RELAY_WORKER_CAPACITY = tostring(var.worker_capacity)
-    AWS_REGION            = data.aws_region.current.name
+    RELAY_LOG_FORMAT           = "json"
+    RELAY_DATA_DIR             = "/var/lib/relay"
+    RELAY_MEDIA_STORE          = local.media_store
+    RELAY_MEDIA_RETENTION_DAYS = tostring(var.media_retention_days)
+    RELAY_WORKER_CAPACITY      = tostring(var.worker_capacity)
+    AWS_REGION                 = data.aws_region.current.name
     # RDS accepts only TLS connections (rds.force_ssl); asyncpg (Relay) and the whatsmeow store
     # both read PGSSLMODE. "require" encrypts without checking the server's certificate against
     # the RDS CA bundle, which the image does not carry.

@@ -58,7 +58,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "media" {
     }
 
     expiration {
-      days = var.media_expiration_days
+      # A backstop behind Relay's own sweeper: never before RELAY_MEDIA_RETENTION_DAYS, or a URL
+      # would answer 410 before its retention date.
+      days = max(var.media_expiration_days, var.media_retention_days + 1)
     }
 
     # Versioning keeps an overwritten or deleted object a week, then it goes too.

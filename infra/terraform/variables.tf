@@ -202,8 +202,14 @@ variable "redis_snapshot_retention_days" {
   default     = 7
 }
 
+variable "media_retention_days" {
+  description = "RELAY_MEDIA_RETENTION_DAYS: days after which Relay's sweeper deletes inbound media and their URL answers 410."
+  type        = number
+  default     = 30
+}
+
 variable "media_expiration_days" {
-  description = "Days after which stored media objects are deleted (S3 lifecycle rule)."
+  description = "Days after which the S3 lifecycle rule deletes media objects the sweeper missed; never earlier than media_retention_days + 1."
   type        = number
   default     = 90
 }

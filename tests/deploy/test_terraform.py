@@ -225,7 +225,14 @@ def test_media_go_to_a_private_encrypted_bucket_through_the_task_role(module: Mo
     encryption = module.resource("aws_s3_bucket_server_side_encryption_configuration", "media")
     assert encryption["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
     lifecycle = module.resource("aws_s3_bucket_lifecycle_configuration", "media")["rule"][0]
-    assert lifecycle["expiration"][0]["days"] == "${var.media_expiration_days}"
+    # The lifecycle rule is only a backstop: it never deletes media before Relay's retention.
+    assert (
+        module.locals["base_environment"]["RELAY_MEDIA_RETENTION_DAYS"]
+        == "${tostring(var.media_retention_days)}"
+    )
+    assert lifecycle["expiration"][0]["days"] == (
+        "${max(var.media_expiration_days, var.media_retention_days + 1)}"
+    )
     assert module.resource("aws_iam_role_policy", "task_media")["role"] == "${aws_iam_role.task.id}"
     assert not any(
         "AWS_ACCESS_KEY" in key or "AWS_SECRET" in key for key in module.locals["base_environment"]
