@@ -46,8 +46,8 @@ WEBSOCKET_PATH = "/v1/ws"
 WEBSOCKET_OPERATION: dict[str, Any] = {
     "summary": "The live event feed (WebSocket)",
     "description": "Upgrade to a WebSocket. The token comes as `?token=`, an Authorization "
-    'header, or a first `{"type":"auth"}` frame. Frames are documented in the README '
-    "and SPEC (subscribe with `since` to replay what was missed, send, ping).",
+    'header, or a first `{"type":"auth"}` frame. The protocol (frames, resume with `since`, '
+    "send, ping, close codes) is at [/docs/websocket-feed](/docs/websocket-feed).",
     "tags": ["websocket"],
     "security": [],
     "parameters": [
@@ -110,7 +110,9 @@ def build_document(routes: list[BaseRoute]) -> dict[str, Any]:
             "title": "Relay",
             "version": relay.__version__,
             "description": "Self-hosted, multi-tenant WhatsApp gateway. Errors are RFC 9457 "
-            "application/problem+json; lists are {data, next_cursor} with ?limit= and ?cursor=.",
+            "application/problem+json; lists are {data, next_cursor} with ?limit= and ?cursor=. "
+            "Live events: the WebSocket feed `GET /v1/ws`, its protocol at "
+            "[/docs/websocket-feed](/docs/websocket-feed).",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],

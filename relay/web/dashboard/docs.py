@@ -1,0 +1,49 @@
+"""``GET /docs``: the interactive API reference (Swagger UI) for ``/openapi.json``, served locally.
+
+Swagger UI's files come from the ``swagger-ui-bundle`` package on PyPI (pinned in
+pyproject.toml) rather than committed here: a megabyte of minified JavaScript
+does not belong in Relay's history, and pip upgrades it like any dependency.
+Its start-up code is our own module (``static/app/api-reference.js``): no
+inline script, and no request to Swagger's online validator.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from relay.web.api.operations import NOTHING, Access, Call, Routes
+from relay.web.dashboard.headers import DOCS_POLICY, TEXT_POLICY, WithHeaders, page_headers
+from relay.web.dashboard.pages import HTML, STATIC
+
+WEBSOCKET_PROTOCOL_PATH = "/docs/websocket-feed"
+
+routes = Routes(tag="dashboard", access=Access.PUBLIC, needs=NOTHING)
+
+
+@routes.add("GET", "/docs", "The interactive API reference (Swagger UI, HTML)", content=HTML)
+async def api_reference_page(call: Call[None]) -> Response:
+    return FileResponse(STATIC / "api-reference.html", headers=page_headers(DOCS_POLICY))
+
+
+@routes.add(
+    "GET",
+    WEBSOCKET_PROTOCOL_PATH,
+    "The WebSocket feed's protocol: auth, frames, resume, close codes (Markdown)",
+    content={"text/plain": {"schema": {"type": "string"}, "example": "## The WebSocket feed\n..."}},
+)
+async def websocket_protocol(call: Call[None]) -> Response:
+    return FileResponse(
+        STATIC / "websocket-feed.md",
+        media_type="text/plain; charset=utf-8",
+        headers=page_headers(TEXT_POLICY),
+    )
+
+
+assets = Mount(
+    "/docs/assets",
+    app=WithHeaders(StaticFiles(directory=swagger_ui_path), page_headers(DOCS_POLICY)),
+    name="api_reference_assets",
+)
