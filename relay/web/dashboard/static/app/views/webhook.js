@@ -23,7 +23,8 @@ function attemptLog(delivery) {
   );
 }
 
-function deliveryItem(context, delivery, onChanged) {
+// Deliveries whose attempt log is unfolded stay so when the list is drawn again.
+function deliveryItem(context, delivery, unfolded, onChanged) {
   const retry = button(
     "Retry now",
     (click) =>
@@ -35,7 +36,13 @@ function deliveryItem(context, delivery, onChanged) {
     { class: "delivery", dataset: { deliveryId: delivery.id, status: delivery.status } },
     h(
       "details",
-      {},
+      {
+        open: unfolded.has(delivery.id),
+        ontoggle: (toggle) => {
+          if (toggle.currentTarget.open) unfolded.add(delivery.id);
+          else unfolded.delete(delivery.id);
+        },
+      },
       h(
         "summary",
         {},
@@ -64,6 +71,7 @@ export async function render(context, webhookId) {
   const more = h("button", { type: "button", hidden: true }, "Load more");
   let cursor = null;
   let shown = [];
+  const unfolded = new Set();
 
   const drawInfo = () =>
     replace(
@@ -91,7 +99,7 @@ export async function render(context, webhookId) {
     replace(
       deliveries,
       shown.map((delivery) =>
-        deliveryItem(context, delivery, (changed) => {
+        deliveryItem(context, delivery, unfolded, (changed) => {
           shown = shown.map((item) => (item.id === changed.id ? changed : item));
           drawDeliveries();
         }),
