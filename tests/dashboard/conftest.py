@@ -57,9 +57,9 @@ class Tab:
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    async def screenshot(self, screen: str) -> Path:
+    async def screenshot(self, screen: str, *, full_page: bool = True) -> Path:
         path = self.shots / f"{self.name}-{screen}.png"
-        await self.page.screenshot(path=str(path), full_page=True)
+        await self.page.screenshot(path=str(path), full_page=full_page)
         ARTIFACTS.mkdir(exist_ok=True)
         shutil.copy(path, ARTIFACTS / path.name)
         return path

@@ -1,18 +1,19 @@
 """``GET /docs``: the interactive API reference (Swagger UI) for ``/openapi.json``, served locally.
 
-Swagger UI's files come from the ``swagger-ui-bundle`` package on PyPI (pinned in
-pyproject.toml) rather than committed here: a megabyte of minified JavaScript
-does not belong in Relay's history, and pip upgrades it like any dependency.
+Swagger UI's files come from the ``openapi-ui-bundles`` package on PyPI (Swagger UI
+5, the first to read OpenAPI 3.1; pinned in pyproject.toml) rather than committed
+here: 1.8 MB of minified JavaScript does not belong in Relay's history, and pip
+upgrades it like any dependency.
 Its start-up code is our own module (``static/app/api-reference.js``): no
 inline script, and no request to Swagger's online validator.
 """
 
 from __future__ import annotations
 
+from openapi_ui_bundles import swagger_ui
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from relay.web.api.operations import NOTHING, Access, Call, Routes
 from relay.web.dashboard.headers import DOCS_POLICY, TEXT_POLICY, WithHeaders, page_headers
@@ -44,6 +45,6 @@ async def websocket_protocol(call: Call[None]) -> Response:
 
 assets = Mount(
     "/docs/assets",
-    app=WithHeaders(StaticFiles(directory=swagger_ui_path), page_headers(DOCS_POLICY)),
+    app=WithHeaders(StaticFiles(directory=swagger_ui.static_path), page_headers(DOCS_POLICY)),
     name="api_reference_assets",
 )

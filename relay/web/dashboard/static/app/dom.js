@@ -99,3 +99,7 @@ export function values(form) {
   }
   return result;
 }
+
+export function backLink(href, what) {
+  return h("p", {}, h("a", { href }, h("span", { "aria-hidden": "true" }, "‹ "), `Back to ${what}`));
+}

@@ -2,7 +2,7 @@
 // lifecycle buttons, a test message, pacing, the live event stream and the
 // message history. Everything live comes from the feed; nothing polls.
 
-import { ApiError } from "../api.js";
+import { backLink, ApiError } from "../api.js";
 import { badge, button, field, h, input, replace, time, values } from "../dom.js";
 import { messageHistory } from "./messages.js";
 
@@ -276,7 +276,7 @@ export async function render(context, sessionId) {
   return h(
     "section",
     {},
-    h("p", {}, h("a", { href: "#/sessions" }, "‹ Sessions")),
+    backLink("#/sessions", "sessions"),
     title,
     info,
     h(

@@ -1,6 +1,6 @@
 // Admin: one tenant, its quotas and usage, and its API keys (created keys shown once).
 
-import { button, field, h, input, replace, shownOnce, table, time } from "../dom.js";
+import { backLink, button, field, h, input, replace, shownOnce, table, time } from "../dom.js";
 
 const QUOTAS = [
   ["max_sessions", "Sessions", "sessions"],
@@ -125,7 +125,7 @@ export async function render(context, tenantId) {
   return h(
     "section",
     {},
-    h("p", {}, h("a", { href: "#/" }, "‹ Tenants")),
+    backLink("#/", "tenants"),
     h("h1", {}, tenant.name),
     h("p", {}, h("code", {}, tenant.id), " · created ", time(tenant.created_at)),
     h("section", { class: "card", "aria-labelledby": "quota-title" }, h("h2", { id: "quota-title" }, "Quotas and usage"), usageBox, quotaForm),

@@ -1,7 +1,7 @@
 // One webhook endpoint: enable or disable, rotate its secret (shown once), send a
 // test, replay since a time, and its deliveries with their attempt logs.
 
-import { badge, button, field, h, input, replace, select, shownOnce, table, time } from "../dom.js";
+import { backLink, badge, button, field, h, input, replace, select, shownOnce, table, time } from "../dom.js";
 
 function attemptLog(delivery) {
   return table(
@@ -172,7 +172,7 @@ export async function render(context, webhookId) {
   return h(
     "section",
     {},
-    h("p", {}, h("a", { href: "#/webhooks" }, "‹ Webhooks")),
+    backLink("#/webhooks", "webhooks"),
     h("h1", {}, "Webhook endpoint"),
     info,
     h("div", { class: "actions", role: "group", "aria-label": "Endpoint actions" }, toggle, rotate, test, remove),
