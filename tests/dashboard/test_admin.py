@@ -27,7 +27,7 @@ async def test_admin_creates_a_tenant_sets_quotas_and_creates_and_revokes_a_key(
     await expect(page.get_by_role("heading", name="initech")).to_be_visible()
     tenant_id = page.url.rpartition("/")[2]
 
-    await page.get_by_label("Sessions", exact=True).fill("3")
+    await page.get_by_label("Sessions: limit").fill("3")
     await page.get_by_role("button", name="Save quotas").click()
     await expect(page.locator(".notice")).to_have_text("Quotas saved.")
     limits = page.get_by_role("region", name="Quotas and usage").get_by_role("row", name="Sessions")

@@ -65,14 +65,23 @@ export function badge(status) {
   return h("span", { class: `badge badge-${status}`, dataset: { status } }, status);
 }
 
+// On a phone each row becomes a card whose cells name their column (data-label, see style.css);
+// the explicit roles keep it a table for screen readers once CSS changes its display.
 export function table(caption, headers, rows, empty = "Nothing yet.") {
   if (!rows.length) return h("p", { class: "empty" }, empty);
+  for (const row of rows) {
+    row.setAttribute("role", "row");
+    [...row.children].forEach((cell, index) => {
+      cell.setAttribute("role", cell.tagName === "TH" ? "rowheader" : "cell");
+      if (headers[index]) cell.dataset.label = headers[index];
+    });
+  }
   return h(
     "div",
     { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
     h(
       "table",
-      {},
+      { role: "table" },
       h("caption", { class: "visually-hidden" }, caption),
       h("thead", {}, h("tr", {}, headers.map((name) => h("th", { scope: "col" }, name)))),
       h("tbody", {}, rows),

@@ -2,8 +2,8 @@
 // lifecycle buttons, a test message, pacing, the live event stream and the
 // message history. Everything live comes from the feed; nothing polls.
 
-import { backLink, ApiError } from "../api.js";
-import { badge, button, field, h, input, replace, time, values } from "../dom.js";
+import { ApiError } from "../api.js";
+import { backLink, badge, button, field, h, input, replace, time, values } from "../dom.js";
 import { messageHistory } from "./messages.js";
 
 const MAX_STREAM_ITEMS = 100;

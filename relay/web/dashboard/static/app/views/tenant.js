@@ -92,7 +92,7 @@ export async function render(context, tenantId) {
     "form",
     { class: "inline-form" },
     QUOTAS.map(([name, label]) =>
-      field(label, input(name, { type: "number", min: "0", value: tenant[name] ?? "" }), "Empty: unlimited."),
+      field(`${label}: limit`, input(name, { type: "number", min: "0", value: tenant[name] ?? "" }), "Empty: unlimited."),
     ),
     h("button", { type: "submit" }, "Save quotas"),
   );
