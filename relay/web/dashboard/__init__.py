@@ -14,4 +14,4 @@ from starlette.routing import BaseRoute
 def routes() -> list[BaseRoute]:
     from relay.web.dashboard import docs, pages
 
-    return [*pages.routes.routes(), pages.assets, *docs.routes.routes(), docs.assets]
+    return [*pages.routes.routes(), *docs.routes.routes()]

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from openapi_ui_bundles import swagger_ui
 from starlette.responses import FileResponse, Response
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
 from relay.web.api.operations import NOTHING, Access, Call, Routes
-from relay.web.dashboard.headers import DOCS_POLICY, TEXT_POLICY, WithHeaders, page_headers
+from relay.web.dashboard.files import ASSET_CONTENT, listed, serve
+from relay.web.dashboard.headers import DOCS_POLICY, TEXT_POLICY, page_headers
 from relay.web.dashboard.pages import HTML, STATIC
 
 WEBSOCKET_PROTOCOL_PATH = "/docs/websocket-feed"
+# The two files the page loads; the package's own index.html would start Swagger UI on its demo.
+SWAGGER_UI = listed(swagger_ui.static_path, ["swagger-ui.css", "swagger-ui-bundle.js"])
 
 routes = Routes(tag="dashboard", access=Access.PUBLIC, needs=NOTHING)
 
@@ -43,8 +44,12 @@ async def websocket_protocol(call: Call[None]) -> Response:
     )
 
 
-assets = Mount(
-    "/docs/assets",
-    app=WithHeaders(StaticFiles(directory=swagger_ui.static_path), page_headers(DOCS_POLICY)),
-    name="api_reference_assets",
+@routes.add(
+    "GET",
+    "/docs/assets/{asset}",
+    "Swagger UI's script and stylesheet",
+    content=ASSET_CONTENT,
+    errors=(404,),
 )
+async def api_reference_asset(call: Call[None]) -> Response:
+    return serve(SWAGGER_UI, call.path("asset"), DOCS_POLICY)

@@ -7,11 +7,6 @@ nowhere to come from and nowhere to send what it reads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 # The dashboard: its own modules and stylesheet; QR images come from the API as blobs; the
 # REST API and the WebSocket feed are on the same origin ('self' covers ws: and wss: there).
 DASHBOARD_POLICY = (
@@ -32,24 +27,6 @@ def page_headers(policy: str) -> dict[str, str]:
         "Content-Security-Policy": policy,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
-        # Revalidated on every load (StaticFiles answers 304 by ETag): an upgrade shows at once.
+        # Asked again on every load: an upgrade of Relay shows at once.
         "Cache-Control": "no-cache",
     }
-
-
-class WithHeaders:
-    """Pure-ASGI wrapper adding fixed headers to every response of an app (a static files mount)."""
-
-    def __init__(self, app: ASGIApp, headers: Mapping[str, str]) -> None:
-        self.app = app
-        self.headers = dict(headers)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                response_headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    response_headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
