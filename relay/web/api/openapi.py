@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 
 import relay
 from relay.core.problems import PROBLEM_CONTENT_TYPE, ProblemDetails
+from relay.web.api.examples import example_of
 from relay.web.api.operations import JSON, NOTHING, Access, Call, Operation, Routes, operation_of
 from relay.web.api.path_ids import path_parameter_schema
 
@@ -154,7 +155,8 @@ def _operation(
     success: dict[str, Any] = {"description": operation.summary}
     content: dict[str, Any] = {}
     if operation.returns is not None:
-        content[JSON] = {"schema": schemas[(key, "serialization")]}
+        answer = schemas[(key, "serialization")]
+        content[JSON] = {"schema": answer, "example": example_of(answer, components)}
     content.update(operation.content)
     if content:
         success["content"] = content
@@ -178,9 +180,10 @@ def _operation(
         "responses": dict(sorted(responses.items())),
     }
     if operation.takes_body:
+        body = schemas[(key, "validation")]
         documented["requestBody"] = {
             "required": not operation.optional_body,
-            "content": {JSON: {"schema": schemas[(key, "validation")]}},
+            "content": {JSON: {"schema": body, "example": example_of(body, components)}},
         }
     parameters = [*operation.parameters]
     if operation.takes_query:

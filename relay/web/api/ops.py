@@ -62,7 +62,12 @@ async def readyz(call: Call[None]) -> Ready:
     "/metrics",
     "Prometheus metrics",
     needs=DATABASE,
-    content={"text/plain": {"schema": {"type": "string", "description": "Prometheus text format"}}},
+    content={
+        "text/plain": {
+            "schema": {"type": "string", "description": "Prometheus text format"},
+            "example": '# TYPE relay_sessions gauge\nrelay_sessions{status="connected"} 3.0\n',
+        }
+    },
 )
 async def metrics(call: Call[None]) -> Response:
     # Counted at scrape time: a gauge kept in memory would drift across processes.
