@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, Request, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
 from tests.webhooks.receiver import Receiver
 
@@ -49,13 +49,20 @@ async def browser() -> AsyncIterator[Browser]:
 
 @dataclass
 class Tab:
-    """One browser page and what it did: its requests, console errors and screenshots."""
+    """One browser page and what it did: its requests, refusals, script errors and screenshots."""
 
     page: Page
     shots: Path
     name: str
     requests: list[str] = field(default_factory=list)
+    # "STATUS METHOD path" of every answer >= 400 (an API refusal the page shows, or a missing file).
+    refused: list[str] = field(default_factory=list)
+    # Uncaught exceptions and console errors other than the browser's own note on a refusal.
     errors: list[str] = field(default_factory=list)
+
+    def assert_clean(self) -> None:
+        assert self.errors == [], self.errors
+        assert self.refused == [], self.refused
 
     async def screenshot(self, screen: str, *, full_page: bool = True) -> Path:
         path = self.shots / f"{self.name}-{screen}.png"
@@ -73,8 +80,18 @@ async def open_tab(browser: Browser, tmp_path: Path, name: str, viewport: dict[s
     def record(request: Request) -> None:
         tab.requests.append(request.url)
 
+    def answered(response: Response) -> None:
+        if response.status >= 400:
+            path = response.url.partition("://")[2].partition("/")[2]
+            tab.refused.append(f"{response.status} {response.request.method} /{path}")
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            tab.errors.append(message.text)
+
     page.on("request", record)
-    page.on("console", lambda message: message.type == "error" and tab.errors.append(message.text))
+    page.on("response", answered)
+    page.on("console", console)
     page.on("pageerror", lambda error: tab.errors.append(str(error)))
     return tab
 

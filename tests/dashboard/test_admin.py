@@ -55,7 +55,7 @@ async def test_admin_creates_a_tenant_sets_quotas_and_creates_and_revokes_a_key(
     await page.get_by_role("link", name="Back to tenants").click()
     await expect(page.locator(f"tr[data-tenant-id='{tenant_id}']")).to_contain_text("initech")
     await tab.screenshot("tenants")
-    assert tab.errors == []
+    tab.assert_clean()
 
 
 async def test_a_wrong_token_is_refused_with_the_servers_words(stack: RelayStack, tab: Tab) -> None:
@@ -68,6 +68,8 @@ async def test_a_wrong_token_is_refused_with_the_servers_words(stack: RelayStack
     await expect(problem.locator(".problem-detail")).to_contain_text("missing or invalid bearer token")
     await expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
     await tab.screenshot("sign-in-refused")
+    assert tab.refused == ["401 POST /v1/auth/token"]
+    assert tab.errors == []
 
 
 async def test_an_invalid_field_is_shown_naming_it_and_creates_nothing(
@@ -89,3 +91,5 @@ async def test_an_invalid_field_is_shown_naming_it_and_creates_nothing(
     await problem.get_by_role("button", name="Dismiss").press("Enter")
     await expect(problem).to_have_count(0)
     await expect(page.get_by_label("Name")).to_have_value("proxied")
+    assert tab.refused == ["422 POST /v1/sessions"]
+    assert tab.errors == []

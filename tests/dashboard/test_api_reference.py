@@ -25,7 +25,7 @@ async def test_the_api_reference_loads_with_every_request_on_loopback(stack: Rel
     assert tab.requests, "the page made no request at all"
     hosts = {urlsplit(url).hostname for url in tab.requests if not url.startswith(("data:", "blob:"))}
     assert hosts == {"127.0.0.1"}, tab.requests
-    assert tab.errors == []
+    tab.assert_clean()
 
     # The WebSocket protocol is linked from the reference and served by Relay itself.
     await page.get_by_role("link", name="WebSocket feed protocol").click()

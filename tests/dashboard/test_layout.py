@@ -59,7 +59,7 @@ async def test_every_tenant_screen_fits(
                 await expect(page.locator("img.qr")).to_be_visible()
             await assert_fits(page)
             await tab.screenshot(screen)
-        assert tab.errors == []
+        tab.assert_clean()
     finally:
         await page.context.close()
 
@@ -81,6 +81,6 @@ async def test_admin_screens_fit_a_phone(
         await expect(page.get_by_role("region", name="API keys").locator("tbody tr")).to_have_count(1)
         await assert_fits(page)
         await tab.screenshot("tenant")
-        assert tab.errors == []
+        tab.assert_clean()
     finally:
         await page.context.close()

@@ -73,4 +73,4 @@ async def test_register_a_webhook_and_see_its_delivery_with_attempts(
     await page.get_by_role("button", name="Replay").click()
     await expect(page.get_by_role("status").filter(has_text="queued again")).to_contain_text("1 event")
     await tab.screenshot("webhook-endpoint")
-    assert tab.errors == []
+    tab.assert_clean()
