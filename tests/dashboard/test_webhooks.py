@@ -74,3 +74,43 @@ async def test_register_a_webhook_and_see_its_delivery_with_attempts(
     await expect(page.get_by_role("status").filter(has_text="queued again")).to_contain_text("1 event")
     await tab.screenshot("webhook-endpoint")
     tab.assert_clean()
+
+
+async def test_an_endpoint_filtered_by_event_and_session(
+    stack: RelayStack, tenant: TenantHandle, tab: Tab, receiver: Receiver
+) -> None:
+    session = (await tenant.client.post("/v1/sessions", json={"name": "front", "engine": "sandbox"})).json()
+    await tenant.client.post("/v1/sessions", json={"name": "back", "engine": "sandbox", "start": False})
+    page = tab.page
+    await sign_in(page, stack, tenant.api_key)
+    await page.get_by_role("navigation").get_by_role("link", name="Webhooks").click()
+    await page.get_by_label("URL").fill(receiver.url("/filtered"))
+    events = page.get_by_role("group", name="Events")
+    await events.get_by_label("every event").uncheck()
+    await events.get_by_label("message.received").check()
+    await events.get_by_label("session.status").check()
+    await page.get_by_role("group", name="Only these sessions").get_by_label("front").check()
+    await tab.screenshot("webhook-filters")
+    await page.get_by_role("button", name="Create endpoint").click()
+    await expect(page.locator("output.secret")).to_contain_text("whsec_")
+
+    endpoints = (await tenant.client.get("/v1/webhooks")).json()["data"]
+    assert [(e["events"], e["session_ids"]) for e in endpoints] == [
+        (["session.status", "message.received"], [session["id"]])
+    ]
+    row = page.locator(f"tr[data-webhook-id='{endpoints[0]['id']}']")
+    await expect(row).to_contain_text("session.status, message.received")
+
+    # Only the chosen session's events arrive: a scan of "front" is delivered.
+    await tenant.client.post(f"/v1/sessions/{session['id']}/sandbox/scan", json={})
+    await row.get_by_role("link").click()
+    delivery = page.locator("li.delivery").first
+    refresh = page.get_by_role("button", name="Refresh deliveries")
+    for _ in range(20):
+        if await delivery.count():
+            break
+        await page.wait_for_timeout(250)
+        await refresh.click()
+    await expect(delivery).to_be_visible()
+    assert all(received.path == "/filtered" for received in receiver.received)
+    tab.assert_clean()
