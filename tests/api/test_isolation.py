@@ -42,6 +42,8 @@ SCOPED_ROUTES = {
     ("POST", "/v1/sessions"),
     ("GET", "/v1/events"),
     ("POST", "/v1/auth/token"),
+    # Each tenant's own quotas and usage (tests/api/test_own_tenant.py).
+    ("GET", "/v1/tenant"),
 }
 ADMIN_PREFIX = "/v1/tenants"
 

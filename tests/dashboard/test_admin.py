@@ -93,3 +93,22 @@ async def test_an_invalid_field_is_shown_naming_it_and_creates_nothing(
     await expect(page.get_by_label("Name")).to_have_value("proxied")
     assert tab.refused == ["422 POST /v1/sessions"]
     assert tab.errors == []
+
+
+async def test_a_quota_refusal_is_shown_with_its_limit(
+    stack: RelayStack, admin: httpx.AsyncClient, tenant: TenantHandle, tab: Tab
+) -> None:
+    await admin.patch(f"/v1/tenants/{tenant.id}", json={"max_sessions": 0})
+    page = tab.page
+    await sign_in(page, stack, tenant.api_key)
+    sessions = page.get_by_role("region", name="Quotas and usage").locator("tr[data-quota=max_sessions]")
+    await expect(sessions.locator("td").nth(1)).to_have_text("0")
+    await page.get_by_role("navigation").get_by_role("link", name="Sessions").click()
+    await page.get_by_label("Name").fill("one too many")
+    await page.get_by_role("button", name="Create session").click()
+    problem = page.locator(".problem")
+    await expect(problem.locator(".problem-title")).to_have_text("Quota exceeded")
+    await expect(problem.locator(".problem-detail")).to_contain_text("max_sessions is 0")
+    await tab.screenshot("quota-exceeded")
+    assert tab.refused == ["429 POST /v1/sessions"]
+    assert tab.errors == []

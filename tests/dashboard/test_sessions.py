@@ -56,6 +56,9 @@ async def test_sign_in_create_scan_and_send_live(stack: RelayStack, tenant: Tena
     sent_row = page.get_by_role("region", name="Outbound messages").locator("tbody tr")
     await expect(sent_row).to_have_count(1)
     await expect(sent_row.locator("[data-status]")).to_have_text("sent")
+    # The tenant's quotas: the message counts today.
+    today = page.get_by_role("region", name="Quotas and usage").locator("tr[data-quota=max_messages_per_day]")
+    await expect(today.locator("td").first).to_have_text("1")
 
     # A contact answers: the inbound history grows live too.
     inbound = await tenant.client.post(

@@ -19,6 +19,7 @@ def routes() -> list[BaseRoute]:
         messages,
         openapi,
         ops,
+        own_tenant,
         sandbox,
         sessions,
         tenants,
@@ -38,6 +39,7 @@ def routes() -> list[BaseRoute]:
             messages,
             events,
             webhook_routes,
+            own_tenant,
         )
         for route in module.routes.routes()
     ]

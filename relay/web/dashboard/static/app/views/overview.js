@@ -1,6 +1,7 @@
 // The tenant's overview: counts read from the REST API, kept live by the feed.
 
 import { badge, h, replace } from "../dom.js";
+import { quotaCard } from "./quotas.js";
 
 function countBy(items, key) {
   const counts = new Map();
@@ -59,5 +60,6 @@ export async function render(context) {
     ),
     h("h2", {}, "Sessions by status"),
     sessionList.length ? statusList : h("p", { class: "empty" }, "No sessions yet."),
+    quotaCard(context).element,
   );
 }

@@ -5,6 +5,7 @@
 import { ApiError } from "../api.js";
 import { backLink, badge, button, field, h, input, replace, time, values } from "../dom.js";
 import { messageHistory } from "./messages.js";
+import { quotaCard } from "./quotas.js";
 
 const MAX_STREAM_ITEMS = 100;
 
@@ -157,7 +158,7 @@ function sandboxPanel(context, sessionId) {
   );
 }
 
-function sendForm(context, sessionId) {
+function sendForm(context, sessionId, onSent) {
   const result = h("p", { class: "result", role: "status" });
   const form = h(
     "form",
@@ -175,6 +176,7 @@ function sendForm(context, sessionId) {
         { "Idempotency-Key": crypto.randomUUID() },
       );
       result.textContent = `Message ${message.id}: ${message.status}`;
+      onSent();
     });
   });
   return h(
@@ -223,6 +225,7 @@ export async function render(context, sessionId) {
   const info = h("div", {}, details(session));
   const qr = qrPanel(context, sessionId);
   const history = messageHistory(context, sessionId);
+  const quotas = quotaCard(context);
   const stream = h("ol", { class: "stream", "aria-live": "polite", "aria-relevant": "additions" });
 
   const update = (changed) => {
@@ -292,8 +295,9 @@ export async function render(context, sessionId) {
       { class: "columns" },
       qr.element,
       session.engine === "sandbox" ? sandboxPanel(context, sessionId) : null,
-      sendForm(context, sessionId),
+      sendForm(context, sessionId, quotas.refresh),
       pacingForm(context, session, update),
+      quotas.element,
     ),
     h(
       "section",
