@@ -74,6 +74,17 @@ async def test_sign_in_create_scan_and_send_live(stack: RelayStack, tenant: Tena
     row = page.locator(f"tr[data-session-id='{session_id}']")
     await expect(row.locator("[data-status]")).to_have_text("connected")
     await tab.screenshot("sessions")
+
+    # Nothing was stored in the browser; signing out forgets the token and closes the feed.
+    stored = await page.evaluate("[localStorage.length, sessionStorage.length, document.cookie]")
+    assert stored == [0, 0, ""]
+    assert await page.get_by_label("API key or admin token").count() == 0
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Sign in to Relay")).to_be_visible()
+    await expect(page.get_by_label("API key or admin token")).to_have_value("")
+    await expect(page.locator("#feed-state")).to_have_text("")
+    await page.goto(f"{stack.base_url}/#/sessions/{session_id}")
+    await expect(page.get_by_role("heading", name="Sign in to Relay")).to_be_visible()
     tab.assert_clean()
 
 
