@@ -33,6 +33,7 @@ const signOutButton = document.getElementById("sign-out");
 
 let signedIn = null; // {api, role, feed, schema}
 let leaving = []; // what the current screen stops when it is left (feed listeners, timers)
+let navigation = 0; // bumped by every route(): a screen still loading when the user moved on is dropped
 
 function report(error) {
   if (!(error instanceof ApiError)) console.error(error);
@@ -100,6 +101,8 @@ function renderNav() {
 }
 
 async function route() {
+  navigation += 1;
+  const current = navigation;
   leave();
   alerts.replaceChildren();
   if (!signedIn) {
@@ -122,15 +125,27 @@ async function route() {
     go: (target) => {
       window.location.hash = target;
     },
-    onLeave: (stop) => leaving.push(stop),
+    onLeave: (stop) => (current === navigation ? leaving : context.stale).push(stop),
+    stale: [],
   };
   replace(main, h("p", { class: "loading" }, "Loading…"));
+  let view;
+  let failure = null;
   try {
-    replace(main, await screen.view.render(context, ...params));
+    view = await screen.view.render(context, ...params);
   } catch (error) {
-    replace(main, h("h1", {}, "This page could not be loaded"));
-    report(error);
+    failure = error;
   }
+  if (current !== navigation) {
+    // Its listeners were registered after leave() ran for the next screen: stop them now.
+    for (const stop of context.stale) stop();
+    return;
+  }
+  if (failure) {
+    view = h("h1", {}, "This page could not be loaded");
+    report(failure);
+  }
+  replace(main, view);
   const heading = main.querySelector("h1");
   if (heading) {
     heading.tabIndex = -1;
