@@ -9,15 +9,18 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import TenantHandle
 from tests.dashboard.conftest import DESKTOP, PHONE, Tab, open_tab
+from tests.dashboard.contrast import low_contrast
 from tests.stack import RelayStack
 from tests.webhooks.receiver import Receiver
 
 
 async def assert_fits(page: Page) -> None:
+    """Nothing wider than the screen, and every text readable against its background."""
     overflow = await page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, f"{page.url} is {overflow}px wider than the screen"
+    assert await low_contrast(page) == [], page.url
 
 
 @pytest.mark.parametrize(("width", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
@@ -41,6 +44,7 @@ async def test_every_tenant_screen_fits(
         # By keyboard alone: the key field has focus on load, Enter signs in, focus lands on the heading.
         await page.goto(stack.base_url + "/")
         await expect(page.get_by_label("API key or admin token")).to_be_focused()
+        await assert_fits(page)
         await tab.screenshot("sign-in")
         await page.keyboard.type(tenant.api_key)
         await page.keyboard.press("Enter")
@@ -84,3 +88,12 @@ async def test_admin_screens_fit_a_phone(
         tab.assert_clean()
     finally:
         await page.context.close()
+
+
+async def test_the_contrast_check_finds_faint_text(tab: Tab) -> None:
+    """The check above is not vacuous: it names faint text and text dark on a dark background."""
+    await tab.page.set_content(
+        '<p style="color:#aaa">faint</p><p>fine</p>'
+        '<div style="background:#1b2733"><span style="color:#333">dark on dark</span></div>'
+    )
+    assert await low_contrast(tab.page) == ["2.32:1 <P> faint", "1.20:1 <SPAN> dark on dark"]
