@@ -84,6 +84,10 @@ async def test_an_invalid_field_is_shown_naming_it_and_creates_nothing(
     problem = page.locator(".problem")
     await expect(problem.locator(".problem-title")).to_have_text("Unprocessable Content")
     await expect(problem).to_contain_text("proxy")
+    # The refused field is marked and focused, ready to correct.
+    proxy = page.get_by_label("Proxy (optional)")
+    await expect(proxy).to_have_attribute("aria-invalid", "true")
+    await expect(proxy).to_be_focused()
     await expect(page.get_by_role("heading", name="Sessions", exact=True)).to_be_visible()
     await tab.screenshot("invalid-proxy")
     assert (await tenant.client.get("/v1/sessions")).json()["data"] == []

@@ -44,14 +44,29 @@ function report(error) {
     { class: "problem", dataset: { status: error.status ?? "" } },
     h("strong", { class: "problem-title" }, title),
     detail ? h("span", { class: "problem-detail" }, ` ${detail}`) : null,
-    error.errors && error.errors.length
-      ? h("ul", {}, error.errors.map((item) => h("li", {}, `${item.field}: ${item.message}`)))
-      : null,
+    fieldList(error, detail),
     error.retryAfter ? h("span", {}, ` (retry after ${error.retryAfter} s)`) : null,
     button("Dismiss", () => box.remove(), { class: "link", "aria-label": `Dismiss: ${title}` }),
   );
   alerts.append(box);
+  box.scrollIntoView({ block: "nearest" });
   if (error instanceof ApiError && error.status === 401 && signedIn) signOut("Your sign-in is no longer valid.");
+}
+
+// A 422's refused fields beyond the one its detail already names.
+function fieldList(error, detail) {
+  const more = (error.errors || []).map((item) => `${item.field}: ${item.message}`).filter((text) => text !== detail);
+  return more.length ? h("ul", {}, more.map((text) => h("li", {}, text))) : null;
+}
+
+// The form fields a 422 names are marked invalid, and the first takes focus to be corrected.
+function markInvalid(control, error) {
+  const form = control?.form;
+  if (!form) return;
+  for (const element of form.querySelectorAll("[aria-invalid]")) element.removeAttribute("aria-invalid");
+  const named = (error.errors || []).map((item) => form.elements[item.field]).filter((element) => element?.focus);
+  for (const element of named) element.setAttribute("aria-invalid", "true");
+  if (named.length) named[0].focus();
 }
 
 function notify(message) {
@@ -65,6 +80,7 @@ async function act(control, action) {
     return await action();
   } catch (error) {
     report(error);
+    markInvalid(control, error);
     return undefined;
   } finally {
     if (control) control.disabled = false;
