@@ -101,6 +101,9 @@ async def test_status_changes_reach_the_list_without_a_reload(
 
     await tenant.client.post(f"/v1/sessions/{session_id}/sandbox/scan", json={})
     await expect(row.locator("[data-status]")).to_have_text("connected")
+    # A session created elsewhere joins the list as soon as it reports a status.
+    other = (await tenant.client.post("/v1/sessions", json={"name": "kiosk", "engine": "sandbox"})).json()
+    await expect(page.locator(f"tr[data-session-id='{other['id']}']")).to_contain_text("kiosk")
     # The connection breaks and comes back: the row shows the last error the server kept.
     dropped = await tenant.client.post(f"/v1/sessions/{session_id}/sandbox/drop", json={})
     assert dropped.status_code == 202, dropped.text

@@ -96,8 +96,9 @@ export async function render(context) {
         Object.assign(known, { status: event.data.status, reason: event.data.reason });
         draw();
       }
-      // The last error is kept by the server; a failure's text is read back with the session.
-      if (known && ["failed", "reconnecting", "logged_out"].includes(event.data.status)) {
+      // A session created elsewhere (the API, another tab) joins the list; after a failure the
+      // server's kept last error is read back with the session.
+      if (!known || ["failed", "reconnecting", "logged_out"].includes(event.data.status)) {
         await context.act(null, async () => {
           sessions.set(event.session_id, await context.api.get(`/v1/sessions/${event.session_id}`));
           draw();
