@@ -1,5 +1,6 @@
 // Sessions: the list with live status and last error, and the form that creates one.
 
+import { ApiError } from "../api.js";
 import { badge, field, h, input, replace, select, table, time, values } from "../dom.js";
 
 function row(session) {
@@ -100,7 +101,13 @@ export async function render(context) {
       // server's kept last error is read back with the session.
       if (!known || ["failed", "reconnecting", "logged_out"].includes(event.data.status)) {
         await context.act(null, async () => {
-          sessions.set(event.session_id, await context.api.get(`/v1/sessions/${event.session_id}`));
+          try {
+            sessions.set(event.session_id, await context.api.get(`/v1/sessions/${event.session_id}`));
+          } catch (error) {
+            // Deleted meanwhile (its last "stopped" arrives after the delete): it is no longer listed.
+            if (!(error instanceof ApiError && error.status === 404)) throw error;
+            sessions.delete(event.session_id);
+          }
           draw();
         });
       }
