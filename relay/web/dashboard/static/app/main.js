@@ -201,7 +201,11 @@ function renderSignIn(reason) {
 }
 
 async function start({ api, role }) {
-  const schema = await fetch("/openapi.json").then((response) => response.json());
+  const response = await fetch("/openapi.json");
+  const schema = await response.json();
+  // The feed resumes by the server's clock; its Date header says how far this browser's is off.
+  const serverDate = Date.parse(response.headers.get("date") || "");
+  const serverOffset = Number.isNaN(serverDate) ? 0 : serverDate - Date.now();
   const enums = (name) => schema.components.schemas[name]?.enum ?? [];
   signedIn = {
     api,
@@ -219,6 +223,7 @@ async function start({ api, role }) {
         feedState.textContent = `Live feed: ${state}${detail ? ` (${detail})` : ""}`;
       },
       onEnded: (reason) => signOut(reason),
+      serverOffset,
     });
     signedIn.feed.start();
   } else {

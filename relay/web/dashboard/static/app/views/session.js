@@ -267,7 +267,8 @@ export async function render(context, sessionId) {
         ),
       );
       while (stream.children.length > MAX_STREAM_ITEMS) stream.lastElementChild.remove();
-      if (event.type === "session.qr") await qr.show(event.data);
+      // A code replayed after a reconnect may be stale: only one for a session still waiting is drawn.
+      if (event.type === "session.qr" && session.status === "qr") await qr.show(event.data);
       else if (event.type === "session.pair_code") qr.showCode(event.data.code);
       else if (event.type === "session.status") {
         await context.act(null, async () => update(await api.get(`/v1/sessions/${sessionId}`)));
