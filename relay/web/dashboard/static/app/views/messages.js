@@ -3,22 +3,30 @@
 
 import { badge, h, replace, table, time } from "../dom.js";
 
+const PAGE = 25;
+
+// A paged list: "Load more" appends the next page; a reload keeps as many items as are shown.
+// Fetches run one after another, so a reload and a "Load more" never overwrite each other.
 function pager(context, load, draw) {
   let cursor = null;
   let items = [];
+  let queue = Promise.resolve();
   const more = h("button", { type: "button", hidden: true }, "Load more");
   const fetchPage = async (reset) => {
-    if (reset) cursor = null;
-    const page = await load(cursor);
+    const page = await load(reset ? null : cursor, reset ? Math.max(PAGE, items.length) : PAGE);
     items = reset ? page.data : [...items, ...page.data];
     cursor = page.next_cursor;
     more.hidden = !cursor;
     draw(items);
   };
-  more.addEventListener("click", () => context.act(more, () => fetchPage(false)));
+  const run = (control, reset) => {
+    queue = queue.then(() => context.act(control, () => fetchPage(reset)));
+    return queue;
+  };
+  more.addEventListener("click", () => run(more, false));
   return {
     more,
-    reload: () => context.act(null, () => fetchPage(true)),
+    reload: () => run(null, true),
     // A live item belongs at the end only once every older page is shown.
     add: (item) => {
       if (!cursor) draw((items = [...items, item]));
@@ -31,7 +39,7 @@ export function messageHistory(context, sessionId) {
   const inboundList = h("div", {});
   const outbound = pager(
     context,
-    (cursor) => context.api.get(`/v1/sessions/${sessionId}/messages`, { limit: 25, cursor }),
+    (cursor, limit) => context.api.get(`/v1/sessions/${sessionId}/messages`, { limit, cursor }),
     (items) =>
       replace(
         outboundList,
@@ -56,8 +64,8 @@ export function messageHistory(context, sessionId) {
   );
   const inbound = pager(
     context,
-    (cursor) =>
-      context.api.get("/v1/events", { session_id: sessionId, type: "message.received", limit: 25, cursor }),
+    (cursor, limit) =>
+      context.api.get("/v1/events", { session_id: sessionId, type: "message.received", limit, cursor }),
     (items) =>
       replace(
         inboundList,
