@@ -44,6 +44,8 @@ async def test_sign_in_create_scan_and_send_live(stack: RelayStack, tenant: Tena
     await expect(qr).to_be_hidden()
     await expect(page.locator("dd[data-field=Phone]")).to_have_text("15550001111")
     assert await page.evaluate("window.notReloaded") is True
+    # Screen readers hear the change once, from a status region, not every event of the stream.
+    await expect(page.get_by_role("status").filter(has_text="Session shop is connected")).to_have_count(1)
     stream = page.locator("ol.stream")
     await expect(stream.locator("li[data-type='session.status']").first).to_contain_text("connected")
 

@@ -226,9 +226,13 @@ export async function render(context, sessionId) {
   const qr = qrPanel(context, sessionId);
   const history = messageHistory(context, sessionId);
   const quotas = quotaCard(context);
-  const stream = h("ol", { class: "stream", "aria-live": "polite", "aria-relevant": "additions" });
+  // Not a live region: a QR refresh every few seconds would drown a screen reader. Status changes are
+  // announced on their own (announcer).
+  const stream = h("ol", { class: "stream" });
+  const announcer = h("p", { class: "visually-hidden", role: "status" });
 
   const update = (changed) => {
+    if (session.status !== changed.status) announcer.textContent = `Session ${changed.name} is ${changed.status}`;
     session = changed;
     replace(info, details(session));
     if (session.status === "qr") qr.show();
@@ -282,6 +286,7 @@ export async function render(context, sessionId) {
     {},
     backLink("#/sessions", "sessions"),
     title,
+    announcer,
     info,
     h(
       "div",
