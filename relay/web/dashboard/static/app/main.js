@@ -31,7 +31,7 @@ const nav = document.getElementById("nav");
 const feedState = document.getElementById("feed-state");
 const signOutButton = document.getElementById("sign-out");
 
-let signedIn = null; // {api, role, feed, schema}
+let signedIn = null; // {api, role, feed, eventTypes, engines, deliveryStatuses}
 let leaving = []; // what the current screen stops when it is left (feed listeners, timers)
 let navigation = 0; // bumped by every route(): a screen still loading when the user moved on is dropped
 
@@ -60,10 +60,13 @@ function fieldList(error, detail) {
 }
 
 // The form fields a 422 names are marked invalid, and the first takes focus to be corrected.
+function clearInvalid(form) {
+  for (const element of form?.querySelectorAll("[aria-invalid]") ?? []) element.removeAttribute("aria-invalid");
+}
+
 function markInvalid(control, error) {
   const form = control?.form;
   if (!form) return;
-  for (const element of form.querySelectorAll("[aria-invalid]")) element.removeAttribute("aria-invalid");
   const named = (error.errors || []).map((item) => form.elements[item.field]).filter((element) => element?.focus);
   for (const element of named) element.setAttribute("aria-invalid", "true");
   if (named.length) named[0].focus();
@@ -76,6 +79,7 @@ function notify(message) {
 // Runs an action from a button or form, showing any failure; the control is disabled meanwhile.
 async function act(control, action) {
   if (control) control.disabled = true;
+  clearInvalid(control?.form);
   try {
     return await action();
   } catch (error) {
