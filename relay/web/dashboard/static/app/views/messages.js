@@ -12,10 +12,14 @@ function pager(context, load, draw) {
   let items = [];
   let queue = Promise.resolve();
   const more = h("button", { type: "button", hidden: true }, "Load more");
+  // Asks for one more than it shows: the extra one says whether a next page exists (a full page's own
+  // cursor cannot), and the next page starts after the last one shown.
   const fetchPage = async (reset) => {
-    const page = await load(reset ? null : cursor, reset ? Math.max(PAGE, items.length) : PAGE);
-    items = reset ? page.data : [...items, ...page.data];
-    cursor = page.next_cursor;
+    const wanted = reset ? Math.max(PAGE, items.length) : PAGE;
+    const page = await load(reset ? null : cursor, wanted + 1);
+    const shown = page.data.slice(0, wanted);
+    items = reset ? shown : [...items, ...shown];
+    cursor = page.data.length > wanted ? shown[shown.length - 1].id : null;
     more.hidden = !cursor;
     draw(items);
   };
