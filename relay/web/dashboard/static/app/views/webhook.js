@@ -2,6 +2,7 @@
 // test, replay since a time, and its deliveries with their attempt logs.
 
 import { backLink, badge, button, field, h, input, replace, select, shownOnce, table, time } from "../dom.js";
+import { pager } from "../pager.js";
 
 function attemptLog(delivery) {
   return table(
@@ -68,11 +69,8 @@ export async function render(context, webhookId) {
   const secret = h("div", {});
   const deliveries = h("ol", { class: "deliveries" });
   const status = select("status", [["", "any status"], ...context.deliveryStatuses.map((value) => [value, value])], "");
-  const more = h("button", { type: "button", hidden: true }, "Load more");
-  let cursor = null;
   let shown = [];
   const unfolded = new Set();
-
   const drawInfo = () =>
     replace(
       info,
@@ -106,18 +104,20 @@ export async function render(context, webhookId) {
       ),
     );
   };
-  const load = async (reset) => {
-    if (reset) cursor = null;
-    const page = await api.get(`/v1/webhooks/${webhookId}/deliveries`, { status: status.value, limit: 25, cursor });
-    shown = reset ? page.data : [...shown, ...page.data];
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
-    drawDeliveries();
-  };
+  const deliveryPages = pager(
+    context,
+    (cursor, limit) =>
+      api.get(`/v1/webhooks/${webhookId}/deliveries`, { status: status.value, limit, cursor }),
+    (items) => {
+      shown = items;
+      drawDeliveries();
+    },
+  );
+  const more = deliveryPages.more;
+  const load = () => deliveryPages.reload();
   drawInfo();
-  await load(true);
-  status.addEventListener("change", () => context.act(status, () => load(true)));
-  more.addEventListener("click", () => context.act(more, () => load(false)));
+  await load();
+  status.addEventListener("change", () => context.act(status, load));
 
   const toggle = button(endpoint.enabled ? "Disable" : "Enable", (click) =>
     context.act(click.currentTarget, async () => {
@@ -135,10 +135,10 @@ export async function render(context, webhookId) {
   const test = button("Send test", (click) =>
     context.act(click.currentTarget, async () => {
       await api.post(`/v1/webhooks/${webhookId}/test`);
-      await load(true);
+      await load();
     }),
   );
-  const refresh = button("Refresh deliveries", (click) => context.act(click.currentTarget, () => load(true)));
+  const refresh = button("Refresh deliveries", (click) => context.act(click.currentTarget, () => load()));
   const remove = button(
     "Delete",
     (click) => {
@@ -165,7 +165,7 @@ export async function render(context, webhookId) {
     context.act(replayForm.querySelector("button"), async () => {
       const answer = await api.post(`/v1/webhooks/${webhookId}/replay`, { since: new Date(since.value).toISOString() });
       replayResult.textContent = `${answer.replayed} event${answer.replayed === 1 ? "" : "s"} queued again.`;
-      await load(true);
+      await load();
     });
   });
 
