@@ -125,6 +125,7 @@ def cmd_up(settings: Settings, workers: int = 1) -> int:
             [
                 "",
                 "Relay is starting.",
+                f"  Dashboard    {base}/  (API reference: {base}/docs)",
                 f"  API          {base}/v1",
                 f"  WebSocket    ws://{settings.host}:{settings.port}/v1/ws",
                 f"  Health       {base}/readyz",

@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     from relay.web.api import routes as api_routes
     from relay.web.api.errors import exception_handlers
     from relay.web.api.middleware import middleware
+    from relay.web.dashboard import routes as dashboard_routes
     from relay.web.request_id import RequestIdMiddleware
     from relay.web.revocation import RevocationListener
     from relay.web.ws import endpoint as websocket
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await close_database()
 
     return Starlette(
-        routes=[*api_routes(), *websocket.routes],
+        routes=[*api_routes(), *websocket.routes, *dashboard_routes()],
         # The feed is dispatched before the HTTP middlewares (``relay.web.ws.endpoint``).
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -53,6 +53,8 @@ SCOPED_ROUTES = {
     ("GET", "/v1/events"),
     ("POST", "/v1/auth/token"),
     ("GET", "/v1/stats"),
+    # Each tenant's own quotas and usage (tests/api/test_own_tenant.py).
+    ("GET", "/v1/tenant"),
 }
 ADMIN_PREFIX = "/v1/tenants"
 

@@ -21,6 +21,7 @@ def routes() -> list[BaseRoute]:
         messages,
         openapi,
         ops,
+        own_tenant,
         sandbox,
         sessions,
         stats,
@@ -44,6 +45,7 @@ def routes() -> list[BaseRoute]:
             events,
             webhook_routes,
             stats,
+            own_tenant,
         )
         for route in module.routes.routes()
     ]

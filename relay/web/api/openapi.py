@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 
 import relay
 from relay.core.problems import PROBLEM_CONTENT_TYPE, ProblemDetails
+from relay.web.api.examples import example_of
 from relay.web.api.operations import JSON, NOTHING, Access, Call, Operation, Routes, operation_of
 from relay.web.api.path_ids import path_parameter_schema
 
@@ -48,8 +49,8 @@ WEBSOCKET_PATH = "/v1/ws"
 WEBSOCKET_OPERATION: dict[str, Any] = {
     "summary": "The live event feed (WebSocket)",
     "description": "Upgrade to a WebSocket. The token comes as `?token=`, an Authorization "
-    'header, or a first `{"type":"auth"}` frame. Frames are documented in the README '
-    "and SPEC (subscribe with `since` to replay what was missed, send, ping).",
+    'header, or a first `{"type":"auth"}` frame. The protocol (frames, resume with `since`, '
+    "send, ping, close codes) is at [/docs/websocket-feed](/docs/websocket-feed).",
     "tags": ["websocket"],
     "security": [],
     "parameters": [
@@ -112,7 +113,9 @@ def build_document(routes: list[BaseRoute]) -> dict[str, Any]:
             "title": "Relay",
             "version": relay.__version__,
             "description": "Self-hosted, multi-tenant WhatsApp gateway. Errors are RFC 9457 "
-            "application/problem+json; lists are {data, next_cursor} with ?limit= and ?cursor=.",
+            "application/problem+json; lists are {data, next_cursor} with ?limit= and ?cursor=. "
+            "Live events: the WebSocket feed `GET /v1/ws`, its protocol at "
+            "[/docs/websocket-feed](/docs/websocket-feed).",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
@@ -154,7 +157,8 @@ def _operation(
     success: dict[str, Any] = {"description": operation.summary}
     content: dict[str, Any] = {}
     if operation.returns is not None:
-        content[JSON] = {"schema": schemas[(key, "serialization")]}
+        answer = schemas[(key, "serialization")]
+        content[JSON] = {"schema": answer, "example": example_of(answer, components)}
     content.update(operation.content)
     if content:
         success["content"] = content
@@ -182,9 +186,10 @@ def _operation(
         "responses": dict(sorted(responses.items())),
     }
     if operation.takes_body:
+        body = schemas[(key, "validation")]
         documented["requestBody"] = {
             "required": not operation.optional_body,
-            "content": {JSON: {"schema": schemas[(key, "validation")]}},
+            "content": {JSON: {"schema": body, "example": example_of(body, components)}},
         }
     parameters = [*operation.parameters]
     if operation.takes_query:

@@ -58,7 +58,12 @@ async def readyz(call: Call[None]) -> Ready:
     "GET",
     "/metrics",
     "Prometheus metrics: this web process's series and the cluster-wide gauges",
-    content={"text/plain": {"schema": {"type": "string", "description": "Prometheus text format"}}},
+    content={
+        "text/plain": {
+            "schema": {"type": "string", "description": "Prometheus text format"},
+            "example": '# TYPE relay_sessions gauge\nrelay_sessions{status="connected"} 3.0\n',
+        }
+    },
 )
 async def metrics(call: Call[None]) -> Response:
     # A registry per scrape: the figures belong to this answer, not to a gauge another scrape rewrites.

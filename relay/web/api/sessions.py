@@ -136,6 +136,12 @@ async def logout_session(call: Call[None]) -> Session:
     content={
         media_type: {"schema": {"type": "string", "contentMediaType": media_type}}
         for media_type in pairing.QR_FORMATS.values()
+    }
+    | {
+        "image/svg+xml": {
+            "schema": {"type": "string", "contentMediaType": "image/svg+xml"},
+            "example": '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 61 61">...</svg>',
+        }
     },
 )
 async def get_qr(call: Call[QrQuery]) -> Qr | Response:
