@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,3 +126,39 @@ async def test_photos_sent_while_postgres_is_down_are_all_recorded_and_stored_on
             served = await scene.client.get(f"/v1/media/{shown[0]}")
             assert served.status_code == 200 and hashlib.sha256(served.content).hexdigest() == sha256
             assert stack.workers[0].poll() is None, "the worker rode the outage out"
+
+
+async def test_photos_journaled_by_a_worker_killed_during_the_outage_get_their_rows_on_replay(
+    stack: RelayStack, private_postgres: PrivatePostgres, receiver: Receiver
+) -> None:
+    """The worker holding the burst is SIGKILLed while Postgres is down and a new one starts.
+    Proof: the dead worker's journal held the 120 messages with their rows; after the replay
+    the ledger holds them once each and the media table one row per message, with the id the
+    message shows; a GET of a photo fetches it through the new worker, with the right sha256."""
+    data_dir = Path(stack.env["RELAY_DATA_DIR"])
+    data = os.urandom(4_000)
+    caption = "photos journaled"
+    with logs_on_failure(stack):
+        async with scene_on(stack, receiver) as scene:
+            async with session_row_held(private_postgres.url, scene.session_id):
+                whatsapp_ids = await photo_burst(scene, caption, data)
+                await asyncio.sleep(1)
+                await asyncio.to_thread(private_postgres.stop, "immediate")
+            await asyncio.sleep(2)
+            stack.kill(stack.workers[0], signal.SIGKILL)
+            journaled = journaled_photos(data_dir, caption)
+            assert {record["data"]["whatsapp_id"] for record in journaled} == set(whatsapp_ids)
+            replacement = stack.start_worker()
+            await asyncio.sleep(OUTAGE_SECONDS - 2)
+            await asyncio.to_thread(private_postgres.start)
+
+            messages = await ledger_messages(scene, caption, PHOTOS, timeout=60)
+            assert sorted(event["data"]["whatsapp_id"] for event in messages) == sorted(whatsapp_ids)
+            shown = sorted(event["data"]["media"]["id"] for event in messages)
+            rows = await media_rows(private_postgres.url, scene.session_id)
+            assert sorted(row["id"] for row in rows) == shown, "one row per message, the id it shows"
+            served = await scene.client.get(f"/v1/media/{shown[-1]}")
+            assert served.status_code == 200, served.text
+            assert hashlib.sha256(served.content).hexdigest() == hashlib.sha256(data).hexdigest()
+            assert journaled_photos(data_dir, caption) == []
+            assert replacement.poll() is None
