@@ -27,6 +27,7 @@ from tests.helpers import wait_until
 from tests.outages.conftest import CONTACT, Scene, ledger_messages, logs_on_failure, relay_on, scene_on
 from tests.outages.test_database_outage import OUTAGE_SECONDS, session_row_held
 from tests.servers import PrivatePostgres, PrivateValkey
+from tests.sessions import events_of
 from tests.stack import RelayStack
 from tests.webhooks.receiver import Receiver
 
@@ -84,6 +85,12 @@ async def media_rows(database_url: str, session_id: str) -> list[asyncpg.Record]
         await connection.close()
 
 
+async def media_announcements(scene: Scene) -> list[dict[str, Any]] | None:
+    """The session's ``message.media`` events, once there is one per photo."""
+    events = await events_of(scene.client, scene.session_id, "message.media")
+    return events if len(events) >= PHOTOS else None
+
+
 async def test_photos_sent_while_postgres_is_down_are_all_recorded_and_stored_once(
     stack: RelayStack, private_postgres: PrivatePostgres, receiver: Receiver
 ) -> None:
@@ -91,7 +98,7 @@ async def test_photos_sent_while_postgres_is_down_are_all_recorded_and_stored_on
     its media row (the engine's reports returned with nothing committed); once it is back the
     ledger holds the 120 messages once each, recorded after the restart, the media table one
     row per message with the id the message shows, and every row ends ``stored`` with the
-    sha256 of the bytes sent, which the media URL serves."""
+    sha256 of the bytes sent, which the media URL serves, each announced by one ``message.media``."""
     data_dir = Path(stack.env["RELAY_DATA_DIR"])
     data = os.urandom(4_000)
     caption = "photos through the outage"
@@ -125,6 +132,10 @@ async def test_photos_sent_while_postgres_is_down_are_all_recorded_and_stored_on
             assert {(row["status"], row["sha256"]) for row in rows} == {("stored", sha256)}
             served = await scene.client.get(f"/v1/media/{shown[0]}")
             assert served.status_code == 200 and hashlib.sha256(served.content).hexdigest() == sha256
+            announced = await wait_until(
+                lambda: media_announcements(scene), timeout=30, interval=0.5, what="message.media events"
+            )
+            assert sorted(event["data"]["media"]["id"] for event in announced) == shown
             assert stack.workers[0].poll() is None, "the worker rode the outage out"
 
 
