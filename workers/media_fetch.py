@@ -1,8 +1,9 @@
 """A session's inbound media: a row for each file a message brings, then its bytes in the store.
 
 The engine describes the media (with a reference only it understands); this
-module gives it an id and a URL before ``message.received`` is reported, then
-fetches the bytes through the engine into a file under the data dir, checks the
+module gives it an id, a URL and a row that travels with ``message.received``
+(through the journal, committed in the event's transaction), then, once that is
+committed, fetches the bytes through the engine into a file under the data dir, checks the
 size limit, hashes it, puts it in the media store and reports ``message.media``.
 ``RELAY_MEDIA_DOWNLOAD`` says when: ``eager`` as soon as the message arrives,
 ``lazy`` when the web asks (a ``media_fetch`` command, on the first GET), ``off``
@@ -29,6 +30,7 @@ from relay.core.media_store import MediaStore, StoreUnavailable, media_key
 from relay.core.models import Media
 from workers.database_watch import DatabaseWatch
 from workers.engines.base import MEDIA_REFERENCE, Engine, EngineError, NotConnected
+from workers.pending_event import MediaRow
 from workers.reporter import SessionReporter
 
 log = logging.getLogger("relay.worker.media")
@@ -37,8 +39,6 @@ MEDIA_URL = "/v1/media/{media_id}"
 # A store that fails a put is tried this many times (backing off 0.5, 1, 2 s) before the media is
 # left pending for a later GET to fetch again.
 STORE_ATTEMPTS = 4
-# How long an engine's report waits for the media row before it goes on without it.
-ROW_WRITE_WAIT = 2.0
 OFF_ERROR = "media downloads are off on this Relay (RELAY_MEDIA_DOWNLOAD=off)"
 
 
@@ -82,30 +82,32 @@ class MediaFetcher:
         self._watch = watch
         self._store = MediaStore.from_settings(settings)
         self._fetches: dict[str, asyncio.Task[None]] = {}
-        # Rows the database did not take in time, being written in the background.
-        self._unwritten: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._incoming = settings.data_dir / "media-incoming" / session_id
 
-    async def received(self, data: dict[str, Any]) -> dict[str, Any]:
-        """``data`` as ``message.received`` carries it: its media with an id, URL and status.
+    def described(self, data: dict[str, Any]) -> tuple[dict[str, Any], MediaRow | None]:
+        """``data`` as ``message.received`` carries it (its media with an id, URL and status),
+        and the media's row, which the ledger writes in the event's transaction.
 
-        The row is written before the event is reported, so the URL answers as soon as anyone
-        reads it; with downloads ``eager`` the fetch starts once the event is reported. An
-        engine never waits long for the database: a row the database does not take within
-        ``ROW_WRITE_WAIT`` is written in the background once it answers (the URL is a 404 until
-        then), and the message goes on to the journal meanwhile.
+        Nothing here touches the database: the id is minted here, and the row travels with
+        the event through the journal, so an engine never waits for the database and the URL
+        answers as soon as the event is in the ledger. Downloads ``off``: no row.
         """
         media = data.get("media")
         if data.get("type") not in INBOUND_MEDIA_TYPES or not isinstance(media, dict):
-            return data
+            return data, None
         media = dict(media)
         reference = media.pop(MEDIA_REFERENCE, None) or {}
         if self._settings.media_download == MediaDownload.OFF:
             media.update(id=None, url=None, sha256=None, status=MediaStatus.UNAVAILABLE, error=OFF_ERROR)
             media.setdefault("filename", None)
-            return {**data, "media": media}
-        row = Media(
+            return {**data, "media": media}, None
+        status, error = MediaStatus.PENDING, None
+        size, limit = int(media.get("size") or 0), self._settings.media_max_bytes
+        if size > limit:
+            # Refused before any byte moves: WhatsApp's description says how large it is.
+            status, error = MediaStatus.UNAVAILABLE, too_large(size, limit)
+        row = MediaRow(
             id=Media.make_id(),
             tenant_id=self._tenant_id,
             session_id=self._session_id,
@@ -114,28 +116,25 @@ class MediaFetcher:
             mimetype=_column(media.get("mimetype"), 200),
             size=media.get("size"),
             filename=_column(media.get("filename"), 500),
-            status=MediaStatus.PENDING,
+            status=status,
+            error=error,
             reference=reference,
         )
-        size, limit = int(media.get("size") or 0), self._settings.media_max_bytes
-        if size > limit:
-            # Refused before any byte moves: WhatsApp's description says how large it is.
-            row.status, row.error = MediaStatus.UNAVAILABLE, too_large(size, limit)
-        try:
-            await asyncio.wait_for(row.save(force_create=True), ROW_WRITE_WAIT)
-        except Exception as exc:
-            log.warning("session %s: media %s row written later: %r", self._session_id, row.id, exc)
-            self._unwritten[row.id] = self._spawn(self._write_later(row))
         extra = {key: media[key] for key in ("caption", "ptt") if key in media}
-        return {**data, "media": {**public_media(row), **extra}}
+        return {**data, "media": {**public_media(row.to_model()), **extra}}, row
 
-    def after_received(self, data: dict[str, Any]) -> None:
-        """Start the eager fetch of the media ``data`` (as ``received`` returned it) brought."""
-        media = data.get("media")
-        if self._settings.media_download != MediaDownload.EAGER or not isinstance(media, dict):
+    def after_received(self, row: MediaRow | None) -> None:
+        """With downloads ``eager``, fetch the media once its row (and its event) is committed."""
+        if self._settings.media_download != MediaDownload.EAGER or row is None:
             return
-        if media.get("id") and media.get("status") == MediaStatus.PENDING:
-            self.fetch(str(media["id"]))
+        if row.status == MediaStatus.PENDING:
+            self._spawn(self._fetch_once_committed(row.id))
+
+    async def _fetch_once_committed(self, media_id: str) -> None:
+        # Everything reported before the fetch was asked for, the message included, is settled:
+        # committed, or discarded with a lost lease (then there is no row and no fetch).
+        if await self._reporter.flush():
+            await self.fetch(media_id)
 
     def fetch(self, media_id: str) -> asyncio.Task[None]:
         """Fetch the media's bytes, or join the fetch already running."""
@@ -156,19 +155,6 @@ class MediaFetcher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _write_later(self, row: Media) -> None:
-        # The first attempt may have committed before it timed out: then there is nothing to do.
-        async def write() -> None:
-            if not await Media.exists(id=row.id):
-                await row.save(force_create=True)
-
-        try:
-            await self._watch.call(write)
-        except Exception:
-            log.exception("session %s: media %s could not be recorded", self._session_id, row.id)
-        finally:
-            self._unwritten.pop(row.id, None)
-
     def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coroutine)
         self._background.add(task)
@@ -176,9 +162,6 @@ class MediaFetcher:
         return task
 
     async def _fetch(self, media_id: str) -> None:
-        unwritten = self._unwritten.pop(media_id, None)
-        if unwritten is not None:
-            await unwritten
         row = await self._watch.call(lambda: Media.get_or_none(id=media_id, session_id=self._session_id))
         if row is None or row.status != MediaStatus.PENDING:
             return

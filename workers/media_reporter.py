@@ -1,7 +1,8 @@
 """The reporter an engine gets: the runner's ``SessionReporter``, with inbound media made fetchable.
 
 Every report passes straight through, except ``message.received`` for a media
-message, whose ``media`` first gets its row, id and URL (``workers.media_fetch``).
+message, whose ``media`` first gets its id and URL, and a row that the ledger
+writes with the event (``workers.media_fetch``): no database on the way.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ class MediaReporter:
         await self._reporter.pair_code(code)
 
     async def message_received(self, data: dict[str, Any]) -> None:
-        data = await self._media.received(data)
-        await self._reporter.message_received(data)
-        self._media.after_received(data)
+        data, row = self._media.described(data)
+        await self._reporter.message_received(data, row)
+        self._media.after_received(row)
 
     async def message_ack(self, data: dict[str, Any]) -> None:
         await self._reporter.message_ack(data)

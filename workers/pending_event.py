@@ -2,13 +2,13 @@
 
 ``relay.core.events.NewEvent`` can carry a closure (``also_write``) for rows that
 change with the event; a closure cannot be written to disk, so the worker describes
-those rows as data instead (``MessageRowUpdate``) and builds the ``NewEvent`` only
-when it publishes. One ``PendingEvent`` is one line of the journal.
+those rows as data instead (``MessageRowUpdate``, ``MediaRow``) and builds the
+``NewEvent`` only when it publishes. One ``PendingEvent`` is one line of the journal.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +16,10 @@ import orjson
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from relay.core.enums import EventType, MessageStatus
+from relay.core.enums import EventType, MediaStatus, MessageStatus
 from relay.core.events import NewEvent
 from relay.core.ids import new_id
-from relay.core.models import OutboundMessage, Session
+from relay.core.models import Media, OutboundMessage, Session
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +40,35 @@ class MessageRowUpdate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MediaRow:
+    """The row of the media a received message brings, written in that message's transaction.
+
+    Its id is minted in the worker (no database needed) and is the one the event shows,
+    so the journal holds everything the row needs, the engine's reference included.
+    """
+
+    id: str
+    tenant_id: str
+    session_id: str
+    whatsapp_id: str
+    type: str
+    mimetype: str | None
+    size: int | None
+    filename: str | None
+    status: MediaStatus
+    error: str | None
+    reference: dict[str, Any]
+
+    def to_model(self) -> Media:
+        # Not ``asdict``: its deep copy of the reference doubles the cost of a burst's rows.
+        return Media(**{name: getattr(self, name) for name in self.__slots__})
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> MediaRow:
+        return cls(**{**record, "status": MediaStatus(record["status"])})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PendingEvent:
     """One event for the ledger, always fenced with the lease token it was reported under.
 
@@ -54,6 +83,7 @@ class PendingEvent:
     fence: int
     session_updates: dict[str, Any] | None = None
     message_update: MessageRowUpdate | None = None
+    media_row: MediaRow | None = None
     id: str = field(default_factory=lambda: new_id("evt"))
 
     def to_new_event(self) -> NewEvent:
@@ -66,6 +96,7 @@ class PendingEvent:
             session_updates=self.session_updates,
             also_write=self.message_update.write if self.message_update is not None else None,
             id=self.id,
+            side_rows=(self.media_row.to_model(),) if self.media_row is not None else (),
         )
 
     def encode(self) -> bytes:
@@ -88,6 +119,8 @@ class PendingEvent:
                 "whatsapp_id": update.whatsapp_id,
                 "error": update.error,
             }
+        if self.media_row is not None:
+            record["media_row"] = asdict(self.media_row)
         return orjson.dumps(record) + b"\n"
 
     @classmethod
@@ -96,6 +129,7 @@ class PendingEvent:
         try:
             record = orjson.loads(line)
             update = record.get("message_update")
+            media_row = record.get("media_row")
             return cls(
                 # Journals written before events carried their id get one now.
                 id=record.get("id") or new_id("evt"),
@@ -113,6 +147,7 @@ class PendingEvent:
                     whatsapp_id=update["whatsapp_id"],
                     error=update["error"],
                 ),
+                media_row=None if media_row is None else MediaRow.from_json(media_row),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"not a journal record: {exc}") from exc

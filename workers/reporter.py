@@ -19,7 +19,7 @@ from relay.core.metrics import count_status_change
 from relay.core.times import isoformat
 from workers.handoff import SessionHandoff
 from workers.lease import Lease
-from workers.pending_event import MessageRowUpdate, PendingEvent
+from workers.pending_event import MediaRow, MessageRowUpdate, PendingEvent
 
 
 class SessionReporter:
@@ -50,6 +50,7 @@ class SessionReporter:
         data: dict[str, Any],
         updates: dict[str, Any] | None = None,
         message_update: MessageRowUpdate | None = None,
+        media_row: MediaRow | None = None,
     ) -> PendingEvent:
         return PendingEvent(
             tenant_id=self._tenant_id,
@@ -59,6 +60,7 @@ class SessionReporter:
             fence=self._lease.token,
             session_updates=updates,
             message_update=message_update,
+            media_row=media_row,
         )
 
     async def flush(self) -> bool:
@@ -101,9 +103,14 @@ class SessionReporter:
     async def pair_code(self, code: str) -> None:
         await self._handoff.submit(self._event(EventType.SESSION_PAIR_CODE, {"code": code}))
 
-    async def message_received(self, data: dict[str, Any]) -> None:
-        """WhatsApp has already acknowledged the message: the journal append is its first stop."""
-        await self._handoff.submit(self._event(EventType.MESSAGE_RECEIVED, data))
+    async def message_received(self, data: dict[str, Any], media_row: MediaRow | None = None) -> None:
+        """WhatsApp has already acknowledged the message: the journal append is its first stop.
+
+        ``media_row`` (``workers.media_fetch``) goes into the journal with the event and is
+        written in the event's transaction, so the message's ``media.url`` answers from the
+        moment the event is in the ledger, and nothing here waits for the database.
+        """
+        await self._handoff.submit(self._event(EventType.MESSAGE_RECEIVED, data, media_row=media_row))
 
     async def message_ack(self, data: dict[str, Any]) -> None:
         await self._handoff.submit(self._event(EventType.MESSAGE_ACK, data))

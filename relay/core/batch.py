@@ -12,7 +12,10 @@ for as short a time as possible:
    The counter row stays locked until the commit, so seqs follow commit order,
    and a rolled-back batch gives its numbers back: no gaps;
 5. one bulk insert of the events (one statement on PostgreSQL);
-6. each registered step, once, with every envelope of the batch.
+6. the events' side rows, one bulk insert per table that skips rows already
+   there (``ON CONFLICT DO NOTHING`` / ``INSERT OR IGNORE``): a replayed event
+   never gives a second row;
+7. each registered step, once, with every envelope of the batch.
 
 A group its caller says may already be committed (a retry after a commit
 whose acknowledgement was lost) is looked up by its caller-supplied ids first,
@@ -30,6 +33,7 @@ from typing import Any
 
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from relay.core.constants import WRITER_IDLE_TIMEOUT_MS, WRITER_LOCK_TIMEOUT_MS
@@ -147,6 +151,7 @@ async def _write_groups(groups: Sequence[Sequence[NewEvent]], steps: Sequence[Pu
             for event_id, new in zip(ids, events, strict=True)
         ]
         await _insert_events(connection, envelopes, now)
+        await _insert_side_rows(connection, events)
         after_commit = [hand_off for step in steps if (hand_off := await step(envelopes, connection))]
     per_group: list[list[dict[str, Any]]] = []
     start = 0
@@ -213,6 +218,16 @@ async def _allocate_seqs(connection: BaseDBAsyncClient, events: list[NewEvent]) 
         row["tenant_id"]: iter(range(row["last_seq"] - counts[row["tenant_id"]] + 1, row["last_seq"] + 1))
         for row in returned
     }
+
+
+async def _insert_side_rows(connection: BaseDBAsyncClient, events: list[NewEvent]) -> None:
+    """Every event's side rows, one bulk insert per model, in the order the events came."""
+    per_model: dict[type[Model], list[Model]] = {}
+    for new in events:
+        for row in new.side_rows:
+            per_model.setdefault(type(row), []).append(row)
+    for model, rows in per_model.items():
+        await model.bulk_create(rows, ignore_conflicts=True, using_db=connection)
 
 
 # PostgreSQL: the batch's events in ONE statement, the rows as parallel arrays (one parse, bind

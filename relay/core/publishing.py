@@ -12,6 +12,7 @@ from typing import Any
 
 from redis.asyncio.client import Pipeline
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
 
 from relay.core.enums import EventType
 from relay.core.models import Event
@@ -46,6 +47,11 @@ class NewEvent:
     publishing, so that publishing the same group again after its commit was
     not acknowledged (the connection dropped after ``COMMIT``) finds it in the
     ledger instead of writing it twice (``publish_events(..., maybe_committed=True)``).
+
+    ``side_rows`` are new rows that exist exactly when the event does (an inbound
+    message's media row): inserted with the batch, in bulk, in its transaction. A row
+    whose id is already there is left as it is, so an event published again (a journal
+    replayed) never gives a second row or an error.
     """
 
     tenant_id: str
@@ -56,6 +62,7 @@ class NewEvent:
     session_updates: dict[str, Any] | None = None
     also_write: WriteInTransaction | None = None
     id: str | None = None
+    side_rows: tuple[Model, ...] = ()
 
 
 def make_envelope(
