@@ -40,6 +40,8 @@ MEDIA_URL = "/v1/media/{media_id}"
 # left pending for a later GET to fetch again.
 STORE_ATTEMPTS = 4
 OFF_ERROR = "media downloads are off on this Relay (RELAY_MEDIA_DOWNLOAD=off)"
+# Pending media a session fetches each time it connects, oldest first; the rest wait for a GET.
+PENDING_PER_CONNECT = 100
 
 
 def too_large(size: int, limit: int) -> str:
@@ -129,6 +131,31 @@ class MediaFetcher:
             return
         if row.status == MediaStatus.PENDING:
             self._spawn(self._fetch_once_committed(row.id))
+
+    def on_connected(self) -> None:
+        """With downloads ``eager``, fetch what this session left pending, now that it is connected.
+
+        A media stays pending when its fetch could not run: its message came from a dead
+        worker's journal (replayed by another worker, which never saw it arrive), the session
+        or the store was away. Without this only a GET would fetch it, and WhatsApp's copy
+        may be gone by then.
+        """
+        if self._settings.media_download == MediaDownload.EAGER:
+            self._spawn(self._fetch_pending())
+
+    async def _fetch_pending(self) -> None:
+        if not await self._reporter.flush():
+            return
+        pending = await self._watch.call(
+            lambda: (
+                Media.filter(session_id=self._session_id, status=MediaStatus.PENDING)
+                .order_by("id")
+                .limit(PENDING_PER_CONNECT)
+                .values_list("id", flat=True)
+            )
+        )
+        for media_id in pending:
+            await self.fetch(str(media_id))
 
     async def _fetch_once_committed(self, media_id: str) -> None:
         # Everything reported before the fetch was asked for, the message included, is settled:

@@ -2,7 +2,8 @@
 
 Every report passes straight through, except ``message.received`` for a media
 message, whose ``media`` first gets its id and URL, and a row that the ledger
-writes with the event (``workers.media_fetch``): no database on the way.
+writes with the event (``workers.media_fetch``): no database on the way. A
+``connected`` status also starts fetching what media the session left pending.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class MediaReporter:
         jid: str | None = None,
     ) -> None:
         await self._reporter.status(status, reason, phone=phone, jid=jid)
+        if status == SessionStatus.CONNECTED:
+            self._media.on_connected()
 
     async def qr(self, code: str, expires_at: datetime) -> None:
         await self._reporter.qr(code, expires_at)

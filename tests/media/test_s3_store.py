@@ -96,3 +96,37 @@ async def test_while_the_store_is_down_reads_are_503_and_new_media_wait_for_it(
             assert stored["status"] == "stored"
     finally:
         store.stop()
+
+
+async def test_media_left_pending_are_fetched_when_the_session_connects_again(
+    relay_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Eager downloads never leave a media to a GET: a reconnect fetches what the store refused."""
+    store = MotoServer(tmp_path)
+    store.start()
+    try:
+        settings = {**store.aws_env(), "RELAY_MEDIA_STORE": f"s3://{MOTO_BUCKET}/reconnect"}
+        async with private_relay(relay_env, tmp_path, name="media_s3_reconnect", **settings) as relay:
+            client = relay.tenant
+            session_id = await connected(client)
+            store.stop()
+            during = await send_media(client, session_id, "image", os.urandom(3_000))
+            log = tmp_path / "logs"
+
+            async def gave_up() -> bool:
+                text = "".join(path.read_text() for path in log.glob("*worker*"))
+                return f"media {during.media['id']} not stored, the store is unavailable" in text
+
+            await wait_until(gave_up, timeout=30, interval=0.2, what="the worker to give the store up")
+
+            # The store is back; nobody asks for the media, but the session reconnects.
+            store.start()
+            dropped = await client.post(f"/v1/sessions/{session_id}/sandbox/drop", json={"seconds": 1})
+            assert dropped.status_code == 202, dropped.text
+            stored = (await media_event(client, session_id, during.media["id"]))["data"]["media"]
+            assert stored["status"] == "stored"
+            assert stored["sha256"] == during.sha256
+            key = f"reconnect/{during.received['tenant_id']}/{during.media['id']}"
+            assert store.client().head_object(Bucket=MOTO_BUCKET, Key=key)["ContentLength"] == 3_000
+    finally:
+        store.stop()
