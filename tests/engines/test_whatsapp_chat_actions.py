@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.engines.conftest import RecordingReporter, make_context
+from tests.engines.conftest import RecordingReporter, make_context, running
 from workers.engines.base import NotConnected
 from workers.engines.whatsapp import WhatsAppEngine, chat_actions
 from workers.engines.whatsapp.backoff import ReconnectPolicy
@@ -69,8 +69,7 @@ async def test_an_offline_engine_refuses_each_call_at_once_naming_its_state(tmp_
     policy = ReconnectPolicy(initial=0.05, maximum=0.2, jitter=0.02, preflight=False)
     reporter = RecordingReporter()
     engine = WhatsAppEngine(make_context(tmp_path), reporter, policy=policy)
-    task = asyncio.create_task(engine.run())
-    try:
+    async with running(engine):
         await reporter.wait_for(reconnecting, timeout=20)  # DNS may take 5 s
         for call in (
             engine.check_contacts(["4915112345678"]),
@@ -79,9 +78,6 @@ async def test_an_offline_engine_refuses_each_call_at_once_naming_its_state(tmp_
         ):
             with pytest.raises(NotConnected, match="not connected \\(it is reconnecting\\)"):
                 await asyncio.wait_for(call, CALL_BOUND)
-    finally:
-        await engine.stop()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_each_call_reaches_its_neonize_method_and_the_go_cores_refusal_comes_back(

@@ -36,7 +36,7 @@ from standardwebhooks import Webhook
 
 from relay.core.enums import GroupAction, ParticipantChange
 from tests.conftest import TenantHandle
-from tests.engines.conftest import LiveEngine, RecordingReporter, fill_required, make_context
+from tests.engines.conftest import LiveEngine, RecordingReporter, fill_required, make_context, running
 from tests.engines.test_whatsapp_chat_actions import CALL_BOUND, offline_client, reconnecting
 
 # A session of the running stack whose fed engine reports through the worker's own SessionReporter.
@@ -97,15 +97,11 @@ async def test_an_offline_engine_refuses_each_group_call_at_once_naming_its_stat
     policy = ReconnectPolicy(initial=0.05, maximum=0.2, jitter=0.02, preflight=False)
     reporter = RecordingReporter()
     engine = WhatsAppEngine(make_context(tmp_path), reporter, policy=policy)
-    task = asyncio.create_task(engine.run())
-    try:
+    async with running(engine):
         await reporter.wait_for(reconnecting, timeout=20)  # DNS may take 5 s
         for action, params in EVERY_CALL:
             with pytest.raises(NotConnected, match="not connected \\(it is reconnecting\\)"):
                 await asyncio.wait_for(engine.groups(action, params), CALL_BOUND)
-    finally:
-        await engine.stop()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_each_group_call_reaches_its_neonize_method_and_the_go_cores_refusal_comes_back(
