@@ -40,7 +40,7 @@ from tests.engines.conftest import LiveEngine, RecordingReporter, fill_required,
 from tests.engines.test_whatsapp_chat_actions import CALL_BOUND, offline_client, reconnecting
 
 # A session of the running stack whose fed engine reports through the worker's own SessionReporter.
-from tests.engines.test_whatsapp_envelopes import fed_session, receiver  # noqa: F401
+from tests.engines.test_whatsapp_envelopes import fed_session  # noqa: F401
 from tests.helpers import wait_until
 from tests.sessions import events_of
 from tests.webhooks.conftest import create_endpoint
@@ -233,7 +233,7 @@ async def test_whatsmeows_group_events_become_relays(live: LiveEngine) -> None:
 async def test_group_events_and_the_catch_up_reach_the_ledger_and_a_signed_webhook(
     tenant: TenantHandle,
     fed_session: tuple[str, LiveEngine],  # noqa: F811
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     session_id, live = fed_session
     client = tenant.client
