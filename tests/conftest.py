@@ -17,6 +17,7 @@ import pytest
 import redis as redis_sync
 
 from relay.core.db import apply_migrations
+from tests.helpers import create_tenant_key
 from tests.stack import RelayStack
 
 
@@ -119,16 +120,9 @@ class TenantHandle:
 
 
 async def create_tenant(stack: RelayStack, admin: httpx.AsyncClient, name: str) -> TenantHandle:
-    tenant = (await admin.post("/v1/tenants", json={"name": name})).raise_for_status().json()
-    key = (
-        (await admin.post(f"/v1/tenants/{tenant['id']}/api-keys", json={"name": "tests"}))
-        .raise_for_status()
-        .json()
-    )
-    client = httpx.AsyncClient(
-        base_url=stack.base_url, headers={"Authorization": f"Bearer {key['key']}"}, timeout=30
-    )
-    return TenantHandle(id=tenant["id"], api_key=key["key"], client=client)
+    key = await create_tenant_key(admin, name, key_name="tests")
+    client = httpx.AsyncClient(base_url=stack.base_url, headers=key.headers, timeout=30)
+    return TenantHandle(id=key.tenant_id, api_key=key.api_key, client=client)
 
 
 @pytest.fixture

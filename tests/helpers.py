@@ -1,4 +1,4 @@
-"""Small helpers the tests share: polling with a bound, WebSocket clients."""
+"""Small helpers the tests share: polling with a bound, WebSocket clients, a tenant with a key."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 import websockets
 
 T = TypeVar("T")
@@ -52,3 +54,26 @@ def is_event(event_type: str, **data: Any) -> Callable[[dict[str, Any]], bool]:
         return all(frame["event"]["data"].get(k) == v for k, v in data.items())
 
     return accept
+
+
+@dataclass(frozen=True)
+class TenantKey:
+    """A tenant made through the admin API, and the one API key made for it."""
+
+    tenant_id: str
+    api_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+async def create_tenant_key(
+    client: httpx.AsyncClient, name: str, *, admin_token: str | None = None, key_name: str | None = None
+) -> TenantKey:
+    """Create a tenant and an API key for it, as the admin (``admin_token``, or the client's own header)."""
+    admin = {"Authorization": f"Bearer {admin_token}"} if admin_token is not None else {}
+    tenant = (await client.post("/v1/tenants", json={"name": name}, headers=admin)).raise_for_status().json()
+    body = {} if key_name is None else {"name": key_name}
+    created = await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json=body, headers=admin)
+    return TenantKey(tenant["id"], created.raise_for_status().json()["key"])

@@ -79,6 +79,9 @@ class RelayStack:
         if process.poll() is None:
             os.killpg(process.pid, sig)
         process.wait(timeout=30)
+        # A killed worker is no longer one of the stack's: later tests check the ones left are alive.
+        if process in self.workers:
+            self.workers.remove(process)
 
     def stop_all(self) -> None:
         for process in [*self.workers, self.web]:

@@ -18,7 +18,7 @@ import redis as redis_sync
 
 from relay.cli.embedded import start_embedded_valkey
 from relay.core.constants import session_lease_key
-from tests.helpers import wait_until
+from tests.helpers import create_tenant_key, wait_until
 from tests.operator.scrape import sample, scrape
 from tests.sessions import connected_sandbox_session, events_of, wait_for_status
 from tests.stack import free_port, wait_http_ok
@@ -195,11 +195,9 @@ async def test_relay_up_in_a_project_folder_never_imports_the_projects_own_modul
     """webhooks.py, workers.py and relay.py are common names in an app; Relay must not pick them up."""
     relay_up.cwd = project_folder(tmp_path)
     relay_up.start()
-    admin = {"Authorization": f"Bearer {relay_up.admin_token()}"}
     async with httpx.AsyncClient(base_url=relay_up.base_url, timeout=30) as client:
-        tenant = (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
-        key = (await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
-        client.headers["Authorization"] = f"Bearer {key['key']}"
+        key = await create_tenant_key(client, "t", admin_token=relay_up.admin_token())
+        client.headers.update(key.headers)
         # The worker (which imports `workers` and `webhooks`) is what connects a session.
         session = await connected_sandbox_session(client)
         assert session["status"] == "connected"
@@ -230,11 +228,9 @@ async def test_ctrl_c_releases_the_leases_before_valkey_stops_so_a_restart_resum
     """
     relay_up.settings["RELAY_LEASE_TTL"] = "60"
     relay_up.start()
-    admin = {"Authorization": f"Bearer {relay_up.admin_token()}"}
     async with httpx.AsyncClient(base_url=relay_up.base_url, timeout=30) as client:
-        tenant = (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
-        key = (await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
-        client.headers["Authorization"] = f"Bearer {key['key']}"
+        key = await create_tenant_key(client, "t", admin_token=relay_up.admin_token())
+        client.headers.update(key.headers)
         session = await connected_sandbox_session(client)
         statuses_before = len(await events_of(client, session["id"], "session.status"))
 
@@ -256,9 +252,7 @@ async def test_ctrl_c_releases_the_leases_before_valkey_stops_so_a_restart_resum
         valkey.stop()
 
     relay_up.start()
-    async with httpx.AsyncClient(
-        base_url=relay_up.base_url, timeout=30, headers={"Authorization": f"Bearer {key['key']}"}
-    ) as client:
+    async with httpx.AsyncClient(base_url=relay_up.base_url, timeout=30, headers=key.headers) as client:
 
         async def connected_again() -> list[str]:
             statuses = [e["data"]["status"] for e in await events_of(client, session["id"], "session.status")]
@@ -275,11 +269,9 @@ async def test_kill_9_and_restart_resumes_without_scan_and_loses_no_accepted_com
     relay_up: RelayUp,
 ) -> None:
     relay_up.start()
-    admin = {"Authorization": f"Bearer {relay_up.admin_token()}"}
     async with httpx.AsyncClient(base_url=relay_up.base_url, timeout=30) as client:
-        tenant = (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
-        key = (await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
-        client.headers["Authorization"] = f"Bearer {key['key']}"
+        key = await create_tenant_key(client, "t", admin_token=relay_up.admin_token())
+        client.headers.update(key.headers)
         session = (await client.post("/v1/sessions", json={"name": "s", "engine": "sandbox"})).json()
         sid = session["id"]
         await wait_for_status(client, sid, "qr")
@@ -299,9 +291,7 @@ async def test_kill_9_and_restart_resumes_without_scan_and_loses_no_accepted_com
     relay_up.kill_all()
 
     relay_up.start()
-    async with httpx.AsyncClient(
-        base_url=relay_up.base_url, timeout=30, headers={"Authorization": f"Bearer {key['key']}"}
-    ) as client:
+    async with httpx.AsyncClient(base_url=relay_up.base_url, timeout=30, headers=key.headers) as client:
         resumed = await wait_for_status(client, sid, "connected", timeout=30)
         assert resumed["jid"] == "15550003333@s.whatsapp.net"
 
@@ -376,16 +366,9 @@ async def test_relay_up_with_several_workers_spreads_the_sessions_over_them(tmp_
         assert all(url in up.printed() for url in worker_metrics), up.printed()
         worker_pids = up.role_pids("worker")
         assert len(worker_pids) == 2, worker_pids
-        token = up.admin_token()
         async with httpx.AsyncClient(base_url=up.base_url, timeout=30) as admin:
-            admin.headers["Authorization"] = f"Bearer {token}"
-            tenant = (await admin.post("/v1/tenants", json={"name": "two"})).raise_for_status().json()
-            key = (
-                (await admin.post(f"/v1/tenants/{tenant['id']}/api-keys", json={})).raise_for_status().json()
-            )
-        async with httpx.AsyncClient(
-            base_url=up.base_url, headers={"Authorization": f"Bearer {key['key']}"}, timeout=30
-        ) as client:
+            key = await create_tenant_key(admin, "two", admin_token=up.admin_token())
+        async with httpx.AsyncClient(base_url=up.base_url, headers=key.headers, timeout=30) as client:
             ids = []
             for name in ("one", "two"):
                 created = await client.post("/v1/sessions", json={"name": name, "engine": "sandbox"})

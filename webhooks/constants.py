@@ -41,6 +41,8 @@ ENDPOINT_HOLD_SECONDS = 1.0
 # looked fast and turned out slow (none of its attempts ends to show it), to give them back.
 FULL_LANE_CHECK_SECONDS = 0.25
 ENDPOINT_BUSY_DEFER_SECONDS = 0.25
+# While Redis is unreachable, a lane tries again after these pauses (seconds).
+LANE_REDIS_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 # A claimed delivery belongs to its worker until the attempt timeout plus this margin;
 # after that (worker killed), the sweeper hands it to another worker.

@@ -12,6 +12,7 @@ import ctypes
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +23,8 @@ import pytest
 from relay.core.config import Settings
 
 # The stack's database and Redis opened in the test process (shared with the webhook tests).
-from tests.webhooks.conftest import ledger  # noqa: F401
-from workers.engines.base import EngineContext
+from tests.webhooks.conftest import ledger, receiver  # noqa: F401
+from workers.engines.base import Engine, EngineContext
 
 
 @dataclass
@@ -175,6 +176,17 @@ class LiveEngine:
 
     async def feed_login_status(self, status: bytes) -> None:
         await asyncio.to_thread(feed_login_status, self.client, status)
+
+
+@asynccontextmanager
+async def running(engine: Engine) -> AsyncIterator[asyncio.Task[None]]:
+    """The engine's ``run()`` as a task for the block; stopped, and its end awaited, on the way out."""
+    task = asyncio.create_task(engine.run())
+    try:
+        yield task
+    finally:
+        await engine.stop()
+        await asyncio.wait_for(task, 10)
 
 
 async def start_fed_engine(context: EngineContext, reporter: Any = None, **engine_options: Any) -> LiveEngine:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.engines.processes import engine_host_pids, tree_usage
-from tests.helpers import wait_until
+from tests.helpers import create_tenant_key, wait_until
 from tests.proxies import RefusingProxy
 from tests.sessions import connected_sandbox_session, events_of, session_status, wait_for_status
 from tests.test_relay_up import RelayUp, relay_up  # noqa: F401  # the fixture, used by name
@@ -39,11 +39,9 @@ PROXY_SETTINGS = {"RELAY_PROXY_ALLOW_PRIVATE": "true"}
 
 @asynccontextmanager
 async def tenant_client(up: RelayUp) -> AsyncIterator[httpx.AsyncClient]:
-    admin = {"Authorization": f"Bearer {up.admin_token()}"}
     async with httpx.AsyncClient(base_url=up.base_url, timeout=30) as client:
-        tenant = (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
-        key = (await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
-        client.headers["Authorization"] = f"Bearer {key['key']}"
+        key = await create_tenant_key(client, "t", admin_token=up.admin_token())
+        client.headers.update(key.headers)
         yield client
 
 

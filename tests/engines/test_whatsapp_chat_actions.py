@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.engines.conftest import RecordingReporter, make_context
+from tests.engines.conftest import RecordingReporter, make_context, running
 from workers.engines.base import NotConnected
 from workers.engines.whatsapp import WhatsAppEngine, chat_actions
 from workers.engines.whatsapp.backoff import ReconnectPolicy
@@ -47,12 +48,28 @@ class RecordingClient:
         return call
 
 
+async def _no_login_status(_status: str) -> None:
+    """A client that never gets to log in has no login status to report."""
+
+
+@contextlib.asynccontextmanager
+async def offline_client(session_id: str, store: Path) -> AsyncIterator[RecordingClient]:
+    """A real neonize client whose dial failed: the Go core holds it with no socket."""
+    client = RelayClient(session_id, str(store), jid=None, new_device=False, on_login_status=_no_login_status)
+    connect = await open_client(client)
+    try:
+        yield RecordingClient(client)
+    finally:
+        await close_client(client)
+        with contextlib.suppress(Exception):
+            await connect  # its dial failure was reported by the calls as their refusals' cause
+
+
 async def test_an_offline_engine_refuses_each_call_at_once_naming_its_state(tmp_path: Path) -> None:
     policy = ReconnectPolicy(initial=0.05, maximum=0.2, jitter=0.02, preflight=False)
     reporter = RecordingReporter()
     engine = WhatsAppEngine(make_context(tmp_path), reporter, policy=policy)
-    task = asyncio.create_task(engine.run())
-    try:
+    async with running(engine):
         await reporter.wait_for(reconnecting, timeout=20)  # DNS may take 5 s
         for call in (
             engine.check_contacts(["4915112345678"]),
@@ -61,28 +78,12 @@ async def test_an_offline_engine_refuses_each_call_at_once_naming_its_state(tmp_
         ):
             with pytest.raises(NotConnected, match="not connected \\(it is reconnecting\\)"):
                 await asyncio.wait_for(call, CALL_BOUND)
-    finally:
-        await engine.stop()
-        await asyncio.wait_for(task, 10)
-
-
-async def _no_login_status(_status: str) -> None:
-    """A client that never gets to log in has no login status to report."""
 
 
 async def test_each_call_reaches_its_neonize_method_and_the_go_cores_refusal_comes_back(
     tmp_path: Path,
 ) -> None:
-    client = RelayClient(
-        "ses_chat_actions_offline",
-        str(tmp_path / "store.db"),
-        jid=None,
-        new_device=False,
-        on_login_status=_no_login_status,
-    )
-    connect = await open_client(client)  # the dial fails here: the Go core holds a client with no socket
-    recording = RecordingClient(client)
-    try:
+    async with offline_client("ses_chat_actions_offline", tmp_path / "store.db") as recording:
         calls = [
             chat_actions.check_contacts(recording, ["4915112345678"]),
             chat_actions.mark_read(
@@ -96,10 +97,6 @@ async def test_each_call_reaches_its_neonize_method_and_the_go_cores_refusal_com
         for call in calls:
             with pytest.raises(NotConnected, match="websocket not connected"):
                 await asyncio.wait_for(call, CALL_BOUND)
-    finally:
-        await close_client(client)
-        with contextlib.suppress(Exception):
-            await connect  # its dial failure was reported above as the refusals' cause
 
     names = [name for name, _, _ in recording.calls]
     assert names == ["is_on_whatsapp", "mark_read"] + ["send_chat_presence"] * 3

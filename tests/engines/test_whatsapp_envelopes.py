@@ -45,16 +45,6 @@ CONTACT = JID(User="15550100032", Server="s.whatsapp.net")
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 async def fed_session(
     stack: RelayStack,
     tenant: TenantHandle,

@@ -50,9 +50,8 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 
 from tests.engines.conftest import LiveEngine, feed, make_context, start_fed_engine
-from workers.engines.base import EngineError, OutgoingMessage
+from workers.engines.base import QR_TIMEOUT_REASON, EngineError, OutgoingMessage
 from workers.engines.whatsapp.backoff import ReconnectPolicy
-from workers.engines.whatsapp.session_events import QR_TIMEOUT_REASON
 
 ME = JID(User="15550100001", Server="s.whatsapp.net", Device=7)
 ALICE = JID(User="15550100002", Server="s.whatsapp.net")

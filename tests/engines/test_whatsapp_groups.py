@@ -10,7 +10,6 @@ trampoline, become ``group.joined``, ``group.updated`` and ``group.participants`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,11 +36,11 @@ from standardwebhooks import Webhook
 
 from relay.core.enums import GroupAction, ParticipantChange
 from tests.conftest import TenantHandle
-from tests.engines.conftest import LiveEngine, RecordingReporter, fill_required, make_context
-from tests.engines.test_whatsapp_chat_actions import CALL_BOUND, RecordingClient, reconnecting
+from tests.engines.conftest import LiveEngine, RecordingReporter, fill_required, make_context, running
+from tests.engines.test_whatsapp_chat_actions import CALL_BOUND, offline_client, reconnecting
 
 # A session of the running stack whose fed engine reports through the worker's own SessionReporter.
-from tests.engines.test_whatsapp_envelopes import fed_session, receiver  # noqa: F401
+from tests.engines.test_whatsapp_envelopes import fed_session  # noqa: F401
 from tests.helpers import wait_until
 from tests.sessions import events_of
 from tests.webhooks.conftest import create_endpoint
@@ -50,7 +49,6 @@ from workers.engines.base import EngineError, GroupNotFound, NotConnected
 from workers.engines.whatsapp import WhatsAppEngine
 from workers.engines.whatsapp import groups as group_calls
 from workers.engines.whatsapp.backoff import ReconnectPolicy
-from workers.engines.whatsapp.runtime import RelayClient, close_client, open_client
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -99,43 +97,22 @@ async def test_an_offline_engine_refuses_each_group_call_at_once_naming_its_stat
     policy = ReconnectPolicy(initial=0.05, maximum=0.2, jitter=0.02, preflight=False)
     reporter = RecordingReporter()
     engine = WhatsAppEngine(make_context(tmp_path), reporter, policy=policy)
-    task = asyncio.create_task(engine.run())
-    try:
+    async with running(engine):
         await reporter.wait_for(reconnecting, timeout=20)  # DNS may take 5 s
         for action, params in EVERY_CALL:
             with pytest.raises(NotConnected, match="not connected \\(it is reconnecting\\)"):
                 await asyncio.wait_for(engine.groups(action, params), CALL_BOUND)
-    finally:
-        await engine.stop()
-        await asyncio.wait_for(task, 10)
-
-
-async def _no_login_status(_status: str) -> None:
-    """A client that never gets to log in has no login status to report."""
 
 
 async def test_each_group_call_reaches_its_neonize_method_and_the_go_cores_refusal_comes_back(
     tmp_path: Path,
 ) -> None:
-    client = RelayClient(
-        "ses_groups_offline",
-        str(tmp_path / "store.db"),
-        jid=None,
-        new_device=False,
-        on_login_status=_no_login_status,
-    )
-    connect = await open_client(client)  # the dial fails here: the Go core holds a client with no socket
-    recording = RecordingClient(client)
     refusals = []
-    try:
+    async with offline_client("ses_groups_offline", tmp_path / "store.db") as recording:
         for action, params in EVERY_CALL:
             with pytest.raises(EngineError) as refused:
                 await asyncio.wait_for(group_calls.call(recording, action, params), CALL_BOUND)
             refusals.append((type(refused.value).__name__, str(refused.value)))
-    finally:
-        await close_client(client)
-        with contextlib.suppress(Exception):
-            await connect  # its dial failure was reported above as the refusals' cause
 
     # Each is the Go core's own refusal: no socket, or (before a socket is asked for) no linked device.
     unlinked = ("EngineError", "failed to get privacy token for participant 15550100002@s.whatsapp.net")
@@ -256,7 +233,7 @@ async def test_whatsmeows_group_events_become_relays(live: LiveEngine) -> None:
 async def test_group_events_and_the_catch_up_reach_the_ledger_and_a_signed_webhook(
     tenant: TenantHandle,
     fed_session: tuple[str, LiveEngine],  # noqa: F811
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     session_id, live = fed_session
     client = tenant.client

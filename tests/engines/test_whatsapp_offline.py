@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tenacity import RetryCallState
 
-from tests.engines.conftest import RecordingReporter, make_context
+from tests.engines.conftest import RecordingReporter, make_context, running
 from workers.engines.base import NotConnected, OutgoingMessage
 from workers.engines.whatsapp import WhatsAppEngine
 from workers.engines.whatsapp.backoff import AttemptLimiter, ReconnectPolicy
@@ -66,15 +66,11 @@ async def test_attempts_per_minute_are_capped(tmp_path: Path) -> None:
         initial=0.001, maximum=0.005, jitter=0, max_attempts_per_minute=4, preflight=False
     )
     engine = WhatsAppEngine(make_context(tmp_path), RecordingReporter(), policy=policy)
-    task = asyncio.create_task(engine.run())
     reporter = RecordingReporter()
-    try:
+    async with running(engine):
         await reporter.wait_for(lambda _: engine.core_attempts >= 4, timeout=25)
         await asyncio.sleep(0.5)  # unlimited, this policy would make ~100 more attempts by now
         assert engine.core_attempts == 4
-    finally:
-        await engine.stop()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_after_a_failure_only_a_reachable_whatsapp_gets_another_core_attempt(tmp_path: Path) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from tests.engines.conftest import RecordingReporter, make_context
+from tests.engines.conftest import RecordingReporter, make_context, running
 from tests.proxies import RefusingProxy
 from tests.stack import free_port
 from workers.engines.whatsapp import WhatsAppEngine
@@ -23,12 +22,8 @@ async def run_until_refused(tmp_path: Path, proxy_url: str, refusal: str) -> Rec
     reporter = RecordingReporter()
     context = make_context(tmp_path, proxy=proxy_url, proxy_allow_private=True)
     engine = WhatsAppEngine(context, reporter, policy=FAST)
-    task = asyncio.create_task(engine.run())
-    try:
+    async with running(engine):
         await reporter.wait_for(lambda r: any(refusal in reason for reason in reasons(r)), timeout=20)
-    finally:
-        await engine.stop()
-        await asyncio.wait_for(task, 10)
     assert reporter.statuses()[:2] == ["starting", "reconnecting"]
     assert all(PASSWORD not in reason for reason in reasons(reporter))
     return reporter
@@ -57,12 +52,8 @@ async def test_after_a_failure_the_pre_check_dials_the_proxy_not_whatsapp(tmp_pa
         tmp_path, proxy=f"http://alice:{PASSWORD}@127.0.0.1:{port}", proxy_allow_private=True
     )
     engine = WhatsAppEngine(context, reporter, policy=FAST)
-    task = asyncio.create_task(engine.run())
-    try:
+    async with running(engine):
         await reporter.wait_for(lambda _: engine.connect_attempts >= 4, timeout=30)
-    finally:
-        await engine.stop()
-        await asyncio.wait_for(task, 10)
     # Only the first attempt reached the core; the retries found the proxy down before calling it.
     assert engine.core_attempts == 1
     assert reasons(reporter)[-1].startswith(
@@ -81,12 +72,8 @@ async def test_retries_through_a_proxy_that_refuses_the_tunnel_never_reach_the_c
             tmp_path, proxy=proxy.url(user="alice", password=PASSWORD), proxy_allow_private=True
         )
         engine = WhatsAppEngine(context, reporter, policy=FAST)
-        task = asyncio.create_task(engine.run())
-        try:
+        async with running(engine):
             await reporter.wait_for(lambda _: engine.connect_attempts >= 4, timeout=30)
-        finally:
-            await engine.stop()
-            await asyncio.wait_for(task, 10)
     assert engine.core_attempts == 1
     # Every attempt asked the proxy for the same tunnel: the core once, the pre-check after it.
     connects = [r for r in proxy.requests if r.line == "CONNECT web.whatsapp.com:443 HTTP/1.1"]
@@ -105,12 +92,8 @@ async def test_a_private_proxy_is_refused_by_the_worker_too_before_the_core_is_c
     reporter = RecordingReporter()
     context = make_context(tmp_path, proxy=f"http://alice:{PASSWORD}@localhost:3128")
     engine = WhatsAppEngine(context, reporter, policy=FAST)
-    task = asyncio.create_task(engine.run())
-    try:
+    async with running(engine):
         await reporter.wait_for(lambda _: engine.connect_attempts >= 2, timeout=15)
-    finally:
-        await engine.stop()
-        await asyncio.wait_for(task, 10)
     assert engine.core_attempts == 0
     assert "network: proxy localhost:3128 refused" in reasons(reporter)[-1]
     assert "RELAY_PROXY_ALLOW_PRIVATE" in reasons(reporter)[-1]

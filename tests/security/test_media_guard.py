@@ -16,7 +16,7 @@ import pytest
 from neonize.proto.Neonize_pb2 import JID, Connected, Device
 
 from tests.conftest import TenantHandle
-from tests.engines.conftest import LiveEngine, RecordingReporter, make_context, start_fed_engine
+from tests.engines.conftest import LiveEngine, RecordingReporter, make_context, running, start_fed_engine
 from tests.helpers import wait_until
 from tests.sessions import connected_sandbox_session, events_of
 from tests.webhooks.receiver import Receiver, Reply
@@ -77,15 +77,11 @@ async def test_the_sandbox_fetches_private_media_when_allowed(tmp_path: Path, me
     reporter = RecordingReporter()
     context = make_context(tmp_path, jid="15550100001@s.whatsapp.net", media_allow_private=True)
     engine = SandboxEngine(context, reporter)
-    task = asyncio.create_task(engine.run())
-    try:
+    async with running(engine):
         await reporter.wait_for(lambda r: "connected" in r.statuses())
         receipt = await engine.send(image(media_server.url("/dot.png")))
         assert receipt.whatsapp_id
         assert [r.path for r in media_server.received] == ["/dot.png"]
-    finally:
-        await engine.stop()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_the_whatsapp_engine_refuses_a_loopback_media_url_before_any_request(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,14 +42,6 @@ def second_web(relay_env: dict[str, str], tmp_path_factory: pytest.TempPathFacto
         yield web
     finally:
         web.stop_all()
-
-
-@pytest.fixture
-async def admin_client(stack: RelayStack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=stack.base_url, headers={"Authorization": f"Bearer {stack.admin_token}"}, timeout=30
-    ) as client:
-        yield client
 
 
 async def mint_jwt(base_url: str, api_key: str) -> str:
@@ -95,11 +87,11 @@ async def still_open(ws: ClientConnection) -> bool:
 
 
 async def test_revoking_a_key_cuts_its_sockets_and_jwts_in_every_web_process(
-    stack: RelayStack, second_web: RelayStack, tenant: TenantHandle, admin_client: httpx.AsyncClient
+    stack: RelayStack, second_web: RelayStack, tenant: TenantHandle, admin: httpx.AsyncClient
 ) -> None:
-    keys = (await admin_client.get(f"/v1/tenants/{tenant.id}/api-keys")).json()["data"]
+    keys = (await admin.get(f"/v1/tenants/{tenant.id}/api-keys")).json()["data"]
     (key_id,) = [key["id"] for key in keys]
-    kept_key = (await admin_client.post(f"/v1/tenants/{tenant.id}/api-keys", json={"name": "kept"})).json()
+    kept_key = (await admin.post(f"/v1/tenants/{tenant.id}/api-keys", json={"name": "kept"})).json()
     token = await mint_jwt(stack.base_url, tenant.api_key)
     # The second web process confirms the key for this JWT first: the announcement must invalidate it.
     assert await rest_status(second_web.base_url, token) == 200
@@ -111,7 +103,7 @@ async def test_revoking_a_key_cuts_its_sockets_and_jwts_in_every_web_process(
     ]
     unrelated = await open_feed(second_web.ws_url, kept_key["key"])
 
-    revoked = await admin_client.delete(f"/v1/tenants/{tenant.id}/api-keys/{key_id}")
+    revoked = await admin.delete(f"/v1/tenants/{tenant.id}/api-keys/{key_id}")
     assert revoked.status_code == 204
     deadline = time.monotonic() + REVOCATION_DEADLINE
     closes = await asyncio.gather(*(close_of(ws, deadline) for ws in sockets))
@@ -127,17 +119,17 @@ async def test_revoking_a_key_cuts_its_sockets_and_jwts_in_every_web_process(
 
 
 async def test_deleting_a_tenant_cuts_every_key_of_it(
-    stack: RelayStack, second_web: RelayStack, admin_client: httpx.AsyncClient
+    stack: RelayStack, second_web: RelayStack, admin: httpx.AsyncClient
 ) -> None:
-    doomed = await create_tenant(stack, admin_client, "doomed")
-    survivor = await create_tenant(stack, admin_client, "survivor")
+    doomed = await create_tenant(stack, admin, "doomed")
+    survivor = await create_tenant(stack, admin, "survivor")
     try:
         token = await mint_jwt(second_web.base_url, doomed.api_key)
         assert await rest_status(stack.base_url, token) == 200
         sockets = [await open_feed(second_web.ws_url, doomed.api_key), await open_feed(stack.ws_url, token)]
         bystander = await open_feed(second_web.ws_url, survivor.api_key)
 
-        assert (await admin_client.delete(f"/v1/tenants/{doomed.id}")).status_code == 204
+        assert (await admin.delete(f"/v1/tenants/{doomed.id}")).status_code == 204
         deadline = time.monotonic() + REVOCATION_DEADLINE
         closes = await asyncio.gather(*(close_of(ws, deadline) for ws in sockets))
         assert closes == [(REVOKED, TENANT_DELETED)] * len(sockets)
@@ -152,12 +144,12 @@ async def test_deleting_a_tenant_cuts_every_key_of_it(
 
 
 async def test_a_jwt_minted_before_key_id_existed_dies_with_its_key(
-    stack: RelayStack, relay_env: dict[str, str], admin_client: httpx.AsyncClient
+    stack: RelayStack, relay_env: dict[str, str], admin: httpx.AsyncClient
 ) -> None:
     """Older tokens name their key only as ``sub``; they are cut all the same."""
-    tenant = await create_tenant(stack, admin_client, "legacy")
+    tenant = await create_tenant(stack, admin, "legacy")
     try:
-        (key,) = (await admin_client.get(f"/v1/tenants/{tenant.id}/api-keys")).json()["data"]
+        (key,) = (await admin.get(f"/v1/tenants/{tenant.id}/api-keys")).json()["data"]
         claims = {
             "sub": key["id"],
             "tenant_id": tenant.id,
@@ -167,7 +159,7 @@ async def test_a_jwt_minted_before_key_id_existed_dies_with_its_key(
         legacy = jwt.encode(claims, relay_env["RELAY_JWT_SECRET"], algorithm="HS256")
         assert await rest_status(stack.base_url, legacy) == 200
         ws = await open_feed(stack.ws_url, legacy)
-        assert (await admin_client.delete(f"/v1/tenants/{tenant.id}/api-keys/{key['id']}")).status_code == 204
+        assert (await admin.delete(f"/v1/tenants/{tenant.id}/api-keys/{key['id']}")).status_code == 204
         assert await close_of(ws, time.monotonic() + REVOCATION_DEADLINE) == (REVOKED, KEY_REVOKED)
         assert await rest_status(stack.base_url, legacy) == 401
     finally:
@@ -185,16 +177,16 @@ class RecordedSocket:
 
 
 async def test_a_lost_announcement_is_caught_by_the_recheck(
-    ledger: object, stack: RelayStack, admin_client: httpx.AsyncClient
+    ledger: object, stack: RelayStack, admin: httpx.AsyncClient
 ) -> None:
     """A key deleted with no announcement (Redis was down) still cuts its sockets at the next recheck.
 
     ``ledger`` opens the stack's database in this process; the key is deleted
     behind the web processes' back, as if the announcement had been lost.
     """
-    tenant = await create_tenant(stack, admin_client, "unannounced")
+    tenant = await create_tenant(stack, admin, "unannounced")
     try:
-        (key,) = (await admin_client.get(f"/v1/tenants/{tenant.id}/api-keys")).json()["data"]
+        (key,) = (await admin.get(f"/v1/tenants/{tenant.id}/api-keys")).json()["data"]
         live = LiveKeys()
         socket, other = RecordedSocket(), RecordedSocket()
         seen = live.generation

@@ -30,6 +30,7 @@ from tortoise.migrations.api import migrate
 
 from relay.core.crypto import Keyring
 from relay.core.db import tortoise_config
+from tests.helpers import create_tenant_key
 from tests.proxies import RefusingProxy
 from tests.servers import PrivatePostgres
 from tests.stack import free_port
@@ -117,11 +118,9 @@ async def test_secrets_never_reach_the_disk_in_clear_and_survive_a_key_rotation(
     relay_up: RelayUp, receiver: Receiver
 ) -> None:
     relay_up.start()
-    admin = {"Authorization": f"Bearer {relay_up.admin_token()}"}
     async with httpx.AsyncClient(base_url=relay_up.base_url, timeout=30) as client:
-        tenant = (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
-        key = (await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
-        client.headers["Authorization"] = f"Bearer {key['key']}"
+        key = await create_tenant_key(client, "t", admin_token=relay_up.admin_token())
+        client.headers.update(key.headers)
         created = await client.post("/v1/webhooks", json={"url": receiver.url("hook"), "events": ["*"]})
         assert created.status_code == 201, created.text
         endpoint_id, first_secret = created.json()["id"], created.json()["secret"]
@@ -156,9 +155,7 @@ async def test_secrets_never_reach_the_disk_in_clear_and_survive_a_key_rotation(
     assert "webhook_endpoints.encrypted_secret: 0 re-encrypted" in again
     relay_up.settings["RELAY_ENCRYPTION_KEY"] = new_key
     relay_up.start()
-    async with httpx.AsyncClient(
-        base_url=relay_up.base_url, timeout=30, headers={"Authorization": f"Bearer {key['key']}"}
-    ) as client:
+    async with httpx.AsyncClient(base_url=relay_up.base_url, timeout=30, headers=key.headers) as client:
         event, request = await delivery_signed_with(client, receiver, endpoint_id, second_secret)
         for secret in (second_secret, first_secret):
             assert Webhook(secret).verify(request.body, request.headers) == event
@@ -256,11 +253,9 @@ async def test_a_session_proxy_password_never_reaches_the_disk_and_survives_a_ke
         url = proxy.url(user="alice", password=password)
         relay_up.settings["RELAY_PROXY_ALLOW_PRIVATE"] = "true"
         relay_up.start()
-        admin = {"Authorization": f"Bearer {relay_up.admin_token()}"}
         async with httpx.AsyncClient(base_url=relay_up.base_url, timeout=30) as client:
-            tenant = (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
-            key = (await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
-            client.headers["Authorization"] = f"Bearer {key['key']}"
+            key = await create_tenant_key(client, "t", admin_token=relay_up.admin_token())
+            client.headers.update(key.headers)
             created = await client.post("/v1/sessions", json={"name": "behind", "proxy": url})
             assert created.status_code == 201, created.text
             session_id = created.json()["id"]

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
+from tests.helpers import create_tenant_key
 from tests.servers import PrivateValkey
 from tests.stack import RelayStack
 
@@ -69,13 +70,9 @@ async def private_relay(
         relay.start_worker()
         admin_headers = {"Authorization": f"Bearer {relay.admin_token}"}
         async with httpx.AsyncClient(base_url=relay.base_url, headers=admin_headers, timeout=30) as admin:
-            tenant = (await admin.post("/v1/tenants", json={"name": name})).raise_for_status().json()
-            key = (
-                (await admin.post(f"/v1/tenants/{tenant['id']}/api-keys", json={})).raise_for_status().json()
-            )
-        headers = {"Authorization": f"Bearer {key['key']}"}
+            key = await create_tenant_key(admin, name)
         async with (
-            httpx.AsyncClient(base_url=relay.base_url, headers=headers, timeout=30) as client,
+            httpx.AsyncClient(base_url=relay.base_url, headers=key.headers, timeout=30) as client,
             httpx.AsyncClient(base_url=relay.base_url, timeout=30) as anonymous,
         ):
             yield PrivateRelay(relay, client, anonymous)

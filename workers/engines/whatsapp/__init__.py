@@ -3,7 +3,10 @@
 Modules, by concept:
 - ``engine``: the session's lifecycle, its client, connecting with backoff, and the ``Engine``
   protocol surface;
-- ``session_events``: neonize events → reporter calls, and what they say about the connection;
+- ``session_events``: where neonize's callbacks are registered; events → reporter calls, and
+  what they say about the connection; it hands linking to ``pairing_events`` (QR codes,
+  pairing codes, the login flow) and inbound traffic to ``message_events`` (messages,
+  receipts, history and offline sync, groups);
 - ``consumer``: one task per session that runs the event handlers in order;
 - ``runtime``: process-wide neonize plumbing (loop, lifecycle lock, one client per session);
 - ``connection``: connection events → states and reasons, and how a connection ended;

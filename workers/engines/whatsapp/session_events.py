@@ -1,18 +1,20 @@
 """One session's neonize events → reporter calls, in order, and what they say about the connection.
 
+This is where every neonize callback is registered (``listen_to``) and dispatched.
 ``SessionEvents`` owns what the current connection has shown: the status last
-reported, whether the connection is up, the QR flow, a pairing in progress and
-the timers that watch them. The engine owns the client and the session's
-lifecycle; it reads this state through the properties below and tells the events
-when a connection begins and ends. Every neonize callback only queues its event
-on the session's ``OrderedConsumer``; the handlers run there, one at a time.
+reported, whether the connection is up, and the watchdogs on it. The rest is handed
+on: linking (QR codes, pairing codes, the login flow) to ``pairing_events``, and what
+the session receives (messages, receipts, syncs, groups) to ``message_events``.
+The engine owns the client and the session's lifecycle; it reads this state through
+the properties below and tells the events when a connection begins and ends. Every
+neonize callback only queues its event on the session's ``OrderedConsumer``; the
+handlers run there, one at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
@@ -21,17 +23,10 @@ from neonize.aioze.events import (
     ConnectedEv,
     ConnectFailureEv,
     DisconnectedEv,
-    GroupInfoEv,
-    HistorySyncEv,
-    JoinedGroupEv,
     KeepAliveRestoredEv,
     KeepAliveTimeoutEv,
     LoggedOutEv,
-    MessageEv,
-    OfflineSyncCompletedEv,
-    OfflineSyncPreviewEv,
     PairStatusEv,
-    ReceiptEv,
     StreamErrorEv,
     StreamReplacedEv,
     TemporaryBanEv,
@@ -40,23 +35,17 @@ from neonize.proto.Neonize_pb2 import KeepAliveTimeout
 
 from relay.core.enums import SessionStatus
 from relay.core.proxies import redact
-from workers.engines.base import QR_TIMEOUT_REASON, EngineReporter
-from workers.engines.whatsapp import groups, inbound, outbound
+from workers.engines.base import EngineReporter
+from workers.engines.whatsapp import inbound, outbound
 from workers.engines.whatsapp.connection import Action, ConnectionEnd, EndKind, transition_for
 from workers.engines.whatsapp.consumer import OrderedConsumer
 from workers.engines.whatsapp.credentials import LinkedAccount
+from workers.engines.whatsapp.message_events import HANDLED_MESSAGE_EVENTS, MessageEvents
+from workers.engines.whatsapp.pairing_events import PairingFlow
 from workers.engines.whatsapp.runtime import RelayClient, format_jid
 from workers.engines.whatsapp.watchdog import SilenceWatch, SilenceWatchdog
 
 log = logging.getLogger("relay.whatsapp")
-
-# whatsmeow's QR codes: the first lives ~60 s, each refresh ~20 s, about 160 s in all.
-QR_FIRST_SECONDS = 60
-QR_NEXT_SECONDS = 20
-# Our own end of the QR window, in case the core never says "timeout".
-QR_WINDOW_SECONDS = 180
-# Messages replayed by the offline sync older than this are not forwarded.
-OFFLINE_MAX_AGE = timedelta(hours=24)
 
 HANDLED_EVENTS = (
     ConnectedEv,
@@ -70,13 +59,7 @@ HANDLED_EVENTS = (
     ConnectFailureEv,
     ClientOutdatedEv,
     StreamErrorEv,
-    HistorySyncEv,
-    MessageEv,
-    ReceiptEv,
-    OfflineSyncPreviewEv,
-    OfflineSyncCompletedEv,
-    JoinedGroupEv,
-    GroupInfoEv,
+    *HANDLED_MESSAGE_EVENTS,
 )
 
 
@@ -110,12 +93,13 @@ class SessionEvents:
         self._engine = engine
         self._reporter = reporter
         self._account = account
-        self._recent = recent
         self._session_id = session_id
         self._reconnect_grace = reconnect_grace
         # Only to keep its password out of the reasons: the core's errors may quote the proxy.
         self._proxy = proxy
         self._consumer = OrderedConsumer(session_id)
+        self._messages = MessageEvents(reporter, recent, session_id=session_id)
+        self._pairing = PairingFlow(self, reporter, self._consumer)
         self._status = SessionStatus.STARTING
         self._reported: tuple[SessionStatus, str | None] | None = None
         self._ending: asyncio.Future[ConnectionEnd] | None = None
@@ -123,11 +107,6 @@ class SessionEvents:
         self._connected = False
         self._episode_connected = False
         self._ever_connected = False
-        self._pairing = False
-        self._qr_count = 0
-        self._qr_ready = asyncio.Event()
-        self._offline_sync = False
-        self._timers: list[asyncio.TimerHandle] = []
         self._watchdog: asyncio.TimerHandle | None = None
         # Connected but silent: pinged, and started over if deaf (None: not watched).
         self._silence = (
@@ -160,11 +139,11 @@ class SessionEvents:
     @property
     def qr_shown(self) -> bool:
         """The current connection has shown a QR code, so a pairing code may be asked for."""
-        return self._qr_ready.is_set()
+        return self._pairing.qr_shown
 
     async def wait_for_qr(self, timeout: float) -> None:
         """Wait for the current connection's first QR code; raises ``TimeoutError``."""
-        await asyncio.wait_for(self._qr_ready.wait(), timeout)
+        await self._pairing.wait_for_qr(timeout)
 
     # -- what the engine tells --------------------------------------------------------------
 
@@ -181,9 +160,8 @@ class SessionEvents:
         """A new connection is about to start; the future says how it ended."""
         self._ending = asyncio.get_running_loop().create_future()
         self._connection_serial += 1
-        self._episode_connected = self._pairing = False
-        self._qr_count = 0
-        self._qr_ready.clear()
+        self._episode_connected = False
+        self._pairing.begin_connection()
         return self._ending
 
     def listen_to(self, client: RelayClient) -> None:
@@ -214,12 +192,12 @@ class SessionEvents:
 
     async def report(self, status: SessionStatus, reason: str | None) -> None:
         """Report a status the engine decided itself, in order with the events before it."""
-        await self._consumer.call(partial(self._enter, status, reason))
+        await self._consumer.call(partial(self.enter, status, reason))
 
     async def announce_pair_code(self, phone: str, code: str) -> None:
         """Report the code in order with the events before it; returns once it is in the ledger."""
-        self._pairing = True
-        await self._consumer.call(partial(self._announce_pair_code, phone, code))
+        self._pairing.pair_code_requested()
+        await self._consumer.call(partial(self._pairing.announce_pair_code, phone, code))
         await self._reporter.flush()
 
     async def logged_out_through_api(self) -> None:
@@ -232,7 +210,7 @@ class SessionEvents:
 
     async def on_login_status(self, status: str) -> None:
         """The end of the QR flow; the engine hands this to each ``RelayClient`` it creates."""
-        self._consumer.push("login", partial(self._handle_login_status, status))
+        self._consumer.push("login", partial(self._pairing.handle_login_status, status))
 
     async def _on_event(self, _client: object, event: object) -> None:
         if self._silence is not None and not isinstance(event, KeepAliveTimeout):
@@ -240,15 +218,25 @@ class SessionEvents:
         self._consumer.push("event", partial(self._handle_event, event))
 
     async def _on_qr(self, _client: object, code: bytes) -> None:
-        self._consumer.push("qr", partial(self._handle_qr, code.decode(errors="replace")))
+        self._consumer.push("qr", partial(self._pairing.handle_qr, code.decode(errors="replace")))
 
-    # -- handlers: on the consumer, in order -------------------------------------------------
+    # -- what the pairing flow reads and changes (PairingHost) --------------------------------
 
-    def _over(self) -> bool:
+    def over(self) -> bool:
         """Events no longer change anything: the engine is stopping or the session ended."""
         return self._engine.stopping or self._ended
 
-    async def _enter(
+    def unheard(self) -> bool:
+        """Linking news changes nothing: the engine is stopping, the session ended, or no client."""
+        return self.over() or self._engine.client is None
+
+    def end_session(self) -> None:
+        """The session ends for good in this run."""
+        self._ended = True
+
+    # -- handlers: on the consumer, in order -------------------------------------------------
+
+    async def enter(
         self,
         status: SessionStatus,
         reason: str | None,
@@ -266,49 +254,28 @@ class SessionEvents:
         await self._reporter.status(status, reason, phone=phone, jid=jid)
 
     async def _handle_event(self, event: object) -> None:
-        if isinstance(event, MessageEv):
-            await self._handle_message(event)
-        elif isinstance(event, ReceiptEv):
-            data = inbound.message_ack(event)
-            if data is not None:
-                await self._reporter.message_ack(data)
-        elif isinstance(event, ConnectedEv):
+        if await self._messages.handle(event):
+            return
+        if isinstance(event, ConnectedEv):
             await self._handle_connected()
         elif isinstance(event, PairStatusEv):
             await self._handle_pair_status(event)
-        elif isinstance(event, HistorySyncEv):
-            log.info(
-                "session %s: history sync with %d conversations not forwarded",
-                self._session_id,
-                len(event.Data.conversations),
-            )
-        elif isinstance(event, OfflineSyncPreviewEv):
-            self._offline_sync = True
-            log.info("session %s: offline sync of %d messages", self._session_id, event.Message)
-        elif isinstance(event, OfflineSyncCompletedEv):
-            self._offline_sync = False
-            await self._reporter.synced(event.Count)
-        elif isinstance(event, JoinedGroupEv):
-            await self._reporter.group_event(*groups.joined(event))
-        elif isinstance(event, GroupInfoEv):
-            for type, data in groups.group_changes(event):
-                await self._reporter.group_event(type, data)
         else:
             await self._handle_transition(event)
 
     async def _handle_transition(self, event: object) -> None:
         transition = transition_for(event)
-        if transition is None or self._over():
+        if transition is None or self.over():
             return
         if transition.action == Action.RESUMED:
             if self._episode_connected and self._status == SessionStatus.RECONNECTING:
                 self._connected = True
                 self._cancel_watchdog()
                 self._watch_silence()
-                await self._enter(SessionStatus.CONNECTED, transition.reason)
+                await self.enter(SessionStatus.CONNECTED, transition.reason)
             return
         self._connected = False
-        await self._enter(transition.status, transition.reason)
+        await self.enter(transition.status, transition.reason)
         if transition.action == Action.WAIT:
             self._arm_watchdog()
         elif transition.action == Action.RESTART:
@@ -323,86 +290,29 @@ class SessionEvents:
 
     async def _handle_connected(self) -> None:
         client = self._engine.client
-        if self._over() or client is None:
+        if self.over() or client is None:
             return
         phone, jid = inbound.own_address(client.me)
         if jid:
             self._account.phone, self._account.jid = phone, jid
-        if self._pairing:
-            reason = "linked with a pairing code"
-        elif self._status == SessionStatus.QR:
-            reason = "linked by scanning the QR code"
+        linked = self._pairing.linked()
+        if linked is not None:
+            reason = linked
         elif self._ever_connected:
             reason = "reconnected"
         else:
             reason = "resumed with stored credentials"
         self._cancel_timers()
         self._connected = self._episode_connected = self._ever_connected = True
-        self._pairing = False
-        self._qr_ready.clear()
         self._watch_silence()
-        await self._enter(SessionStatus.CONNECTED, reason, phone=self._account.phone, jid=self._account.jid)
+        await self.enter(SessionStatus.CONNECTED, reason, phone=self._account.phone, jid=self._account.jid)
 
     async def _handle_pair_status(self, event: Any) -> None:
         if event.Status == PairStatusEv.SUCCESS:
             self._account.phone, self._account.jid = event.ID.User, format_jid(event.ID)
             log.info("session %s: paired as %s", self._session_id, self._account.phone)
         elif self._status in (SessionStatus.QR, SessionStatus.PAIRING):
-            await self._enter(self._status, f"pairing failed: {event.Error or 'unknown error'}")
-
-    async def _handle_message(self, event: Any) -> None:
-        data = inbound.message_received(event, offline=self._offline_sync)
-        if data is None:
-            return
-        if self._offline_sync:
-            sent_at = inbound.from_unix(event.Info.Timestamp, milliseconds=True)
-            if datetime.now(UTC) - sent_at > OFFLINE_MAX_AGE:
-                return
-        # WhatsApp acknowledged the message before this callback ran: the journal is its first stop.
-        await self._reporter.message_received(data)
-        source = event.Info.MessageSource
-        self._recent.remember(
-            data["whatsapp_id"],
-            outbound.KnownMessage(
-                data["chat"], inbound.bare_jid(source.Sender), data["from_me"], data["text"]
-            ),
-        )
-
-    async def _handle_qr(self, code: str) -> None:
-        if self._over() or self._engine.client is None:
-            return
-        self._qr_count += 1
-        if self._qr_count == 1:
-            loop = asyncio.get_running_loop()
-            self._timers.append(loop.call_later(QR_WINDOW_SECONDS, self._close_qr_window))
-        self._qr_ready.set()
-        if self._pairing:
-            return  # a pairing code is out; a QR would only confuse the user
-        if self._status != SessionStatus.QR:
-            await self._enter(SessionStatus.QR, "waiting for a scan")
-        lifetime = QR_FIRST_SECONDS if self._qr_count == 1 else QR_NEXT_SECONDS
-        await self._reporter.qr(code, datetime.now(UTC) + timedelta(seconds=lifetime))
-
-    def _close_qr_window(self) -> None:
-        self._consumer.push("login", partial(self._handle_login_status, "timeout"))
-
-    async def _handle_login_status(self, status: str) -> None:
-        """The QR flow ended: "success" (a Connected follows), "timeout", or an error."""
-        if self._over() or status == "success" or self._status == SessionStatus.CONNECTED:
-            return
-        if status == "err-scanned-without-multidevice":
-            await self._enter(self._status, "the phone scanned without multi-device support; update WhatsApp")
-            return
-        self._ended = True
-        if status == "err-client-outdated":
-            await self._enter(
-                SessionStatus.FAILED, "client_outdated: WhatsApp refused this client version; upgrade Relay"
-            )
-        elif status == "timeout":
-            await self._enter(SessionStatus.STOPPED, QR_TIMEOUT_REASON)
-        else:
-            await self._enter(SessionStatus.STOPPED, f"pairing_failed: {status}")
-        self.end_connection(ConnectionEnd(EndKind.FINISHED, status))
+            await self.enter(self._status, f"pairing failed: {event.Error or 'unknown error'}")
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is None:
@@ -418,9 +328,7 @@ class SessionEvents:
             self._watchdog = None
 
     def _cancel_timers(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        self._pairing.cancel_timers()
         self._cancel_watchdog()
         if self._silence is not None:
             self._silence.stop()
@@ -432,13 +340,13 @@ class SessionEvents:
             self._silence.watch_connection(self._connection_serial)
 
     def _connected_client(self) -> RelayClient | None:
-        return self._engine.client if self._connected and not self._over() else None
+        return self._engine.client if self._connected and not self.over() else None
 
     def _on_ping_answer(self, problem: str | None, serial: int) -> None:
         self._consumer.push("watchdog", partial(self._handle_ping_answer, problem, serial))
 
     async def _handle_ping_answer(self, problem: str | None, serial: int) -> None:
-        if self._silence is None or serial != self._connection_serial or not self._connected or self._over():
+        if self._silence is None or serial != self._connection_serial or not self._connected or self.over():
             return  # that connection is gone already
         if problem is None:
             self._silence.heard()  # WhatsApp answered: quiet, not deaf
@@ -447,16 +355,12 @@ class SessionEvents:
         reason = self._silence.watch.reason(problem)
         log.warning("session %s: %s", self._session_id, reason)
         self._connected = False
-        await self._enter(SessionStatus.RECONNECTING, reason)
+        await self.enter(SessionStatus.RECONNECTING, reason)
         self.end_connection(ConnectionEnd(EndKind.RESTART, reason, was_connected=True))
 
     async def _handle_watchdog(self) -> None:
         self._watchdog = None
-        if self._connected or self._over() or self._engine.client is None:
+        if self._connected or self.over() or self._engine.client is None:
             return
         reason = f"connection lost: no reconnect within {self._reconnect_grace:g}s; starting over"
         self.end_connection(ConnectionEnd(EndKind.RESTART, reason, was_connected=True))
-
-    async def _announce_pair_code(self, phone: str, code: str) -> None:
-        await self._enter(SessionStatus.PAIRING, f"pairing code issued for +{phone}")
-        await self._reporter.pair_code(code)
