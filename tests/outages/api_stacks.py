@@ -23,7 +23,7 @@ import httpx
 from relay.core.problems import Dependency
 from relay.web.api.operations import operation_of
 from tests.api.flows import PROBLEM_JSON, app_routes
-from tests.helpers import wait_until
+from tests.helpers import create_tenant_key, wait_until
 from tests.servers import PrivatePostgres, PrivateValkey
 from tests.sessions import connected_sandbox_session, events_of, wait_for_status
 from tests.stack import RelayStack
@@ -140,10 +140,8 @@ class Tenancy:
     ids: dict[str, str] = field(default_factory=dict)
 
     async def create(self, base_url: str) -> None:
-        tenant = (await self.admin.post("/v1/tenants", json={"name": "outages"})).raise_for_status().json()
-        self.tenant_id = tenant["id"]
-        key = await self.admin.post(f"/v1/tenants/{self.tenant_id}/api-keys", json={"name": "tests"})
-        self.api_key = key.raise_for_status().json()["key"]
+        created = await create_tenant_key(self.admin, "outages", key_name="tests")
+        self.tenant_id, self.api_key = created.tenant_id, created.api_key
         headers = {"Authorization": f"Bearer {self.api_key}"}
         self.client = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=CALL_TIMEOUT)
         self.ids["connected"] = (await connected_sandbox_session(self.client, "connected"))["id"]
@@ -236,6 +234,7 @@ class Tenancy:
             call("GET", "/v1/tenants/{tenant_id}/api-keys", 200, admin=True, tenant_id=tenant),
             call("GET", "/v1/tenants/{tenant_id}/sessions", 200, admin=True, tenant_id=tenant),
             call("GET", "/v1/stats", 200),
+            call("GET", "/v1/tenant", 200),
             call(
                 "DELETE",
                 "/v1/tenants/{tenant_id}/api-keys/{key_id}",

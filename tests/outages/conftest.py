@@ -21,7 +21,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.helpers import wait_until
+from tests.helpers import create_tenant_key, wait_until
 from tests.servers import PrivatePostgres, PrivateValkey
 from tests.sessions import connected_sandbox_session
 from tests.stack import RelayStack
@@ -116,11 +116,9 @@ class Scene:
 
 @contextlib.asynccontextmanager
 async def scene_on(stack: RelayStack, receiver: Receiver) -> AsyncIterator[Scene]:
-    admin = {"Authorization": f"Bearer {stack.admin_token}"}
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
-        tenant = (await client.post("/v1/tenants", json={"name": "outage"}, headers=admin)).json()
-        key = (await client.post(f"/v1/tenants/{tenant['id']}/api-keys", json={}, headers=admin)).json()
-        client.headers["Authorization"] = f"Bearer {key['key']}"
+        created = await create_tenant_key(client, "outage", admin_token=stack.admin_token)
+        client.headers["Authorization"] = f"Bearer {created.api_key}"
         endpoint = await create_endpoint(client, receiver.url(HOOK), events=["message.received"])
         session = await connected_sandbox_session(client, "outage")
         yield Scene(client, session["id"], endpoint["secret"])
