@@ -4,10 +4,10 @@
 
 import { ApiError } from "../api.js";
 import { backLink, badge, button, field, h, input, replace, time, values } from "../dom.js";
+import { mediaViewer } from "../media.js";
+import { eventStream } from "../stream.js";
 import { messageHistory } from "./messages.js";
 import { quotaCard } from "./quotas.js";
-
-const MAX_STREAM_ITEMS = 100;
 
 function details(session) {
   const rows = [
@@ -32,11 +32,6 @@ function details(session) {
     { class: "details" },
     rows.map(([name, value]) => [h("dt", {}, name), h("dd", { dataset: { field: name } }, value)]),
   );
-}
-
-function summary(event) {
-  const text = JSON.stringify(event.data);
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
 function qrPanel(context, sessionId) {
@@ -224,11 +219,11 @@ export async function render(context, sessionId) {
   const title = h("h1", {}, session.name);
   const info = h("div", {}, details(session));
   const qr = qrPanel(context, sessionId);
-  const history = messageHistory(context, sessionId);
+  const viewer = mediaViewer(context);
+  const history = messageHistory(context, sessionId, viewer);
   const quotas = quotaCard(context);
-  // Not a live region: a QR refresh every few seconds would drown a screen reader. Status changes are
-  // announced on their own (announcer).
-  const stream = h("ol", { class: "stream" });
+  // Status changes are announced on their own (announcer), not by the stream.
+  const stream = eventStream(viewer);
   const announcer = h("p", { class: "visually-hidden", role: "status" });
 
   const update = (changed) => {
@@ -259,18 +254,7 @@ export async function render(context, sessionId) {
   context.onLeave(
     context.feed.listen(async (event) => {
       if (event.session_id !== sessionId) return;
-      stream.prepend(
-        h(
-          "li",
-          { dataset: { type: event.type } },
-          time(event.created_at),
-          " ",
-          h("strong", {}, event.type),
-          " ",
-          h("code", {}, summary(event)),
-        ),
-      );
-      while (stream.children.length > MAX_STREAM_ITEMS) stream.lastElementChild.remove();
+      stream.add(event);
       // A code replayed after a reconnect may be stale: only one for a session still waiting is drawn.
       if (event.type === "session.qr" && session.status === "qr") await qr.show(event.data);
       else if (event.type === "session.pair_code") qr.showCode(event.data.code);
@@ -288,6 +272,7 @@ export async function render(context, sessionId) {
     title,
     announcer,
     info,
+    h("p", {}, h("a", { href: `#/sessions/${sessionId}/groups` }, "Groups of this session")),
     h(
       "div",
       { class: "actions", role: "group", "aria-label": "Session actions" },
@@ -310,7 +295,7 @@ export async function render(context, sessionId) {
       { class: "card", "aria-labelledby": "stream-title" },
       h("h2", { id: "stream-title" }, "Live events"),
       h("p", { class: "hint" }, "Since this page opened, newest first."),
-      stream,
+      stream.element,
     ),
     history.element,
   );
