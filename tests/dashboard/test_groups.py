@@ -35,7 +35,9 @@ async def test_create_a_group_add_people_and_watch_its_events(
     await expect(page.get_by_role("heading", name="Night shift")).to_be_visible()
     members = page.get_by_role("region", name="Participants", exact=True).locator("tbody tr")
     await expect(members).to_have_count(2)
-    await expect(members.and_(page.locator(f"[data-jid='{member('15551112222')}']"))).to_contain_text("member")
+    await expect(members.and_(page.locator(f"[data-jid='{member('15551112222')}']"))).to_contain_text(
+        "member"
+    )
     jid = page.url.rpartition("/")[2].replace("%40", "@")
     listed = (await tenant.client.get(f"/v1/sessions/{session['id']}/groups")).json()["data"]
     assert [group["jid"] for group in listed] == [jid]

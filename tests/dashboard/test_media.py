@@ -3,6 +3,7 @@ bytes, the status following message.media, and messages held while offline marke
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from pathlib import Path
@@ -44,7 +45,7 @@ async def downloaded_sha256(tab: Tab, link: Locator) -> str:
         await link.click()
     download = await started.value
     path = await download.path()
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return hashlib.sha256(await asyncio.to_thread(Path(path).read_bytes)).hexdigest()
 
 
 async def test_an_inbound_image_shows_as_its_pixels_and_downloads_as_its_bytes(
@@ -72,7 +73,9 @@ async def test_an_inbound_image_shows_as_its_pixels_and_downloads_as_its_bytes(
         events = await events_of(tenant.client, session["id"], "message.media")
         return events if len(events) == 2 else None
 
-    stored = {event["data"]["media"]["filename"]: event["data"]["media"] for event in await wait_until(both_stored)}
+    stored = {
+        event["data"]["media"]["filename"]: event["data"]["media"] for event in await wait_until(both_stored)
+    }
     assert {media["status"] for media in stored.values()} == {"stored"}
 
     # The live stream: message.received said `pending`; message.media redrew the same block as stored.
@@ -116,7 +119,9 @@ async def test_an_inbound_image_shows_as_its_pixels_and_downloads_as_its_bytes(
     tab.assert_clean()
 
 
-async def test_messages_held_while_offline_are_marked(stack: RelayStack, tenant: TenantHandle, tab: Tab) -> None:
+async def test_messages_held_while_offline_are_marked(
+    stack: RelayStack, tenant: TenantHandle, tab: Tab
+) -> None:
     session = await connected_sandbox_session(tenant.client, "offline")
     page = tab.page
     await sign_in(page, stack, tenant.api_key)

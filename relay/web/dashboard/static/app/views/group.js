@@ -190,10 +190,10 @@ export async function render(context, sessionId, encodedJid) {
       h("h2", { id: "members-title" }, "Participants and roles"),
       members,
     ),
+    participantsForm(context, path, reload),
     h(
       "div",
       { class: "columns" },
-      participantsForm(context, path, reload),
       editForm(context, path, group, update),
       inviteLink(context, path),
     ),
