@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from tests.dashboard.images import checkerboard, png
 from tests.helpers import wait_until
 from tests.sessions import connected_sandbox_session, events_of, wait_for_status
 from tests.stack import RelayStack
+from tests.workers.private_stack import private_relay
 
 # Draws the <img> on a canvas at its natural size and reads every pixel back as [r, g, b] lists.
 READ_PIXELS = """image => {
@@ -149,3 +151,27 @@ async def test_messages_held_while_offline_are_marked(
     await expect(rows.filter(has_text="while online").locator(".badge-offline")).to_have_count(0)
     await expect(page.locator("ol.stream li[data-type='message.received'] .badge-offline")).to_have_count(1)
     tab.assert_clean()
+
+
+async def test_a_media_relay_will_not_store_shows_why(
+    relay_env: dict[str, str], tmp_path: Path, tab: Tab
+) -> None:
+    async with private_relay(
+        relay_env, tmp_path, name="dashboard_media_limit", RELAY_MEDIA_MAX_BYTES="1000"
+    ) as relay:
+        session = await connected_sandbox_session(relay.tenant, "limited")
+        page = tab.page
+        await sign_in(page, relay.relay, relay.tenant.headers["Authorization"].removeprefix("Bearer "))
+        await page.goto(f"{relay.relay.base_url}/#/sessions/{session['id']}")
+        await expect(page.locator("dd[data-field=Status]")).to_have_text("connected")
+        large = os.urandom(3000)
+        body = {"from": "15557654321", "type": "image", "media": {"base64": base64.b64encode(large).decode()}}
+        sent = await relay.tenant.post(f"/v1/sessions/{session['id']}/sandbox/inbound", json=body)
+        assert sent.status_code == 202, sent.text
+        history = page.get_by_role("region", name="Inbound messages")
+        block = history.locator(".media[data-media-status=unavailable]")
+        await expect(block).to_contain_text(f"the media is {len(large)} bytes, more than this Relay stores")
+        await expect(block.get_by_role("img")).to_have_count(0)
+        await expect(block.get_by_role("link")).to_have_count(0)
+        await tab.screenshot("media-unavailable")
+        tab.assert_clean()

@@ -31,11 +31,16 @@ export function pager(context, load, draw, keyOf = (item) => item.id) {
   return {
     more,
     reload: () => run(null, true),
-    // A live item belongs at the end only once every older page is shown.
+    // A live item belongs at the end only once every older page is shown. It waits for a fetch under
+    // way, which may already hold it (then it is not added twice) or may not (then it would be lost).
     add: (item) => {
-      if (!cursor) draw((items = [...items, item]));
+      queue = queue.then(() => {
+        if (!cursor && !items.some((shown) => keyOf(shown) === keyOf(item))) draw((items = [...items, item]));
+      });
     },
     // A live change to items already shown (a media now stored): redrawn in place, nothing fetched.
-    change: (update) => draw((items = items.map(update))),
+    change: (update) => {
+      queue = queue.then(() => draw((items = items.map(update))));
+    },
   };
 }

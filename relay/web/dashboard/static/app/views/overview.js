@@ -15,6 +15,7 @@ function tile(label, value, href, name) {
 
 export function ageText(seconds) {
   if (!seconds) return "none";
+  if (seconds < 1) return "under 1 s";
   if (seconds < 120) return `${Math.round(seconds)} s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
   if (seconds < 172800) return `${Math.round(seconds / 3600)} h`;
