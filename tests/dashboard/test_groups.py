@@ -108,3 +108,23 @@ async def test_a_group_call_on_a_stopped_session_shows_the_refusal(
     problem = page.locator(".problem[data-status='409']")
     await expect(problem).to_contain_text("needs it connected")
     assert tab.refused == [f"409 GET /v1/sessions/{session['id']}/groups?limit=26"]
+
+
+async def test_the_group_list_pages_by_jid(stack: RelayStack, tenant: TenantHandle, tab: Tab) -> None:
+    session = await connected_sandbox_session(tenant.client, "many groups")
+    for number in range(27):
+        created = await tenant.client.post(
+            f"/v1/sessions/{session['id']}/groups", json={"subject": f"Team {number:02}"}
+        )
+        assert created.status_code == 201, created.text
+    page = tab.page
+    await sign_in(page, stack, tenant.api_key)
+    await page.goto(f"{stack.base_url}/#/sessions/{session['id']}/groups")
+    rows = page.get_by_role("region", name="Group list").locator("tbody tr")
+    await expect(rows).to_have_count(25)
+    await page.get_by_role("button", name="Load more").click()
+    await expect(rows).to_have_count(27)
+    await expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    listed = [await row.get_attribute("data-jid") for row in await rows.all()]
+    assert listed == sorted(listed) and len(set(listed)) == 27
+    tab.assert_clean()
