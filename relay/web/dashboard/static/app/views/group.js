@@ -125,7 +125,9 @@ function inviteLink(context, path) {
 export async function render(context, sessionId, encodedJid) {
   const jid = decodeURIComponent(encodedJid);
   const path = groupsPath(sessionId, jid);
-  let [group, session] = await Promise.all([context.api.get(path), context.api.get(`/v1/sessions/${sessionId}`)]);
+  // The session's own JID tells its own removal from another's in a group.participants event.
+  const [first, session] = await Promise.all([context.api.get(path), context.api.get(`/v1/sessions/${sessionId}`)]);
+  let group = first;
   const title = h("h1", {}, group.subject);
   const info = h("div", {}, details(group));
   const members = h("div", {}, participantTable(group));
