@@ -75,6 +75,14 @@ async def test_create_a_group_add_people_and_watch_its_events(
     await expect(page.get_by_role("heading", name="Night shift crew")).to_be_visible()
     await expect(page.locator("dd[data-field=Description]")).to_have_text("Who covers 22:00 to 06:00")
     await expect(stream.locator("li[data-type='group.updated']")).to_have_count(1)
+    # A rename made elsewhere arrives live, in the heading and in the form.
+    renamed = await tenant.client.patch(
+        f"/v1/sessions/{session['id']}/groups/{jid}", json={"subject": "Night crew"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    await expect(page.get_by_role("heading", name="Night crew")).to_be_visible()
+    await expect(edit.get_by_label("Subject")).to_have_value("Night crew")
+    await expect(stream.locator("li[data-type='group.updated']")).to_have_count(2)
 
     invite = page.get_by_role("region", name="Invite link")
     await invite.get_by_role("button", name="Show invite link").click()
@@ -89,7 +97,7 @@ async def test_create_a_group_add_people_and_watch_its_events(
     await tab.screenshot("groups")
 
     page.on("dialog", lambda dialog: dialog.accept())
-    await page.get_by_role("link", name="Night shift crew").click()
+    await page.get_by_role("link", name="Night crew").click()
     await page.get_by_role("button", name="Leave group").click()
     await expect(page.get_by_role("heading", name="Groups of groups")).to_be_visible()
     await expect(page.get_by_text("This session is in no group yet.")).to_be_visible()
@@ -127,4 +135,33 @@ async def test_the_group_list_pages_by_jid(stack: RelayStack, tenant: TenantHand
     await expect(page.get_by_role("button", name="Load more")).to_be_hidden()
     listed = [await row.get_attribute("data-jid") for row in await rows.all()]
     assert listed == sorted(listed) and len(set(listed)) == 27
+    tab.assert_clean()
+
+
+async def test_group_events_appear_in_the_session_stream(
+    stack: RelayStack, tenant: TenantHandle, tab: Tab
+) -> None:
+    session = await connected_sandbox_session(tenant.client, "stream")
+    page = tab.page
+    await sign_in(page, stack, tenant.api_key)
+    await page.goto(f"{stack.base_url}/#/sessions/{session['id']}")
+    await expect(page.locator("dd[data-field=Status]")).to_have_text("connected")
+    # A contact puts the session in a group; then the session creates one and adds someone to it.
+    joined = await tenant.client.post(
+        f"/v1/sessions/{session['id']}/sandbox/join-group", json={"from": "15556667777", "subject": "Family"}
+    )
+    assert joined.status_code == 202, joined.text
+    created = await tenant.client.post(f"/v1/sessions/{session['id']}/groups", json={"subject": "Shop"})
+    assert created.status_code == 201, created.text
+    changed = await tenant.client.post(
+        f"/v1/sessions/{session['id']}/groups/{created.json()['jid']}/participants",
+        json={"add": ["15558889999"]},
+    )
+    assert changed.status_code == 200, changed.text
+    stream = page.locator("ol.stream")
+    await expect(stream.locator("li[data-type='group.joined']")).to_have_count(2)
+    await expect(stream.locator("li[data-type='group.joined']").filter(has_text="Family")).to_have_count(1)
+    participants = stream.locator("li[data-type='group.participants']")
+    await expect(participants).to_have_count(1)
+    await expect(participants).to_contain_text(member("15558889999"))
     tab.assert_clean()

@@ -131,11 +131,18 @@ export async function render(context, sessionId, encodedJid) {
   const title = h("h1", {}, group.subject);
   const info = h("div", {}, details(group));
   const members = h("div", {}, participantTable(group));
+  let edit = null;
   const update = (changed) => {
     group = changed;
     title.textContent = group.subject;
     replace(info, details(group));
     replace(members, participantTable(group));
+    // A rename from elsewhere (the phone, another admin) shows in the form, unless it is being edited.
+    const typing = edit?.contains(document.activeElement) && document.activeElement.matches("input, textarea");
+    if (edit && !typing) {
+      edit.elements.subject.value = group.subject;
+      edit.elements.description.value = group.description;
+    }
   };
   let gone = false;
   // A group the session is no longer in answers 404 (a removal the feed has not told yet): said once.
@@ -196,7 +203,7 @@ export async function render(context, sessionId, encodedJid) {
     h(
       "div",
       { class: "columns" },
-      editForm(context, path, group, update),
+      (edit = editForm(context, path, group, update)),
       inviteLink(context, path),
     ),
     h(
