@@ -215,6 +215,11 @@ function pacingForm(context, session, onChanged) {
 
 export async function render(context, sessionId) {
   const { api } = context;
+  // Listening starts before the first read: a status change that lands while it is under way
+  // (a new session going to `qr`) would otherwise be missed, and the page stuck on the old status.
+  const early = [];
+  let receive = (event) => early.push(event);
+  context.onLeave(context.feed.listen((event) => (event.session_id === sessionId ? receive(event) : undefined)));
   let session = await api.get(`/v1/sessions/${sessionId}`);
   const title = h("h1", {}, session.name);
   const info = h("div", {}, details(session));
@@ -251,19 +256,17 @@ export async function render(context, sessionId) {
     { class: "danger" },
   );
 
-  context.onLeave(
-    context.feed.listen(async (event) => {
-      if (event.session_id !== sessionId) return;
-      stream.add(event);
-      // A code replayed after a reconnect may be stale: only one for a session still waiting is drawn.
-      if (event.type === "session.qr" && session.status === "qr") await qr.show(event.data);
-      else if (event.type === "session.pair_code") qr.showCode(event.data.code);
-      else if (event.type === "session.status") {
-        await context.act(null, async () => update(await api.get(`/v1/sessions/${sessionId}`)));
-      }
-      history.seen(event);
-    }),
-  );
+  receive = async (event) => {
+    stream.add(event);
+    // A code replayed after a reconnect may be stale: only one for a session still waiting is drawn.
+    if (event.type === "session.qr" && session.status === "qr") await qr.show(event.data);
+    else if (event.type === "session.pair_code") qr.showCode(event.data.code);
+    else if (event.type === "session.status") {
+      await context.act(null, async () => update(await api.get(`/v1/sessions/${sessionId}`)));
+    }
+    history.seen(event);
+  };
+  for (const event of early.splice(0)) receive(event);
 
   return h(
     "section",
