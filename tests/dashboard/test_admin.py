@@ -116,3 +116,25 @@ async def test_a_quota_refusal_is_shown_with_its_limit(
     await tab.screenshot("quota-exceeded")
     assert tab.refused == ["429 POST /v1/sessions"]
     assert tab.errors == []
+
+
+async def test_the_admin_sees_the_counts_across_every_tenant(
+    stack: RelayStack, tenant: TenantHandle, tab: Tab
+) -> None:
+    created = await tenant.client.post("/v1/sessions", json={"name": "counted", "engine": "sandbox"})
+    assert created.status_code == 201, created.text
+    async with httpx.AsyncClient(base_url=stack.base_url, headers=bearer(stack.admin_token)) as admin:
+        stats = (await admin.get("/v1/stats")).json()
+    assert stats["scope"] == "cluster"
+    page = tab.page
+    await sign_in(page, stack, stack.admin_token)
+    cluster = page.get_by_role("region", name="Across every tenant")
+    total = sum(stats["sessions"].values())
+    assert total >= 1
+    await expect(cluster.locator("[data-tile=sessions] .tile-value")).to_have_text(str(total))
+    await expect(cluster.locator("[data-tile=endpoints] .tile-value")).to_have_text(
+        str(stats["webhooks"]["endpoints"])
+    )
+    await expect(cluster.locator(".status-counts li")).to_have_count(len(stats["sessions"]))
+    await tab.screenshot("tenants-cluster")
+    tab.assert_clean()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ from playwright.async_api import Browser, Page, expect
 from tests.conftest import TenantHandle
 from tests.dashboard.conftest import DESKTOP, PHONE, Tab, open_tab
 from tests.dashboard.contrast import low_contrast
+from tests.dashboard.flows import sign_in
+from tests.dashboard.images import checkerboard, png
+from tests.sessions import connected_sandbox_session
 from tests.stack import RelayStack
 from tests.webhooks.receiver import Receiver
 
@@ -63,6 +67,58 @@ async def test_every_tenant_screen_fits(
                 await expect(page.locator("img.qr")).to_be_visible()
             await assert_fits(page)
             await tab.screenshot(screen)
+        tab.assert_clean()
+    finally:
+        await page.context.close()
+
+
+@pytest.mark.parametrize(("width", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
+async def test_group_and_media_screens_fit(
+    stack: RelayStack,
+    tenant: TenantHandle,
+    browser: Browser,
+    tmp_path: Path,
+    width: str,
+    viewport: dict[str, int],
+) -> None:
+    session = await connected_sandbox_session(tenant.client, "front desk")
+    group = (
+        await tenant.client.post(
+            f"/v1/sessions/{session['id']}/groups",
+            json={"subject": "Weekend rota", "participants": ["15551112222", "15553334444"]},
+        )
+    ).json()
+    image = base64.b64encode(png(checkerboard(48, 32))).decode()
+    for body in (
+        {"from": "15557654321", "type": "image", "media": {"base64": image},
+         "filename": "rota-photo-2026-11-27.png"},
+        {"from": "15557654321", "type": "document", "media": {"base64": image}, "filename": "rota.pdf",
+         "mimetype": "application/pdf"},
+    ):  # fmt: skip
+        assert (
+            await tenant.client.post(f"/v1/sessions/{session['id']}/sandbox/inbound", json=body)
+        ).status_code == 202
+    tab: Tab = await open_tab(browser, tmp_path, f"layout-{width}", viewport)
+    page = tab.page
+    try:
+        await sign_in(page, stack, tenant.api_key)
+        await page.goto(f"{stack.base_url}/#/sessions/{session['id']}")
+        history = page.get_by_role("region", name="Inbound messages")
+        await expect(history.get_by_role("img", name="Image rota-photo-2026-11-27.png")).to_be_visible()
+        await expect(history.get_by_role("link", name="Download rota.pdf")).to_be_visible()
+        await assert_fits(page)
+        await tab.screenshot("session-media")
+        await page.goto(f"{stack.base_url}/#/sessions/{session['id']}/groups")
+        await expect(page.get_by_role("region", name="Group list").locator("tbody tr")).to_have_count(1)
+        await assert_fits(page)
+        await tab.screenshot("groups")
+        await page.goto(f"{stack.base_url}/#/sessions/{session['id']}/groups/{group['jid']}")
+        await expect(page.get_by_role("heading", name="Weekend rota")).to_be_visible()
+        await expect(
+            page.get_by_role("region", name="Participants", exact=True).locator("tbody tr")
+        ).to_have_count(3)
+        await assert_fits(page)
+        await tab.screenshot("group")
         tab.assert_clean()
     finally:
         await page.context.close()

@@ -1,10 +1,12 @@
 // The dashboard's shell: sign-in, the hash router, the alert area and the live feed.
-// Screens are modules under views/; a new one (groups, media) is one import and
-// one line in TENANT_SCREENS or ADMIN_SCREENS.
+// Screens are modules under views/; a new one is one import and one line in
+// TENANT_SCREENS or ADMIN_SCREENS.
 
 import { ApiError, signIn } from "./api.js";
 import { button, field, h, input, replace } from "./dom.js";
 import { Feed } from "./feed.js";
+import * as groupPage from "./views/group.js";
+import * as groups from "./views/groups.js";
 import * as overview from "./views/overview.js";
 import * as sessionPage from "./views/session.js";
 import * as sessions from "./views/sessions.js";
@@ -17,6 +19,8 @@ const TENANT_SCREENS = [
   { pattern: /^#?\/?$/, view: overview, nav: "Overview" },
   { pattern: /^#\/sessions$/, view: sessions, nav: "Sessions" },
   { pattern: /^#\/sessions\/(ses_\w+)$/, view: sessionPage },
+  { pattern: /^#\/sessions\/(ses_\w+)\/groups$/, view: groups },
+  { pattern: /^#\/sessions\/(ses_\w+)\/groups\/([^/]+)$/, view: groupPage },
   { pattern: /^#\/webhooks$/, view: webhooks, nav: "Webhooks" },
   { pattern: /^#\/webhooks\/(whk_\w+)$/, view: webhookPage },
 ];

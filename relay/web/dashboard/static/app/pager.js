@@ -6,7 +6,8 @@ const PAGE = 25;
 
 // A paged list: "Load more" appends the next page; a reload keeps as many items as are shown.
 // Fetches run one after another, so a reload and a "Load more" never overwrite each other.
-export function pager(context, load, draw) {
+// keyOf names an item's cursor (a group's is its JID; most lists page by id).
+export function pager(context, load, draw, keyOf = (item) => item.id) {
   let cursor = null;
   let items = [];
   let queue = Promise.resolve();
@@ -18,7 +19,7 @@ export function pager(context, load, draw) {
     const page = await load(reset ? null : cursor, wanted + 1);
     const shown = page.data.slice(0, wanted);
     items = reset ? shown : [...items, ...shown];
-    cursor = page.data.length > wanted ? shown[shown.length - 1].id : null;
+    cursor = page.data.length > wanted ? keyOf(shown[shown.length - 1]) : null;
     more.hidden = !cursor;
     draw(items);
   };
@@ -30,9 +31,16 @@ export function pager(context, load, draw) {
   return {
     more,
     reload: () => run(null, true),
-    // A live item belongs at the end only once every older page is shown.
+    // A live item belongs at the end only once every older page is shown. It waits for a fetch under
+    // way, which may already hold it (then it is not added twice) or may not (then it would be lost).
     add: (item) => {
-      if (!cursor) draw((items = [...items, item]));
+      queue = queue.then(() => {
+        if (!cursor && !items.some((shown) => keyOf(shown) === keyOf(item))) draw((items = [...items, item]));
+      });
+    },
+    // A live change to items already shown (a media now stored): redrawn in place, nothing fetched.
+    change: (update) => {
+      queue = queue.then(() => draw((items = items.map(update))));
     },
   };
 }

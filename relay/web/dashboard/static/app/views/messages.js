@@ -3,8 +3,28 @@
 
 import { badge, h, replace, table, time } from "../dom.js";
 import { pager } from "../pager.js";
+import { offlineMark } from "../stream.js";
 
-export function messageHistory(context, sessionId) {
+// The ledger keeps message.received as it was sent, media `pending` included: the message.media
+// events that followed (one request, up to a thousand) say what became of them.
+async function receivedPage(api, sessionId, cursor, limit) {
+  const page = await api.get("/v1/events", { session_id: sessionId, type: "message.received", limit, cursor });
+  const pending = page.data.filter((event) => event.data.media?.status === "pending");
+  if (!pending.length) return page;
+  const outcomes = await api.get("/v1/events", {
+    session_id: sessionId,
+    type: "message.media",
+    after: pending[0].id,
+    limit: 1000,
+  });
+  const mediaOf = new Map(outcomes.data.map((event) => [event.data.whatsapp_id, event.data.media]));
+  const settled = (event) =>
+    mediaOf.has(event.data.whatsapp_id) ? { ...event, data: { ...event.data, media: mediaOf.get(event.data.whatsapp_id) } } : event;
+  return { ...page, data: page.data.map(settled) };
+}
+
+// viewer: the screen's mediaViewer (media.js), which draws a received file and fetches its bytes.
+export function messageHistory(context, sessionId, viewer) {
   const outboundList = h("div", {});
   const inboundList = h("div", {});
   const outbound = pager(
@@ -34,22 +54,22 @@ export function messageHistory(context, sessionId) {
   );
   const inbound = pager(
     context,
-    (cursor, limit) =>
-      context.api.get("/v1/events", { session_id: sessionId, type: "message.received", limit, cursor }),
+    (cursor, limit) => receivedPage(context.api, sessionId, cursor, limit),
     (items) =>
       replace(
         inboundList,
         table(
           "Inbound messages",
-          ["Received", "From", "Type", "Text"],
+          ["Received", "From", "Type", "Text", "Media"],
           items.map((event) =>
             h(
               "tr",
-              {},
-              h("td", {}, time(event.created_at)),
+              { dataset: { whatsappId: event.data.whatsapp_id } },
+              h("td", {}, time(event.created_at), " ", offlineMark(event.data)),
               h("td", {}, event.data.push_name ? `${event.data.push_name} (${event.data.from})` : event.data.from),
               h("td", {}, event.data.type),
               h("td", {}, event.data.text || ""),
+              h("td", {}, event.data.media ? viewer.show(event.data.media) : ""),
             ),
           ),
           "No messages received yet.",
@@ -75,6 +95,13 @@ export function messageHistory(context, sessionId) {
     seen(event) {
       if (["message.sent", "message.failed", "message.ack"].includes(event.type)) outbound.reload();
       else if (event.type === "message.received") inbound.add(event);
+      else if (event.type === "message.media") {
+        // The received message's media is now stored or unavailable: its row shows the new status.
+        const { whatsapp_id: whatsappId, media } = event.data;
+        inbound.change((item) =>
+          item.data.whatsapp_id === whatsappId ? { ...item, data: { ...item.data, media } } : item,
+        );
+      }
     },
   };
 }

@@ -4,10 +4,10 @@
 
 import { ApiError } from "../api.js";
 import { backLink, badge, button, field, h, input, replace, time, values } from "../dom.js";
+import { mediaViewer } from "../media.js";
+import { eventStream } from "../stream.js";
 import { messageHistory } from "./messages.js";
 import { quotaCard } from "./quotas.js";
-
-const MAX_STREAM_ITEMS = 100;
 
 function details(session) {
   const rows = [
@@ -32,11 +32,6 @@ function details(session) {
     { class: "details" },
     rows.map(([name, value]) => [h("dt", {}, name), h("dd", { dataset: { field: name } }, value)]),
   );
-}
-
-function summary(event) {
-  const text = JSON.stringify(event.data);
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
 function qrPanel(context, sessionId) {
@@ -220,15 +215,20 @@ function pacingForm(context, session, onChanged) {
 
 export async function render(context, sessionId) {
   const { api } = context;
+  // Listening starts before the first read: a status change that lands while it is under way
+  // (a new session going to `qr`) would otherwise be missed, and the page stuck on the old status.
+  const early = [];
+  let receive = (event) => early.push(event);
+  context.onLeave(context.feed.listen((event) => (event.session_id === sessionId ? receive(event) : undefined)));
   let session = await api.get(`/v1/sessions/${sessionId}`);
   const title = h("h1", {}, session.name);
   const info = h("div", {}, details(session));
   const qr = qrPanel(context, sessionId);
-  const history = messageHistory(context, sessionId);
+  const viewer = mediaViewer(context);
+  const history = messageHistory(context, sessionId, viewer);
   const quotas = quotaCard(context);
-  // Not a live region: a QR refresh every few seconds would drown a screen reader. Status changes are
-  // announced on their own (announcer).
-  const stream = h("ol", { class: "stream" });
+  // Status changes are announced on their own (announcer), not by the stream.
+  const stream = eventStream(viewer);
   const announcer = h("p", { class: "visually-hidden", role: "status" });
 
   const update = (changed) => {
@@ -256,30 +256,17 @@ export async function render(context, sessionId) {
     { class: "danger" },
   );
 
-  context.onLeave(
-    context.feed.listen(async (event) => {
-      if (event.session_id !== sessionId) return;
-      stream.prepend(
-        h(
-          "li",
-          { dataset: { type: event.type } },
-          time(event.created_at),
-          " ",
-          h("strong", {}, event.type),
-          " ",
-          h("code", {}, summary(event)),
-        ),
-      );
-      while (stream.children.length > MAX_STREAM_ITEMS) stream.lastElementChild.remove();
-      // A code replayed after a reconnect may be stale: only one for a session still waiting is drawn.
-      if (event.type === "session.qr" && session.status === "qr") await qr.show(event.data);
-      else if (event.type === "session.pair_code") qr.showCode(event.data.code);
-      else if (event.type === "session.status") {
-        await context.act(null, async () => update(await api.get(`/v1/sessions/${sessionId}`)));
-      }
-      history.seen(event);
-    }),
-  );
+  receive = async (event) => {
+    stream.add(event);
+    // A code replayed after a reconnect may be stale: only one for a session still waiting is drawn.
+    if (event.type === "session.qr" && session.status === "qr") await qr.show(event.data);
+    else if (event.type === "session.pair_code") qr.showCode(event.data.code);
+    else if (event.type === "session.status") {
+      await context.act(null, async () => update(await api.get(`/v1/sessions/${sessionId}`)));
+    }
+    history.seen(event);
+  };
+  for (const event of early.splice(0)) receive(event);
 
   return h(
     "section",
@@ -288,6 +275,7 @@ export async function render(context, sessionId) {
     title,
     announcer,
     info,
+    h("p", {}, h("a", { href: `#/sessions/${sessionId}/groups` }, "Groups of this session")),
     h(
       "div",
       { class: "actions", role: "group", "aria-label": "Session actions" },
@@ -310,7 +298,7 @@ export async function render(context, sessionId) {
       { class: "card", "aria-labelledby": "stream-title" },
       h("h2", { id: "stream-title" }, "Live events"),
       h("p", { class: "hint" }, "Since this page opened, newest first."),
-      stream,
+      stream.element,
     ),
     history.element,
   );

@@ -1,13 +1,15 @@
-// Admin: every tenant, and the form that creates one.
+// Admin: every tenant, the counts across all of them (GET /v1/stats with the admin token), and
+// the form that creates a tenant.
 
 import { field, h, input, replace, table, time } from "../dom.js";
+import { statsView } from "./overview.js";
 
 function quota(value) {
   return value === null ? "unlimited" : String(value);
 }
 
 export async function render(context) {
-  const tenants = await context.api.all("/v1/tenants");
+  const [tenants, stats] = await Promise.all([context.api.all("/v1/tenants"), context.api.get("/v1/stats")]);
   const list = h("div", {});
   const draw = () =>
     replace(
@@ -53,5 +55,11 @@ export async function render(context) {
     h("ul", { class: "tiles" }, h("li", { class: "tile" }, h("span", { class: "tile-value" }, String(tenants.length)), h("span", { class: "tile-label" }, "tenants"))),
     list,
     form,
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "cluster-title" },
+      h("h2", { id: "cluster-title" }, "Across every tenant"),
+      statsView(stats, { linked: false }),
+    ),
   );
 }
