@@ -19,6 +19,7 @@ import redis as redis_sync
 from relay.core.db import apply_migrations
 from tests.helpers import create_tenant_key
 from tests.stack import RelayStack
+from tests.webhooks.receiver import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +142,14 @@ async def other_tenant(stack: RelayStack, admin: httpx.AsyncClient) -> AsyncIter
         yield handle
     finally:
         await handle.client.aclose()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A loopback webhook receiver (tests.webhooks.receiver) for one test."""
+    server = Receiver()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
-from tests.webhooks.receiver import Receiver
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_MISSING = not CHROMIUM.exists()
 CHROMIUM_ARGS = [
@@ -104,13 +102,3 @@ async def tab(browser: Browser, tmp_path: Path, request: pytest.FixtureRequest) 
         yield opened
     finally:
         await opened.page.context.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()

@@ -23,7 +23,7 @@ import pytest
 from relay.core.config import Settings
 
 # The stack's database and Redis opened in the test process (shared with the webhook tests).
-from tests.webhooks.conftest import ledger, receiver  # noqa: F401
+from tests.webhooks.conftest import ledger  # noqa: F401
 from workers.engines.base import Engine, EngineContext
 
 

@@ -13,7 +13,7 @@ import hashlib
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,6 @@ from tests.helpers import wait_until
 from tests.sessions import connected_sandbox_session, events_of
 from tests.stack import free_port, wait_http_ok
 from tests.webhooks.conftest import ledger  # noqa: F401  (the real engine's story reports to the ledger)
-from tests.webhooks.receiver import Receiver
 
 CONTACT = "15550100077"
 MOTO_BUCKET = "relay-media"
@@ -88,16 +87,6 @@ async def age_media(database_url: str, media_id: str) -> None:
         )
     finally:
         await connection.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 class MotoServer:

@@ -54,16 +54,6 @@ def private_valkey(tmp_path: Path) -> Iterator[PrivateValkey]:
         server.destroy()
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 def relay_on(
     relay_env: dict[str, str], tmp_path: Path, *, database_url: str, redis_url: str, **overrides: str
 ) -> RelayStack:

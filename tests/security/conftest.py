@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from tests.webhooks.conftest import ledger, receiver  # noqa: F401
+from tests.webhooks.conftest import ledger  # noqa: F401

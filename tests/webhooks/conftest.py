@@ -20,18 +20,7 @@ from relay.core.events import publish_event
 from relay.core.redis import connect_redis
 from tests.helpers import wait_until
 from tests.stack import RelayStack
-from tests.webhooks.receiver import Receiver
 from webhooks import outbox
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture(scope="session")
